@@ -1,0 +1,73 @@
+"""What inspection knows about one model artifact: the boundary type of the artifacts stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Dim = Union[int, str, None]
+"""A dimension: a fixed size, a symbolic name (``batch``), or None when unnamed and unknown."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A graph input or output as the model declares it."""
+
+    name: str
+    """Tensor name in the graph."""
+    dtype: str
+    """numpy-style element type: float32, float16, bfloat16, int64, bool, string, ..."""
+    shape: tuple[Dim, ...] | None
+    """Dimensions; None when the rank itself is unknown."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form used by the reports."""
+        return {"name": self.name, "dtype": self.dtype,
+                "shape": None if self.shape is None else list(self.shape)}
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    """Facts read from a model's headers; never from its weights."""
+
+    path: str
+    """The artifact path as the manifest or the user gave it."""
+    format: str
+    """Detected format: onnx, safetensors, gguf, pytorch, torchscript, tflite."""
+    size_bytes: int
+    """Bytes on disk: the file plus external data and every shard."""
+    params: int
+    """Number of weight elements (initializers, Constant nodes, subgraphs; every shard)."""
+    bytes_by_dtype: dict[str, int]
+    """Weight bytes per element type (as stored: quantized types by their block size)."""
+    inputs: tuple[TensorSpec, ...] = ()
+    """True graph inputs (initializers listed as inputs are not inputs)."""
+    outputs: tuple[TensorSpec, ...] = ()
+    """Graph outputs."""
+    files: tuple[str, ...] = ()
+    """Every file counted in ``size_bytes``, relative to the artifact's folder."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Format-specific facts: opsets, IR version, metadata, architecture, ..."""
+    runnable: bool = False
+    """Whether the latency probe can run it (onnxruntime: ONNX only)."""
+    contains_code: bool = False
+    """Whether loading it runs code shipped inside it (TorchScript)."""
+
+    @property
+    def weights_bytes(self) -> int:
+        """Weight bytes in memory when loaded as stored."""
+        return sum(self.bytes_by_dtype.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form used by the reports (`artifact` in schemas/report.schema.json)."""
+        return {
+            "path": self.path,
+            "format": self.format,
+            "size_bytes": self.size_bytes,
+            "params": self.params,
+            "bytes_by_dtype": dict(self.bytes_by_dtype),
+            "inputs": [t.to_json() for t in self.inputs],
+            "outputs": [t.to_json() for t in self.outputs],
+            "files": list(self.files),
+            "details": self.details,
+        }

@@ -1,0 +1,71 @@
+"""Format detection from content (magic bytes), never from the file name alone."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from deploygate.errors import ArtifactError
+
+HEAD_BYTES = 64
+LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
+# A file name is only a hint: used to pick a parser (which then reports corruption) when the
+# content matches no known format.
+EXTENSION_HINTS = {
+    ".onnx": "onnx",
+    ".safetensors": "safetensors",
+    ".gguf": "gguf",
+    ".pt": "pytorch",
+    ".pth": "pytorch",
+    ".bin": "pytorch",
+    ".ckpt": "pytorch",
+    ".tflite": "tflite",
+}
+
+
+def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
+    """The first ``n`` bytes of ``path``."""
+    with path.open("rb") as f:
+        return f.read(n)
+
+
+def sniff(head: bytes, size: int) -> str | None:
+    """The format the leading bytes show, or None. ``size`` is the file's size in bytes."""
+    if head.startswith(LFS_MAGIC):
+        return "lfs-pointer"
+    if head.startswith(b"GGUF"):
+        return "gguf"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "pytorch"  # zip checkpoints and TorchScript archives; the reader tells them apart
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "pytorch"  # a pickle: legacy torch.save files start with one
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return "tflite"
+    if len(head) >= 9:
+        (n,) = struct.unpack("<Q", head[:8])
+        if 0 < n <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
+    if head[:1] == b"\x08":
+        return "onnx"  # protobuf field 1 (ir_version, varint) comes first in ModelProto
+    return None
+
+
+def detect_format(path: Path, display: str) -> str:
+    """The format of the file at ``path`` (``display`` names it in errors)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise ArtifactError("the file is empty; commit the real model file", file=display,
+                            rule="DG202")
+    found = sniff(read_head(path), size)
+    if found == "lfs-pointer":
+        raise ArtifactError(
+            "this is a Git LFS pointer, not the model: run `git lfs pull` "
+            "(in GitHub Actions, use `lfs: true` in actions/checkout)", file=display, rule="DG204")
+    if found is not None:
+        return found
+    hint = EXTENSION_HINTS.get(path.suffix.lower())
+    if hint is not None:
+        return hint
+    raise ArtifactError(
+        "not a model format deploygate reads (ONNX, safetensors, GGUF, PyTorch, TFLite); "
+        "export to ONNX or safetensors", file=display, rule="DG205")

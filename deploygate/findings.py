@@ -1,0 +1,83 @@
+"""Findings: what the gate says about a manifest or a model, and the exit code they make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from deploygate.rules import RULES, Outcome
+
+EXIT_OK = 0
+EXIT_VIOLATION = 1
+EXIT_CANNOT_JUDGE = 2
+EXIT_INTERNAL = 3
+
+
+class Severity(str, Enum):
+    """How bad a finding is. Only errors (and warnings under --strict) fail the gate."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding points: a file, and in the manifest a key path resolved to line:column."""
+
+    file: str
+    """Path relative to the working directory (or repository) as the user would type it."""
+    path: str | None = None
+    """Manifest key path, e.g. ``models[0].latency.budget_ms``."""
+    line: int | None = None
+    """1-based line, when resolved."""
+    column: int | None = None
+    """1-based column, when resolved."""
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One judged fact: a rule, how bad, a one-line message, and where."""
+
+    rule: str
+    """Rule id, a key of ``deploygate.rules.RULES``."""
+    severity: Severity
+    """error, warning or note."""
+    message: str
+    """One line: what is wrong, with the numbers, and how to fix it."""
+    location: Location | None = None
+    """Manifest (or artifact) location; None for findings about the run as a whole."""
+    model: str | None = None
+    """The model's name, None for manifest-level findings."""
+
+    @property
+    def name(self) -> str:
+        """The rule's kebab-case name."""
+        return RULES[self.rule].name
+
+    def exit_code(self, strict: bool = False) -> int:
+        """The exit code this finding alone would cause."""
+        if self.severity is Severity.ERROR:
+            return RULES[self.rule].outcome.value
+        if self.severity is Severity.WARNING and strict:
+            return Outcome.VIOLATION.value
+        return EXIT_OK
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        key = f"{self.location.path}: " if self.location and self.location.path else ""
+        return f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+
+
+def exit_code(findings: Iterable[Finding], strict: bool = False) -> int:
+    """The run's exit code: the worst of its findings (cannot-judge beats violation)."""
+    return max((f.exit_code(strict) for f in findings), default=EXIT_OK)

@@ -1,0 +1,179 @@
+"""The typed manifest: frozen dataclasses built from a schema-valid document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PERCENTILES = ("p50", "p90", "p95", "p99")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A deployment target: from the built-in catalog or the manifest's ``devices``."""
+
+    id: str
+    """Catalog id or the key under ``devices``."""
+    kind: str
+    """edge or cloud."""
+    memory: int
+    """Bytes of memory available to the model (GPU memory for GPU instances)."""
+    memory_bandwidth: float | None = None
+    """Bytes per second."""
+    compute: float | None = None
+    """Peak operations per second (FLOPS, or OPS for int8 accelerators)."""
+    cores: int | None = None
+    """CPU cores (used as the default probe thread count)."""
+    price_per_hour: float | None = None
+    """US dollars per hour, cloud only."""
+    name: str = ""
+    """Human name, e.g. "Raspberry Pi 5 (8 GB)"."""
+    runner_label: str | None = None
+    """Self-hosted GitHub runner label that runs on this device, if any."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Where each figure comes from."""
+    as_of: str | None = None
+    """Date the price was read."""
+    custom: bool = False
+    """Declared in the manifest rather than the catalog."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a model ships."""
+
+    kind: str
+    """edge or cloud."""
+    device: str | None = None
+    """A catalog id or a key of ``devices``."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits on the artifact."""
+
+    max_size: int | None = None
+    """Bytes on disk, external data and shards included."""
+    max_params: int | None = None
+    """Parameter count."""
+    max_memory: int | None = None
+    """Estimated resident bytes while serving."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How to synthesize one graph input for the probe."""
+
+    shape: tuple[int, ...] | None = None
+    """Concrete shape; overrides the graph's dims for this input."""
+    dtype: str | None = None
+    """Expected element type; checked against the model."""
+    range: tuple[float, float] | None = None
+    """[lo, hi]: floats uniform in [lo, hi), integers inclusive."""
+    value: Any = None
+    """A fixed scalar or nested list, broadcast to the shape."""
+    file: str | None = None
+    """A .npy file relative to the manifest's folder."""
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """The latency question: budget, where to judge it, and how to feed the model."""
+
+    budget_ms: float | None = None
+    """Worst tolerated latency at ``percentile``."""
+    percentile: str = "p95"
+    """p50, p90, p95 or p99."""
+    threads: int | None = None
+    """intra-op threads; default: the device's cores, else the host's."""
+    dims: dict[str, int] = field(default_factory=dict)
+    """Values for symbolic dimensions, by name, for every input."""
+    inputs: dict[str, InputSpec] = field(default_factory=dict)
+    """Per-input synthesis settings."""
+    warmup: int = 5
+    """Runs before measuring."""
+    max_time_s: float = 10.0
+    """Seconds spent measuring."""
+    timeout_s: float = 120.0
+    """Hard limit for the probe's child process."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The money question."""
+
+    max_usd_per_1k: float
+    """Dollars per 1,000 inferences."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Regression limits against a git ref."""
+
+    ref: str | None = None
+    """Git ref to compare with, e.g. origin/main."""
+    max_size_increase: float | None = None
+    """Allowed growth as a fraction (0.1 for 10%)."""
+    max_params_increase: float | None = None
+    """Allowed growth as a fraction."""
+    max_latency_increase: float | None = None
+    """Allowed growth of the A/B median ratio minus one."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model entry, with ``defaults`` merged under it."""
+
+    index: int
+    """Position in ``models`` (for key paths such as ``models[0].limits``)."""
+    name: str
+    """Unique name."""
+    path: str
+    """As written, relative to the manifest's folder."""
+    resolved_path: Path
+    """Absolute, resolved path; guaranteed inside the repository."""
+    target: Target
+    """Where it ships."""
+    format: str | None = None
+    """Declared format, if any."""
+    limits: Limits = field(default_factory=Limits)
+    """Size/params/memory limits."""
+    latency: LatencySpec | None = None
+    """Latency settings, if declared."""
+    cost: Cost | None = None
+    """Cost ceiling, if declared."""
+    baseline: Baseline | None = None
+    """Regression settings, if declared."""
+
+    @property
+    def key(self) -> str:
+        """Key path of this model in the manifest."""
+        return f"models[{self.index}]"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A loaded, validated manifest."""
+
+    file: Path
+    """The manifest file (absolute)."""
+    display: str
+    """The manifest path as shown in messages."""
+    root: Path
+    """Repository root: the git work tree holding the manifest, else its folder."""
+    models: tuple[ModelSpec, ...]
+    """Models in manifest order."""
+    devices: dict[str, Device]
+    """Devices declared in the manifest (catalog devices are looked up separately)."""
+    marks: dict[str, tuple[int, int]]
+    """Key path -> (line, column), 1-based, for every key and value in the document."""
+
+    def mark(self, path: str) -> tuple[int, int] | None:
+        """Line and column of ``path``, or of its closest ancestor that has one."""
+        while path:
+            if path in self.marks:
+                return self.marks[path]
+            cut = max(path.rfind("."), path.rfind("["))
+            path = path[:cut] if cut > 0 else ""
+        return None
