@@ -1,0 +1,37 @@
+"""What a check sees about one model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.findings import Finding, Location, Severity
+from deploygate.manifest.model import Device, ModelSpec
+from deploygate.probe.result import LatencyResult
+from deploygate.targets.memory import MemoryEstimate
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """One model's manifest entry and the facts gathered upstream."""
+
+    spec: ModelSpec
+    """The model's manifest entry, defaults merged."""
+    manifest: str
+    """The manifest as displayed, for locations."""
+    artifact: ArtifactInfo
+    """Inspection facts."""
+    memory: MemoryEstimate
+    """Estimated serving memory."""
+    device: Device | None = None
+    """The target device, when named."""
+    latency: LatencyResult | None = None
+    """Measured latency, when the probe ran."""
+    probe_skipped: str | None = None
+    """Why no latency was measured (e.g. ``--no-probe``), when it was not."""
+
+    def finding(self, rule: str, key: str, message: str,
+                severity: Severity = Severity.ERROR) -> Finding:
+        """A finding of this model located at ``key`` (relative to the model entry)."""
+        path = f"{self.spec.key}.{key}" if key else self.spec.key
+        return Finding(rule, severity, message, Location(self.manifest, path), self.spec.name)

@@ -1,0 +1,50 @@
+"""DG3xx fit: size, parameters, memory, and the target's kind and device.
+
+DG301 size-over-limit, DG302 params-over-limit, DG303 memory-over-limit,
+DG304 device-memory-exceeded, DG305 edge-size, DG306 target-kind-mismatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from deploygate.checks.context import ModelContext
+from deploygate.findings import Finding
+from deploygate.manifest.units import format_bytes, format_count
+from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES
+
+
+def check(ctx: ModelContext) -> Iterator[Finding]:
+    """Size, parameter and memory limits, and whether the model fits its target."""
+    art, limits, mem = ctx.artifact, ctx.spec.limits, ctx.memory
+    if limits.max_size is not None and art.size_bytes > limits.max_size:
+        yield ctx.finding("DG301", "limits.max_size",
+                          f"{art.path} is {format_bytes(art.size_bytes)} ({art.size_bytes} bytes) on "
+                          f"disk, over max_size {format_bytes(limits.max_size)} by "
+                          f"{format_bytes(art.size_bytes - limits.max_size)}")
+    if limits.max_params is not None and art.params > limits.max_params:
+        yield ctx.finding("DG302", "limits.max_params",
+                          f"{art.path} has {format_count(art.params)} parameters ({art.params}), over "
+                          f"max_params {format_count(limits.max_params)}")
+    breakdown = (f"weights {format_bytes(mem.weights)} + runtime overhead {format_bytes(mem.overhead)}"
+                 + (f" + activations {format_bytes(mem.activations)}" if mem.activations else ""))
+    if limits.max_memory is not None and mem.total > limits.max_memory:
+        yield ctx.finding("DG303", "limits.max_memory",
+                          f"estimated serving memory {format_bytes(mem.total)} ({breakdown}) is over "
+                          f"max_memory {format_bytes(limits.max_memory)}")
+    target, device = ctx.spec.target, ctx.device
+    if device is not None:
+        if device.kind != target.kind:
+            yield ctx.finding("DG306", "target.kind",
+                              f"target kind is {target.kind} but device '{device.id}' is "
+                              f"{device.kind}; set kind: {device.kind}")
+        if mem.total > device.memory:
+            yield ctx.finding("DG304", "target.device",
+                              f"does not fit {device.id}: needs {format_bytes(mem.total)} "
+                              f"({breakdown}), device has {format_bytes(device.memory)}; "
+                              "quantize the weights or pick a bigger device (`deploygate advise`)")
+    elif target.kind == "edge" and mem.weights > EDGE_RULE_OF_THUMB_BYTES:
+        yield ctx.finding("DG305", "target.kind",
+                          f"weights are {format_bytes(mem.weights)}, over the ~1 GB that edge "
+                          "models stay under; name the device in target.device to check its "
+                          "real memory, or shrink the model")

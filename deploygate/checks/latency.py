@@ -1,0 +1,41 @@
+"""DG4xx latency: the measured percentile against ``latency.budget_ms``.
+
+DG401 latency-over-budget when the whole noise band is over the budget; DG402
+latency-inconclusive (a warning; an error under --strict) when the budget lies inside the band;
+DG404 latency-not-measured when a budget is declared but no probe ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from deploygate.checks.context import ModelContext
+from deploygate.findings import Finding, Severity
+
+
+def check(ctx: ModelContext) -> Iterator[Finding]:
+    """Judge the measured latency against the budget."""
+    spec = ctx.spec.latency
+    if spec is None or spec.budget_ms is None:
+        return
+    if ctx.latency is None:
+        reason = ctx.probe_skipped or "no latency was measured"
+        yield ctx.finding("DG404", "latency.budget_ms",
+                          f"budget {spec.budget_ms:g} ms not checked: {reason}", Severity.WARNING)
+        return
+    from deploygate.probe.verdict import judge
+
+    result, pct, budget = ctx.latency, spec.percentile, spec.budget_ms
+    measured = result.at(pct)
+    verdict = judge(result, pct, budget)
+    where = f"on this host ({result.threads} threads, {result.runs} runs)"
+    if verdict == "fail":
+        yield ctx.finding("DG401", "latency.budget_ms",
+                          f"{pct} latency {measured:.2f} ms {where} is over the budget of "
+                          f"{budget:g} ms by {measured - budget:.2f} ms")
+    elif verdict == "inconclusive":
+        low, high = result.noise_band_ms.get(pct, (measured, measured))
+        yield ctx.finding("DG402", "latency.budget_ms",
+                          f"{pct} latency {measured:.2f} ms {where}, but measuring windows ranged "
+                          f"{low:.2f}-{high:.2f} ms around the budget of {budget:g} ms; re-run on a "
+                          "quieter runner or keep the budget clear of that band", Severity.WARNING)

@@ -1,0 +1,31 @@
+"""Facts about the machine running deploygate (cheap: no heavy imports)."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+
+def host_info() -> dict[str, Any]:
+    """Facts about the machine running the gate (cheap: no heavy imports)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ort = version("onnxruntime")
+    except PackageNotFoundError:
+        ort = None
+    return {"cpu": cpu_name(), "cores": os.cpu_count() or 1,
+            "python": platform.python_version(), "onnxruntime": ort}
+
+
+def cpu_name() -> str:
+    """The host CPU's model name."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

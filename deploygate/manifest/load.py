@@ -1,0 +1,325 @@
+"""Load ``deploy-constraints.yaml``: YAML with line marks, JSON Schema, then the typed Manifest.
+
+Every problem becomes a located Finding, so one run reports all of them. Nothing here imports
+onnx, onnxruntime or numpy: this is the fast ``validate`` path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deploygate.findings import Finding, Location, Severity
+from deploygate.manifest.model import (
+    Baseline, Cost, Device, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
+)
+from deploygate.manifest.schema import iter_schema_problems
+from deploygate.manifest.units import parse_count, parse_percent, parse_size
+
+MAX_MANIFEST_BYTES = 1 << 20
+"""Manifests are small; anything bigger is refused before parsing."""
+MAX_NODES = 100_000
+"""Caps the nodes walked, so alias bombs ("billion laughs") cannot expand."""
+MAX_DEPTH = 64
+"""Caps nesting, so deeply nested documents cannot exhaust the stack."""
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+
+
+@dataclass
+class _Walk:
+    """State while turning YAML nodes into plain data with marks."""
+
+    display: str
+    constructor: Any
+    key_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    value_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    nodes: int = 0
+
+    def problem(self, rule: str, mark: tuple[int, int], path: str, message: str) -> None:
+        self.findings.append(Finding(rule, Severity.ERROR, message,
+                                     Location(self.display, path or None, *mark)))
+
+
+class ManifestSyntaxError(Exception):
+    """The document cannot be turned into data at all (syntax, bombs, depth)."""
+
+    def __init__(self, message: str, mark: tuple[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.mark = mark
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _child(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
+    walk.nodes += 1
+    if walk.nodes > MAX_NODES:
+        raise ManifestSyntaxError(f"more than {MAX_NODES} YAML nodes (an alias bomb?); "
+                                  "write the manifest without anchors and aliases", _mark(node))
+    if depth > MAX_DEPTH:
+        raise ManifestSyntaxError(f"nested deeper than {MAX_DEPTH} levels", _mark(node))
+    walk.value_marks.setdefault(path, _mark(node))
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        first: dict[str, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ManifestSyntaxError("a mapping key must be a plain string", _mark(key_node))
+            key = str(key_node.value)
+            child = _child(path, key)
+            if key in first:
+                line, col = first[key]
+                walk.problem("DG103", _mark(key_node), child,
+                             f"duplicate key '{key}' (first at line {line}, column {col}); keep one")
+                continue
+            first[key] = _mark(key_node)
+            walk.key_marks.setdefault(child, _mark(key_node))
+            out[key] = _to_data(value_node, child, walk, depth + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            walk.key_marks.setdefault(_child(path, i), _mark(item))
+            items.append(_to_data(item, _child(path, i), walk, depth + 1))
+        return items
+    value = walk.constructor.construct_object(node)
+    if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
+        walk.problem("DG102", _mark(node), path,
+                     f"{node.value} is read as the octal number {value} by YAML; "
+                     f"write it without the leading zero, or quote it")
+    return value
+
+
+def find_repository_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding ``.git``; else ``start`` itself."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
+    """YAML text to plain data, with key and value marks and duplicate-key findings."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        walk = _Walk(display, loader)
+        if node is None:
+            raise ManifestSyntaxError("the manifest is empty; start from `deploygate init`", (1, 1))
+        return _to_data(node, "", walk), walk
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = (mark.line + 1, mark.column + 1) if mark else None
+        problem = " ".join(str(p) for p in (e.context, e.problem) if p)
+        raise ManifestSyntaxError(f"not valid YAML: {problem}", where) from e
+    except yaml.YAMLError as e:
+        raise ManifestSyntaxError(f"not valid YAML: {e}") from e
+    except RecursionError as e:
+        raise ManifestSyntaxError("nested too deeply to parse") from e
+    finally:
+        loader.dispose()
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A manifest (None when it could not be built) and every problem found on the way."""
+
+    manifest: Manifest | None
+    findings: tuple[Finding, ...]
+
+
+def load_manifest(file: Path, display: str | None = None) -> LoadResult:
+    """Read, validate and type ``file``; all problems are returned as findings."""
+    display = display or str(file)
+
+    def fatal(message: str, mark: tuple[int, int] | None = None) -> LoadResult:
+        line, col = mark or (None, None)
+        return LoadResult(None, (Finding("DG101", Severity.ERROR, message,
+                                         Location(display, None, line, col)),))
+
+    if file.is_dir():
+        return fatal("is a folder, not a manifest file; pass the YAML file with --manifest")
+    try:
+        with file.open("rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        return fatal("no such manifest; create one with `deploygate init` or pass --manifest")
+    except OSError as e:
+        return fatal(f"cannot read the manifest: {e.strerror}")
+    if len(raw) > MAX_MANIFEST_BYTES:
+        return fatal(f"the manifest is larger than {MAX_MANIFEST_BYTES // 1024} KiB; "
+                     "a manifest holds constraints, not data")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return fatal(f"not UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); save it as UTF-8",
+                     (line, 1))
+    try:
+        doc, walk = parse_document(text, display)
+    except ManifestSyntaxError as e:
+        return fatal(str(e), e.mark)
+    if not isinstance(doc, dict):
+        return fatal("the top level must be a mapping with `version: 1` and `models:`", (1, 1))
+
+    findings = list(walk.findings)
+    for path, at_key, message in iter_schema_problems(doc):
+        marks = walk.key_marks if at_key else walk.value_marks
+        mark = marks.get(path) or walk.key_marks.get(path) or walk.value_marks.get(path) or (1, 1)
+        findings.append(Finding("DG102", Severity.ERROR, message, Location(display, path or None, *mark)))
+    if findings:
+        return LoadResult(None, tuple(sorted(findings, key=_position)))
+
+    root = find_repository_root(file.resolve().parent)
+    builder = _Builder(file.resolve(), display, root, walk.key_marks, doc)
+    manifest = builder.build()
+    return LoadResult(manifest if not builder.findings else None,
+                      tuple(sorted(builder.findings, key=_position)))
+
+
+def _position(finding: Finding) -> tuple[int, int]:
+    loc = finding.location
+    return (loc.line or 0, loc.column or 0) if loc else (0, 0)
+
+
+def _merge(defaults: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in model.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def resolve_inside(root: Path, base: Path, relative: str) -> Path | None:
+    """``base/relative`` resolved (symlinks followed), or None when it leaves ``root``."""
+    candidate = Path(relative)
+    if candidate.is_absolute():
+        return None
+    resolved = (base / candidate).resolve()
+    try:
+        resolved.relative_to(root.resolve())
+    except ValueError:
+        return None
+    return resolved
+
+
+class _Builder:
+    """Turns a schema-valid document into a Manifest, collecting reference problems."""
+
+    def __init__(self, file: Path, display: str, root: Path, marks: dict[str, tuple[int, int]],
+                 doc: dict[str, Any]) -> None:
+        self.file, self.display, self.root, self.marks, self.doc = file, display, root, marks, doc
+        self.findings: list[Finding] = []
+
+    def problem(self, rule: str, path: str, message: str) -> None:
+        line, col = self.marks.get(path, (None, None))
+        self.findings.append(Finding(rule, Severity.ERROR, message, Location(self.display, path, line, col)))
+
+    def build(self) -> Manifest:
+        from deploygate.targets.catalog import closest_ids, device_from_mapping, load_catalog
+
+        devices = {k: device_from_mapping(k, v, custom=True)
+                   for k, v in self.doc.get("devices", {}).items()}
+        known = {**load_catalog(), **devices}
+        defaults = self.doc.get("defaults", {})
+        models: list[ModelSpec] = []
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(self.doc["models"]):
+            key = f"models[{i}]"
+            entry = _merge(defaults, raw)
+            name = entry["name"]
+            if name in seen:
+                self.problem("DG105", f"{key}.name",
+                             f"model name '{name}' is already used by models[{seen[name]}]; "
+                             "names must be unique")
+            seen.setdefault(name, i)
+            target = entry.get("target", {})
+            if "kind" not in target:
+                self.problem("DG102", key, f"model '{name}' has no target kind; set "
+                             f"{key}.target.kind or defaults.target.kind to edge or cloud")
+                continue
+            device_id = target.get("device")
+            device_key = f"{key}.target.device" if "device" in raw.get("target", {}) \
+                else "defaults.target.device"
+            if device_id is not None and device_id not in known:
+                close = closest_ids(device_id, sorted(known))
+                hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
+                self.problem("DG104", device_key, f"unknown device '{device_id}' ({hint})")
+            resolved = resolve_inside(self.root, self.file.parent, entry["path"])
+            if resolved is None:
+                self.problem("DG106", f"{key}.path",
+                             f"'{entry['path']}' resolves outside the repository {self.root}; "
+                             "use a path inside it, relative to the manifest")
+                continue
+            latency = self._latency(entry.get("latency"), key)
+            models.append(ModelSpec(
+                index=i, name=name, path=entry["path"], resolved_path=resolved,
+                target=Target(kind=target["kind"], device=device_id),
+                format=entry.get("format"),
+                limits=_limits(entry.get("limits", {})),
+                latency=latency,
+                cost=Cost(entry["cost"]["max_usd_per_1k"]) if "cost" in entry else None,
+                baseline=_baseline(entry["baseline"]) if "baseline" in entry else None,
+            ))
+        return Manifest(file=self.file, display=self.display, root=self.root, models=tuple(models),
+                        devices=devices, marks=dict(self.marks))
+
+    def _latency(self, raw: dict[str, Any] | None, key: str) -> LatencySpec | None:
+        if raw is None:
+            return None
+        inputs = {}
+        for name, spec in raw.get("inputs", {}).items():
+            if "file" in spec and resolve_inside(self.root, self.file.parent, spec["file"]) is None:
+                self.problem("DG106", f"{key}.latency.inputs.{name}.file",
+                             f"'{spec['file']}' resolves outside the repository; keep sample "
+                             "inputs inside it")
+            chosen = [k for k in ("range", "value", "file") if k in spec]
+            if len(chosen) > 1:
+                self.problem("DG102", f"{key}.latency.inputs.{name}",
+                             f"input '{name}' sets {' and '.join(chosen)}; choose one")
+            rng = spec.get("range")
+            if rng is not None and rng[0] > rng[1]:
+                self.problem("DG102", f"{key}.latency.inputs.{name}.range",
+                             f"range [{rng[0]}, {rng[1]}] has lo > hi; write [lo, hi]")
+            inputs[name] = InputSpec(
+                shape=tuple(spec["shape"]) if "shape" in spec else None, dtype=spec.get("dtype"),
+                range=(rng[0], rng[1]) if rng is not None else None, value=spec.get("value"),
+                file=spec.get("file"))
+        return LatencySpec(
+            budget_ms=raw.get("budget_ms"), percentile=raw.get("percentile", "p95"),
+            threads=raw.get("threads"), dims=dict(raw.get("dims", {})), inputs=inputs,
+            warmup=raw.get("warmup", 5), max_time_s=raw.get("max_time_s", 10.0),
+            timeout_s=raw.get("timeout_s", 120.0))
+
+
+def _limits(raw: dict[str, Any]) -> Limits:
+    return Limits(
+        max_size=parse_size(raw["max_size"]) if "max_size" in raw else None,
+        max_params=parse_count(raw["max_params"]) if "max_params" in raw else None,
+        max_memory=parse_size(raw["max_memory"]) if "max_memory" in raw else None,
+    )
+
+
+def _baseline(raw: dict[str, Any]) -> Baseline:
+    def pct(k: str) -> float | None:
+        return parse_percent(raw[k]) if k in raw else None
+
+    return Baseline(ref=raw.get("ref"), max_size_increase=pct("max_size_increase"),
+                    max_params_increase=pct("max_params_increase"),
+                    max_latency_increase=pct("max_latency_increase"))

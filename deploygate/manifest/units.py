@@ -1,0 +1,84 @@
+"""Units in the manifest: sizes, counts, percentages, bandwidth and compute.
+
+Sizes use B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024); counts
+K, M, B (1e3, 1e6, 1e9); bandwidth ``GB/s``; compute GFLOPS, TFLOPS or TOPS; changes ``"10%"``.
+Each parser raises ValueError with a hint that the manifest loader turns into a located error.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_SIZE_UNITS = {
+    "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+}
+_COUNT_UNITS = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9}
+_COMPUTE_UNITS = {"GFLOPS": 1e9, "TFLOPS": 1e12, "TOPS": 1e12, "GOPS": 1e9}
+
+
+
+def _split(text: str, pattern: str, what: str, hint: str) -> tuple[float, str]:
+    m = re.fullmatch(_NUMBER + pattern, text)
+    if not m:
+        raise ValueError(f"{text!r} is not {what} (try {hint})")
+    return float(m.group(1)), m.group(2).upper()
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an integer or a string such as ``1GB`` or ``512MiB``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a size (try 1GB or 1GiB)")
+    if isinstance(value, int):
+        return value
+    number, unit = _split(value, r"([KMGT]i?B|B)", "a size", "1GB or 1GiB")
+    return int(number * _SIZE_UNITS[unit])
+
+
+def parse_count(value: int | str) -> int:
+    """A count from an integer or a string such as ``25M`` or ``7B``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a count (try 25M)")
+    if isinstance(value, int):
+        return value
+    number, unit = _split(value, r"([KMB]?)", "a count", "25M or 1.5B")
+    return int(number * _COUNT_UNITS[unit])
+
+
+def parse_percent(value: str) -> float:
+    """A fraction from ``"10%"`` (0.1)."""
+    number, _ = _split(str(value), r"(%)", "a percentage", '"10%"')
+    return number / 100
+
+
+def parse_bandwidth(value: int | float | str) -> float:
+    """Bytes per second from a number or a string such as ``8GB/s``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    number, unit = _split(str(value), r"([KMGT]B)/s", "a bandwidth", "8GB/s")
+    return number * _SIZE_UNITS[unit]
+
+
+def parse_compute(value: int | float | str) -> float:
+    """Operations per second from a number or a string such as ``50GFLOPS`` or ``40TOPS``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    number, unit = _split(str(value), r"(GFLOPS|TFLOPS|TOPS|GOPS)", "a compute rate", "50GFLOPS")
+    return number * _COMPUTE_UNITS[unit]
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in the largest decimal unit that keeps it >= 1 (e.g. ``4.75 MB``)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def format_count(n: float) -> str:
+    """A count with K, M or B (e.g. ``1.17M``)."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(int(n))

@@ -1,0 +1,109 @@
+"""The result of a run: per-model facts and findings. Reporters render it; nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploygate import __version__
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.findings import Finding, Severity, exit_code
+from deploygate.manifest.model import Device, LatencySpec, Target
+from deploygate.probe.result import LatencyResult
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """Everything the gate learned and judged about one model."""
+
+    name: str
+    """The model's name in the manifest."""
+    target: Target
+    """Declared target."""
+    device: Device | None = None
+    """The resolved device, when the target names one."""
+    artifact: ArtifactInfo | None = None
+    """Inspection facts; None when the artifact could not be read."""
+    latency_spec: LatencySpec | None = None
+    """The manifest's latency settings."""
+    latency: LatencyResult | None = None
+    """Measured latency; None when no probe ran."""
+    estimates: dict[str, Any] = field(default_factory=dict)
+    """Derived figures: estimated memory, target latency, cost."""
+    findings: tuple[Finding, ...] = ()
+    """This model's findings."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether no finding of this model fails the gate (without --strict)."""
+        return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    def latency_json(self) -> dict[str, Any] | None:
+        """The report's ``latency`` object, or None when nothing was measured."""
+        if self.latency is None:
+            return None
+        spec = self.latency_spec or LatencySpec()
+        return {"percentile": spec.percentile, "budget_ms": spec.budget_ms,
+                "estimated_target_ms": self.estimates.get("target_latency_ms"),
+                **self.latency.to_json()}
+
+
+@dataclass(frozen=True)
+class Report:
+    """A whole run of the gate."""
+
+    manifest: str
+    """The manifest as displayed."""
+    models: tuple[ModelReport, ...] = ()
+    """Per-model results, manifest order."""
+    findings: tuple[Finding, ...] = ()
+    """Manifest-level findings (schema errors, unknown --model names)."""
+    strict: bool = False
+    """Whether warnings fail the gate."""
+    host: dict[str, Any] = field(default_factory=dict)
+    """Where this ran: CPU, cores, Python, onnxruntime."""
+
+    @property
+    def all_findings(self) -> tuple[Finding, ...]:
+        """Manifest-level findings followed by every model's."""
+        return self.findings + tuple(f for m in self.models for f in m.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 violation, 2 cannot judge (see DESIGN.md)."""
+        return exit_code(self.all_findings, self.strict)
+
+    @property
+    def passed(self) -> bool:
+        """Whether the gate passes."""
+        return self.exit_code == 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report (schemas/report.schema.json)."""
+        return {
+            "tool": {"name": "deploygate", "version": __version__},
+            "manifest": self.manifest,
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "host": self.host,
+            "models": [{
+                "name": m.name,
+                "passed": m.passed,
+                "target": {"kind": m.target.kind, "device": m.target.device},
+                "artifact": m.artifact.to_json() if m.artifact else None,
+                "latency": m.latency_json(),
+                "estimates": m.estimates,
+                "findings": [finding_json(f) for f in m.findings],
+            } for m in self.models],
+            "findings": [finding_json(f) for f in self.findings],
+        }
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    """One finding as JSON."""
+    loc = f.location
+    return {
+        "rule": f.rule, "name": f.name, "severity": f.severity.value, "message": f.message,
+        "location": None if loc is None else
+        {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path},
+    }

@@ -1,0 +1,58 @@
+"""Human-readable report for a terminal."""
+
+from __future__ import annotations
+
+from deploygate.findings import Finding
+from deploygate.manifest.units import format_bytes, format_count
+from deploygate.report import ModelReport, Report
+
+
+def _target(m: ModelReport) -> str:
+    return f"{m.target.kind}/{m.target.device}" if m.target.device else m.target.kind
+
+
+def _model_lines(m: ModelReport) -> list[str]:
+    verdict = "PASS" if m.passed else "FAIL"
+    lines = [f"{verdict}  {m.name}  ({_target(m)})"]
+    if m.artifact is not None:
+        a = m.artifact
+        lines.append(f"      {a.path}: {a.format}, {format_bytes(a.size_bytes)} on disk, "
+                     f"{format_count(a.params)} params")
+    if "memory_bytes" in m.estimates:
+        fits = f" of {format_bytes(m.device.memory)} on {m.device.id}" if m.device else ""
+        lines.append(f"      memory: ~{format_bytes(m.estimates['memory_bytes'])}{fits}")
+    if m.latency is not None:
+        lat, spec = m.latency, m.latency_spec
+        pct = spec.percentile if spec else "p95"
+        budget = f" (budget {spec.budget_ms:g} ms)" if spec and spec.budget_ms else ""
+        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{budget}, p50 {lat.p50_ms:.2f} ms; "
+                     f"{lat.runs} runs, {lat.threads} threads on {lat.measured_on}")
+    if "target_latency_ms" in m.estimates:
+        lines.append(f"      estimated on {m.target.device}: {m.estimates['target_latency_ms']:.1f} ms")
+    if "usd_per_1k" in m.estimates:
+        lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
+    return lines
+
+
+def render_finding(f: Finding) -> str:
+    """One finding on one line: ``file:line:col: severity: DG### name: key: message``."""
+    return str(f)
+
+
+def render(report: Report) -> str:
+    """The report as plain text: one block per model, then every finding, then the verdict."""
+    lines: list[str] = []
+    for m in report.models:
+        lines.extend(_model_lines(m))
+    findings = report.all_findings
+    if findings:
+        if lines:
+            lines.append("")
+        lines.extend(render_finding(f) for f in findings)
+    failed = sum(not m.passed for m in report.models)
+    checked = len(report.models)
+    verdict = "passed" if report.passed else "FAILED"
+    lines.append("")
+    lines.append(f"deploygate {verdict}: {checked} model{'s' * (checked != 1)} checked, "
+                 f"{checked - failed} passed, {failed} failed (exit {report.exit_code})")
+    return "\n".join(lines) + "\n"
