@@ -264,7 +264,7 @@ class _Builder:
             resolved = resolve_inside(self.root, self.file.parent, entry["path"])
             if resolved is None:
                 self.problem("DG106", f"{key}.path",
-                             f"'{entry['path']}' resolves outside the repository {self.root}; "
+                             f"'{entry['path']}' resolves outside the repository; "
                              "use a path inside it, relative to the manifest")
                 continue
             latency = self._latency(entry.get("latency"), key)

@@ -1,0 +1,122 @@
+"""The manifest loader: typed values, defaults, and every way a manifest can be unreadable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from deploygate.manifest.load import MAX_MANIFEST_BYTES, load_manifest
+
+FULL = Path(__file__).resolve().parents[2] / "data" / "manifests" / "positive" / "full.yaml"
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "deploy-constraints.yaml") -> Path:
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def only_finding(tmp_path: Path, text: str | bytes) -> tuple[str, str]:
+    result = load_manifest(write(tmp_path, text), "deploy-constraints.yaml")
+    assert result.manifest is None and len(result.findings) == 1, result.findings
+    return result.findings[0].rule, result.findings[0].message
+
+
+def test_full_manifest_is_typed_with_units_and_defaults() -> None:
+    manifest = load_manifest(FULL).manifest
+    assert manifest is not None
+    det, llm = manifest.models
+    assert det.limits.max_size == 10**9 and det.limits.max_params == 25 * 10**6
+    assert det.limits.max_memory == 2 * 2**30
+    assert det.target.device == "lab-board" and manifest.devices["lab-board"].memory == 2 * 2**30
+    assert manifest.devices["lab-board"].compute == 50e9
+    assert det.latency is not None and det.latency.percentile == "p95" and det.latency.warmup == 5
+    assert det.latency.inputs["x"].shape == (1, 3, 640, 640)
+    assert det.latency.inputs["x"].range == (0, 1) and det.latency.inputs["sr"].value == 16000
+    assert det.cost is not None and det.cost.max_usd_per_1k == 0.05
+    assert det.baseline is not None and det.baseline.max_latency_increase == pytest.approx(0.15)
+    # defaults merge under the model: the model's own keys win, the rest are inherited
+    assert llm.target.device == "aws-g5.xlarge"
+    assert llm.latency is not None and llm.latency.percentile == "p99" and llm.latency.warmup == 2
+    assert manifest.mark("models[0].latency.budget_ms") == (20, 7)
+    assert manifest.mark("models[0].latency.budget_ms.nothing") == (20, 7)
+
+
+def test_defaults_target_device_unknown_points_at_defaults(tmp_path: Path) -> None:
+    text = "version: 1\ndefaults:\n  target: {kind: edge, device: pi9}\nmodels:\n  - {name: a, path: a.onnx}\n"
+    result = load_manifest(write(tmp_path, text))
+    (finding,) = result.findings
+    assert finding.rule == "DG104" and finding.location.path == "defaults.target.device"
+
+
+def test_empty_manifest(tmp_path: Path) -> None:
+    rule, message = only_finding(tmp_path, "")
+    assert rule == "DG101" and "empty" in message
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    rule, message = only_finding(tmp_path, b"version: 1\nmodels: \xff\xfe\n")
+    assert rule == "DG101" and "UTF-8" in message
+
+
+def test_too_large_is_refused_before_parsing(tmp_path: Path) -> None:
+    rule, message = only_finding(tmp_path, b"#" * (MAX_MANIFEST_BYTES + 10))
+    assert rule == "DG101" and "larger than" in message
+
+
+def test_alias_bomb_is_capped(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    rule, message = only_finding(tmp_path, "\n".join(lines) + "\n")
+    assert rule == "DG101" and "alias bomb" in message
+
+
+def test_deep_nesting(tmp_path: Path) -> None:
+    rule, message = only_finding(tmp_path, "a: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert rule == "DG101" and ("deep" in message or "nested" in message)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = load_manifest(tmp_path / "nope.yaml")
+    assert [f.rule for f in result.findings] == ["DG101"]
+    assert "deploygate init" in result.findings[0].message
+
+
+def test_folder_instead_of_file(tmp_path: Path) -> None:
+    result = load_manifest(tmp_path)
+    assert [f.rule for f in result.findings] == ["DG101"] and "folder" in result.findings[0].message
+
+
+def test_symlink_escaping_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    outside = tmp_path / "secret.onnx"
+    outside.write_bytes(b"x")
+    os.symlink(outside, repo / "model.onnx")
+    path = write(repo, "version: 1\nmodels:\n  - {name: a, path: model.onnx, target: {kind: edge}}\n")
+    result = load_manifest(path)
+    assert [f.rule for f in result.findings] == ["DG106"]
+
+
+def test_absolute_path_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nmodels:\n  - {name: a, path: /etc/passwd, target: {kind: edge}}\n")
+    assert [f.rule for f in load_manifest(path).findings] == ["DG106"]
+
+
+def test_sample_file_outside_repository(tmp_path: Path) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.onnx\n    target: {kind: edge}\n"
+            "    latency: {inputs: {x: {file: ../../x.npy}}}\n")
+    result = load_manifest(write(tmp_path, text))
+    assert [(f.rule, f.location.path) for f in result.findings] == \
+        [("DG106", "models[0].latency.inputs.x.file")]
+
+
+def test_yes_as_a_name_is_a_boolean_type_error(tmp_path: Path) -> None:
+    rule, message = only_finding(
+        tmp_path, "version: 1\nmodels:\n  - {name: yes, path: a.onnx, target: {kind: edge}}\n")
+    assert rule == "DG102" and "boolean" in message and "quote" in message
