@@ -141,3 +141,34 @@ RULES: dict[str, Rule] = {r.id: r for r in (
 def docs_url(rule_id: str) -> str:
     """The rules reference anchor for ``rule_id``."""
     return f"https://github.com/deploygate/deploygate/blob/main/docs/rules.md#{rule_id.lower()}"
+
+
+_FAMILIES = {
+    "1": "Manifest", "2": "Artifact", "3": "Fit", "4": "Latency", "5": "Cost", "6": "Regression",
+}
+
+
+def render_rules_markdown() -> str:
+    """docs/rules.md, generated from RULES (a test keeps the file in sync)."""
+    lines = [
+        "# Rules reference",
+        "",
+        "<!-- Generated from deploygate/rules.py by `python -m deploygate.rules > docs/rules.md`. -->",
+        "",
+        "Every finding carries one of these stable ids. An *error* of a rule marked **violation**",
+        "exits 1 (the model does not fit); one marked **cannot judge** exits 2. Warnings exit 0,",
+        "or 1 under `--strict`.",
+    ]
+    family = ""
+    for rule in RULES.values():
+        if rule.id[2] != family:
+            family = rule.id[2]
+            lines += ["", f"## DG{family}xx — {_FAMILIES.get(family, 'Usage')}"]
+        outcome = "violation" if rule.outcome is Outcome.VIOLATION else "cannot judge"
+        lines += ["", f"### {rule.id}", "", f"**{rule.name}** ({outcome}). {rule.summary}", "",
+                  f"Fix: {rule.fix}"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_rules_markdown(), end="")
