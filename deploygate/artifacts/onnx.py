@@ -286,7 +286,7 @@ def _check_external_data(path: Path, display: str,
     folder = Path(os.path.abspath(path.parent))
     found: dict[str, os.stat_result] = {}
     for ref in refs:
-        key = PurePosixPath(ref.location.replace("\\", "/")).as_posix()
+        key = PurePosixPath(ref.location).as_posix()
         if key not in found:
             found[key] = _stat_location(folder, key, ref, display)
         _check_bounds(ref, found[key].st_size, display)
@@ -299,15 +299,16 @@ def _check_location_text(ref: ExternalRef, display: str) -> None:
     if not ref.location:
         raise ArtifactError(f"tensor {ref.tensor!r}: external data has no location; {fix}",
                             file=display, rule="DG208")
-    # Backslashes are separators on Windows, and a location must mean the same on every runner.
-    parts = ref.location.replace("\\", "/").split("/")
     if "\x00" in ref.location:
         problem = "contains a NUL byte"
-    elif ref.location.startswith(("/", "\\")) or (len(ref.location) > 1
-                                                  and ref.location[1] == ":"):
+    elif ref.location.startswith(("/", "\\")) or ref.location[1:2] == ":":
         problem = "is absolute"
-    elif ".." in parts:
+    elif ".." in ref.location.replace("\\", "/").split("/"):
         problem = "contains '..'"
+    elif "\\" in ref.location:
+        # A separator on Windows, a file-name character elsewhere: the location would name
+        # different files on different runners.
+        problem = "contains a backslash (use '/')"
     else:
         return
     raise ArtifactError(f"{where} {problem}; refused, {fix}", file=display, rule="DG208")

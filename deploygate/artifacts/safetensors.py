@@ -268,8 +268,9 @@ def _shard_path(folder: Path, name: str, display: str) -> Path:
     escapes = (not name or Path(name).is_absolute() or ".." in Path(name).parts
                or not shard.resolve().is_relative_to(folder.resolve()))
     if escapes:
-        raise ArtifactError(f"the index names shard {name!r}, which lies outside the folder; "
-                            "refused, keep shards beside the index", file=display, rule="DG202")
+        raise ArtifactError(f"shard {name!r} lies outside the checkpoint folder (absolute, "
+                            "'..' or a link out); refused, keep the shards in the folder",
+                            file=display, rule="DG202")
     if not shard.is_file():
         raise ArtifactError(f"the index names shard {name!r}, which does not exist; commit it "
                             "or re-save the checkpoint", file=display, rule="DG201")

@@ -187,6 +187,19 @@ def test_malformed_index(tmp_path: Path, index: str) -> None:
     assert caught.value.file == "ckpt/model.safetensors.index.json"
 
 
+def test_shard_linking_outside_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    save_file({"a": np.ones(2, np.float32)}, str(tmp_path / "outside.safetensors"))
+    (folder / "model.safetensors").symlink_to(tmp_path / "outside.safetensors")
+
+    with pytest.raises(ArtifactError) as caught:
+        st_reader.inspect(folder, "ckpt")
+
+    assert caught.value.rule == "DG202"
+    assert "'model.safetensors'" in caught.value.message
+
+
 def test_corrupt_shard_is_named(tmp_path: Path) -> None:
     save_file({"a": np.ones(2, np.float32)}, str(tmp_path / "good.safetensors"))
     (tmp_path / "bad.safetensors").write_bytes(b"\1\0\0")
