@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -174,7 +174,7 @@ def _walk_graph(graph: onnx.GraphProto, tally: _Tally, display: str, depth: int)
     _walk_nodes(graph.node, tally, display, depth)
 
 
-def _walk_nodes(nodes: Any, tally: _Tally, display: str, depth: int) -> None:
+def _walk_nodes(nodes: Iterable[onnx.NodeProto], tally: _Tally, display: str, depth: int) -> None:
     for node in nodes:
         tally.nodes += 1
         tally.node_domains.add((node.domain, node.op_type))

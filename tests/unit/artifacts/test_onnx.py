@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def _save(model: onnx.ModelProto, path: Path) -> Path:
 
 
 def _model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
-           outputs: list[onnx.ValueInfoProto], initializer: list[onnx.TensorProto] = (),
+           outputs: list[onnx.ValueInfoProto], initializer: Sequence[onnx.TensorProto] = (),
            **kwargs: object) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializer))
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], **kwargs)
@@ -437,3 +438,26 @@ def test_deep_subgraph_nesting_is_refused(tmp_path: Path,
 
     assert caught.value.rule == "DG202"
     assert "nest" in caught.value.message
+
+
+def test_model_without_graph_is_corrupt(tmp_path: Path) -> None:
+    model = onnx.ModelProto(ir_version=8)
+
+    with pytest.raises(ArtifactError) as caught:
+        onnx_reader.inspect(_save(model, tmp_path / "empty.onnx"), "empty.onnx")
+
+    assert caught.value.rule == "DG202"
+    assert "no graph" in caught.value.message
+
+
+def test_file_over_the_protobuf_limit_is_refused_unread(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _save(conv_net_model(), tmp_path / "big.onnx")
+    monkeypatch.setattr(onnx_reader, "PROTOBUF_LIMIT", 100)
+    monkeypatch.setattr(onnx_reader.onnx, "load", lambda *a, **k: pytest.fail("file was read"))
+
+    with pytest.raises(ArtifactError) as caught:
+        onnx_reader.inspect(path, "big.onnx")
+
+    assert caught.value.rule == "DG202"
+    assert "external data" in caught.value.message
