@@ -1,0 +1,397 @@
+"""ONNX reader: counts weights from tensor headers (dims), never from their data.
+
+The protobuf is parsed once without external data. Every tensor's element count comes from its
+``dims``, so a model whose weights live in external files is inspected without reading them:
+those files are only checked (location, links, bounds) and stat'ed for their size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import onnx
+from onnx import AttributeProto, TensorProto
+
+from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
+from deploygate.errors import ArtifactError
+
+# protobuf refuses messages over 2 GiB; say so before reading such a file whole.
+PROTOBUF_LIMIT = 2**31 - 1
+# Subgraphs nest (If inside Loop inside If...); a cap keeps a hostile file from exhausting the
+# stack. Real exporters stay far below it.
+MAX_GRAPH_DEPTH = 64
+# Domains onnxruntime implements itself; anything else needs a custom-op library.
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
+
+# TensorProto.DataType name -> (numpy-style name, bits per element). Looked up by name so that
+# an onnx release without a newer type still imports this table.
+_DTYPES_BY_PROTO_NAME: dict[str, tuple[str, int]] = {
+    "FLOAT": ("float32", 32),
+    "UINT8": ("uint8", 8),
+    "INT8": ("int8", 8),
+    "UINT16": ("uint16", 16),
+    "INT16": ("int16", 16),
+    "INT32": ("int32", 32),
+    "INT64": ("int64", 64),
+    "STRING": ("string", 0),
+    "BOOL": ("bool", 8),
+    "FLOAT16": ("float16", 16),
+    "DOUBLE": ("float64", 64),
+    "UINT32": ("uint32", 32),
+    "UINT64": ("uint64", 64),
+    "COMPLEX64": ("complex64", 64),
+    "COMPLEX128": ("complex128", 128),
+    "BFLOAT16": ("bfloat16", 16),
+    "FLOAT8E4M3FN": ("float8_e4m3fn", 8),
+    "FLOAT8E4M3FNUZ": ("float8_e4m3fnuz", 8),
+    "FLOAT8E5M2": ("float8_e5m2", 8),
+    "FLOAT8E5M2FNUZ": ("float8_e5m2fnuz", 8),
+    "FLOAT8E8M0": ("float8_e8m0fnu", 8),
+    # Sub-byte types are stored packed (two 4-bit values per byte, and so on).
+    "UINT4": ("uint4", 4),
+    "INT4": ("int4", 4),
+    "FLOAT4E2M1": ("float4_e2m1fn", 4),
+    "UINT2": ("uint2", 2),
+    "INT2": ("int2", 2),
+    "FLOAT6E2M3": ("float6_e2m3fn", 6),
+    "FLOAT6E3M2": ("float6_e3m2fn", 6),
+}
+DTYPES: dict[int, tuple[str, int]] = {
+    int(getattr(TensorProto, name)): entry
+    for name, entry in _DTYPES_BY_PROTO_NAME.items() if hasattr(TensorProto, name)
+}
+
+
+def dtype_name(elem_type: int) -> str:
+    """The numpy-style name of an ONNX element type (``undefined`` for 0, ``type<N>`` unknown)."""
+    if elem_type == TensorProto.UNDEFINED:
+        return "undefined"
+    entry = DTYPES.get(elem_type)
+    return entry[0] if entry else f"type<{elem_type}>"
+
+
+def packed_nbytes(elem_type: int, elements: int) -> int | None:
+    """Bytes that ``elements`` values of ``elem_type`` take as stored; None when not fixed-size."""
+    entry = DTYPES.get(elem_type)
+    if entry is None or entry[1] == 0:
+        return None
+    return math.ceil(elements * entry[1] / 8)
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """Where one tensor's data lives outside the model file."""
+
+    tensor: str
+    """Name of the tensor whose data is external."""
+    location: str
+    """The location as written in the model (relative to the model's folder)."""
+    offset: int
+    """Byte offset of the data in the file."""
+    length: int | None
+    """Byte length of the data, when the model gives one."""
+    expected: int | None
+    """Bytes the tensor's dims and type call for, when fixed-size."""
+
+
+@dataclass
+class _Tally:
+    """What the walk over graphs, subgraphs and functions accumulates."""
+
+    display: str
+    params: int = 0
+    bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    nodes: int = 0
+    subgraphs: int = 0
+    external: list[ExternalRef] = field(default_factory=list)
+    node_domains: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, dtype: str, elements: int, nbytes: int) -> None:
+        self.params += elements
+        self.bytes_by_dtype[dtype] = self.bytes_by_dtype.get(dtype, 0) + nbytes
+
+
+def inspect(path: Path, display: str) -> ArtifactInfo:
+    """Read an ONNX model's graph headers; external data is checked and stat'ed, never read."""
+    model = _load(path, display)
+    if not model.HasField("graph"):
+        raise ArtifactError("the ONNX model has no graph; re-export it", file=display,
+                            rule="DG202")
+    tally = _Tally(display)
+    _walk_graph(model.graph, tally, display, depth=0)
+    for function in model.functions:
+        _walk_nodes(function.node, tally, display, depth=0)
+
+    external_files = _check_external_data(path, display, tally.external)
+    size = path.stat().st_size + sum(st.st_size for st in external_files.values())
+    graph = model.graph
+    weights = {t.name for t in graph.initializer} | {
+        s.values.name for s in graph.sparse_initializer}
+    return ArtifactInfo(
+        path=display,
+        format="onnx",
+        size_bytes=size,
+        params=tally.params,
+        bytes_by_dtype=dict(sorted(tally.bytes_by_dtype.items())),
+        inputs=tuple(_spec(v) for v in graph.input if v.name not in weights),
+        outputs=tuple(_spec(v) for v in graph.output),
+        files=(path.name, *external_files),
+        details=_details(model, tally, bool(external_files)),
+        runnable=True,
+    )
+
+
+def _load(path: Path, display: str) -> onnx.ModelProto:
+    size = path.stat().st_size
+    if size > PROTOBUF_LIMIT:
+        raise ArtifactError(
+            f"the ONNX file is {size} bytes, over protobuf's 2 GiB limit; re-save it with "
+            "external data (onnx.save_model(..., save_as_external_data=True))",
+            file=display, rule="DG202")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError, RuntimeError, ValueError, ...
+        cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ArtifactError(f"not a valid ONNX model ({cause}); re-export it", file=display,
+                            rule="DG202") from e
+
+
+def _walk_graph(graph: onnx.GraphProto, tally: _Tally, display: str, depth: int) -> None:
+    if depth > MAX_GRAPH_DEPTH:
+        raise ArtifactError(
+            f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels (at graph {graph.name!r}); "
+            "the file is corrupt or hostile, re-export it", file=display, rule="DG202")
+    for tensor in graph.initializer:
+        _count_tensor(tensor, tally)
+    for sparse in graph.sparse_initializer:
+        _count_sparse(sparse, tally)
+    _walk_nodes(graph.node, tally, display, depth)
+
+
+def _walk_nodes(nodes: Iterable[onnx.NodeProto], tally: _Tally, display: str, depth: int) -> None:
+    for node in nodes:
+        tally.nodes += 1
+        tally.node_domains.add((node.domain, node.op_type))
+        is_constant = node.op_type == "Constant" and node.domain in ("", "ai.onnx")
+        for attr in node.attribute:
+            if is_constant:
+                _count_constant_attribute(attr, tally)
+            else:
+                _note_attribute_tensors(attr, tally)
+            for sub in _subgraphs(attr):
+                tally.subgraphs += 1
+                _walk_graph(sub, tally, display, depth + 1)
+
+
+def _subgraphs(attr: onnx.AttributeProto) -> Iterator[onnx.GraphProto]:
+    if attr.type == AttributeProto.GRAPH:
+        yield attr.g
+    elif attr.type == AttributeProto.GRAPHS:
+        yield from attr.graphs
+
+
+def _count_constant_attribute(attr: onnx.AttributeProto, tally: _Tally) -> None:
+    # Constant carries exactly one of these; each is a weight held in the graph.
+    if attr.name == "value" and attr.type == AttributeProto.TENSOR:
+        _count_tensor(attr.t, tally)
+    elif attr.name == "sparse_value" and attr.type == AttributeProto.SPARSE_TENSOR:
+        _count_sparse(attr.sparse_tensor, tally)
+    elif attr.name == "value_float":
+        tally.add("float32", 1, 4)
+    elif attr.name == "value_floats":
+        tally.add("float32", len(attr.floats), 4 * len(attr.floats))
+    elif attr.name == "value_int":
+        tally.add("int64", 1, 8)
+    elif attr.name == "value_ints":
+        tally.add("int64", len(attr.ints), 8 * len(attr.ints))
+    elif attr.name == "value_string":
+        tally.add("string", 1, len(attr.s))
+    elif attr.name == "value_strings":
+        tally.add("string", len(attr.strings), sum(len(s) for s in attr.strings))
+
+
+def _note_attribute_tensors(attr: onnx.AttributeProto, tally: _Tally) -> None:
+    # Tensors in other ops' attributes are not weights, but their data may still be external
+    # (onnx's save helpers move any large attribute tensor out), so their locations are checked.
+    tensors: list[onnx.TensorProto] = []
+    if attr.type == AttributeProto.TENSOR:
+        tensors.append(attr.t)
+    elif attr.type == AttributeProto.TENSORS:
+        tensors.extend(attr.tensors)
+    elif attr.type == AttributeProto.SPARSE_TENSOR:
+        tensors.extend((attr.sparse_tensor.values, attr.sparse_tensor.indices))
+    elif attr.type == AttributeProto.SPARSE_TENSORS:
+        for sparse in attr.sparse_tensors:
+            tensors.extend((sparse.values, sparse.indices))
+    for tensor in tensors:
+        _note_external(tensor, tally)
+
+
+def _count_tensor(tensor: onnx.TensorProto, tally: _Tally) -> None:
+    elements = math.prod(tensor.dims)
+    if tensor.data_type == TensorProto.STRING:
+        # Strings have no fixed size: count the bytes stored inline (strings are never external).
+        nbytes = sum(len(s) for s in tensor.string_data)
+    else:
+        nbytes = packed_nbytes(tensor.data_type, elements) or 0
+    tally.add(dtype_name(tensor.data_type), elements, nbytes)
+    _note_external(tensor, tally)
+
+
+def _count_sparse(sparse: onnx.SparseTensorProto, tally: _Tally) -> None:
+    # A sparse weight counts as its dense shape: that is its parameter count, and onnxruntime
+    # densifies sparse initializers when it loads them.
+    elements = math.prod(sparse.dims)
+    elem_type = sparse.values.data_type
+    tally.add(dtype_name(elem_type), elements, packed_nbytes(elem_type, elements) or 0)
+    _note_external(sparse.values, tally)
+    _note_external(sparse.indices, tally)
+
+
+def _note_external(tensor: onnx.TensorProto, tally: _Tally) -> None:
+    if tensor.data_location != TensorProto.EXTERNAL:
+        return
+    entries = {e.key: e.value for e in tensor.external_data}
+    name = tensor.name or "<unnamed>"
+    length = entries.get("length")
+    tally.external.append(ExternalRef(
+        tensor=name,
+        location=entries.get("location", ""),
+        offset=_entry_int(entries.get("offset", "0"), "offset", name, tally.display),
+        length=None if length is None else _entry_int(length, "length", name, tally.display),
+        expected=packed_nbytes(tensor.data_type, math.prod(tensor.dims)),
+    ))
+
+
+def _entry_int(raw: str, key: str, tensor: str, display: str) -> int:
+    # ASCII digits only: no sign (negative offsets are invalid), no Unicode digits int() takes.
+    if not (raw.isascii() and raw.isdigit()):
+        raise ArtifactError(f"tensor {tensor!r}: external data {key} {raw!r} is not a "
+                            "non-negative integer; re-save the model", file=display, rule="DG202")
+    return int(raw)
+
+
+def _check_external_data(path: Path, display: str,
+                         refs: list[ExternalRef]) -> dict[str, os.stat_result]:
+    """Validate every external location, then stat each distinct file once; never open them."""
+    # Refuse unsafe locations for all tensors before touching the file system for any of them.
+    for ref in refs:
+        _check_location_text(ref, display)
+    folder = Path(os.path.abspath(path.parent))
+    found: dict[str, os.stat_result] = {}
+    for ref in refs:
+        key = PurePosixPath(ref.location).as_posix()
+        if key not in found:
+            found[key] = _stat_location(folder, key, ref, display)
+        _check_bounds(ref, found[key].st_size, display)
+    return found
+
+
+def _check_location_text(ref: ExternalRef, display: str) -> None:
+    where = f"tensor {ref.tensor!r}: external data location {ref.location!r}"
+    fix = "re-save the model with its external data beside it (location=NAME)"
+    if not ref.location:
+        raise ArtifactError(f"tensor {ref.tensor!r}: external data has no location; {fix}",
+                            file=display, rule="DG208")
+    if "\x00" in ref.location:
+        problem = "contains a NUL byte"
+    elif ref.location.startswith(("/", "\\")) or ref.location[1:2] == ":":
+        problem = "is absolute"
+    elif ".." in ref.location.replace("\\", "/").split("/"):
+        problem = "contains '..'"
+    elif "\\" in ref.location:
+        # A separator on Windows, a file-name character elsewhere: the location would name
+        # different files on different runners.
+        problem = "contains a backslash (use '/')"
+    else:
+        return
+    raise ArtifactError(f"{where} {problem}; refused, {fix}", file=display, rule="DG208")
+
+
+def _stat_location(folder: Path, location: str, ref: ExternalRef,
+                   display: str) -> os.stat_result:
+    where = f"tensor {ref.tensor!r}: external data location {ref.location!r}"
+    current = folder
+    st: os.stat_result | None = None
+    for part in PurePosixPath(location).parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            raise ArtifactError(f"{where}: no such file next to the model; commit it or "
+                                "re-save the model", file=display, rule="DG201") from None
+        # A link could point anywhere, including outside the repository: never follow one.
+        if stat.S_ISLNK(st.st_mode):
+            raise ArtifactError(f"{where} goes through a symbolic link ({part!r}); refused, "
+                                "commit the data file itself", file=display, rule="DG208")
+    if st is None or not stat.S_ISREG(st.st_mode):
+        raise ArtifactError(f"{where} is not a regular file; re-save the model", file=display,
+                            rule="DG208")
+    # Defence in depth: the checks above already keep the path inside the folder.
+    if not current.resolve().is_relative_to(folder.resolve()):
+        raise ArtifactError(f"{where} resolves outside the model's folder; refused",
+                            file=display, rule="DG208")
+    return st
+
+
+def _check_bounds(ref: ExternalRef, file_size: int, display: str) -> None:
+    where = f"tensor {ref.tensor!r}: external data in {ref.location!r}"
+    if ref.length is not None and ref.expected is not None and ref.length != ref.expected:
+        raise ArtifactError(
+            f"{where} has length {ref.length} but its shape and type need {ref.expected} "
+            "bytes; re-save the model", file=display, rule="DG202")
+    span = ref.length if ref.length is not None else ref.expected
+    end = ref.offset + (span or 0)
+    if end > file_size:
+        raise ArtifactError(
+            f"{where} spans bytes {ref.offset}..{end} but the file has {file_size}; "
+            "the data file is truncated or not this model's, re-save it", file=display,
+            rule="DG208")
+
+
+def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    kind = value.type.WhichOneof("value")
+    if kind in ("tensor_type", "sparse_tensor_type"):
+        tensor_type = getattr(value.type, kind)
+        shape: tuple[Dim, ...] | None = None
+        if tensor_type.HasField("shape"):
+            shape = tuple(_dim(d) for d in tensor_type.shape.dim)
+        return TensorSpec(value.name, dtype_name(tensor_type.elem_type), shape)
+    # sequence, map and optional values have no single element type or shape.
+    return TensorSpec(value.name, kind.removesuffix("_type") if kind else "undefined", None)
+
+
+def _dim(dim: onnx.TensorShapeProto.Dimension) -> Dim:
+    which = dim.WhichOneof("value")
+    if which == "dim_value":
+        return int(dim.dim_value)
+    if which == "dim_param" and dim.dim_param:
+        return str(dim.dim_param)
+    return None
+
+
+def _details(model: onnx.ModelProto, tally: _Tally, has_external: bool) -> dict[str, Any]:
+    opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+    local = {(f.domain, f.name) for f in model.functions}
+    local_domains = {f.domain for f in model.functions}
+    # A domain is custom when it needs ops from outside the model: model-local functions do not.
+    custom = {d for d in opsets if d not in STANDARD_DOMAINS and d not in local_domains}
+    custom |= {d for d, op in tally.node_domains
+               if d not in STANDARD_DOMAINS and (d, op) not in local}
+    return {
+        "ir_version": int(model.ir_version),
+        "opsets": opsets,
+        "producer_name": model.producer_name,
+        "producer_version": model.producer_version,
+        "custom_domains": sorted(custom),
+        "node_count": tally.nodes,
+        "subgraph_count": tally.subgraphs,
+        "function_count": len(model.functions),
+        "has_external_data": has_external,
+    }
