@@ -100,8 +100,9 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> 
     findings.extend(run_checks(ctx))
     estimates = {"memory_bytes": ctx.memory.total, "weights_bytes": ctx.memory.weights,
                  "overhead_bytes": ctx.memory.overhead}
+    located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=latency, estimates=estimates,
-                   findings=tuple(_locate(manifest, f) for f in findings))
+                   findings=tuple(located))
 
 
 def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
@@ -127,6 +128,10 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
                                 spec.name))
         return None, "the probe failed"
     return result, None
+
+
+def _line(finding: Finding) -> int:
+    return finding.location.line or 0 if finding.location else 0
 
 
 def _locate(manifest: Manifest, finding: Finding) -> Finding:

@@ -69,7 +69,11 @@ def parse_compute(value: int | float | str) -> float:
 
 
 def format_bytes(n: float) -> str:
-    """``n`` bytes in the largest decimal unit that keeps it >= 1 (e.g. ``4.75 MB``)."""
+    """``n`` bytes for people: binary units when ``n`` is whole MiB (as in ``2GiB``), else decimal."""
+    if n >= 2**20 and n % 2**20 == 0:
+        for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+            if n >= scale:
+                return f"{n / scale:.3g} {unit}"
     for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.3g} {unit}"
@@ -80,5 +84,5 @@ def format_count(n: float) -> str:
     """A count with K, M or B (e.g. ``1.17M``)."""
     for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
+            return f"{n / scale:.4g}{unit}"
     return str(int(n))

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from deploygate.artifacts.base import ArtifactInfo
 
-RUNTIME_OVERHEAD_BYTES = 256 * 2**20
-"""Fixed allowance for the runtime itself (onnxruntime, llama.cpp or torch, and their arenas)."""
+RUNTIME_OVERHEAD_BYTES = 64 * 2**20
+"""Fixed allowance for the runtime itself: an onnxruntime CPU session or llama.cpp process
+starts at roughly 30-60 MB resident before any weights are loaded."""
 RUNTIME_OVERHEAD_FRACTION = 0.10
 """Allowance proportional to the weights (arena padding, prepacked kernels)."""
 
