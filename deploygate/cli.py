@@ -31,7 +31,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except DeploygateError as e:
-            _fail(ctx, f"deploygate: error: {e}", _exit_for(e), e)
+            _fail(ctx, f"deploygate: error: {_rule_label(e)}{e}", _exit_for(e), e)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # a bug: say so in one line
@@ -45,6 +45,13 @@ def _exit_for(error: DeploygateError) -> int:
 
     rule = RULES.get(error.rule)
     return rule.outcome.value if rule else EXIT_CANNOT_JUDGE
+
+
+def _rule_label(error: DeploygateError) -> str:
+    from deploygate.rules import RULES
+
+    rule = RULES.get(error.rule)
+    return f"{rule.id} {rule.name}: " if rule else ""
 
 
 def _fail(ctx: click.Context, line: str, code: int, error: BaseException) -> NoReturn:
