@@ -129,10 +129,10 @@ def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str 
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check manifests against the schema only (fast; the pre-commit path)."""
-    from deploygate.findings import exit_code
+    from deploygate.findings import Finding, exit_code
     from deploygate.manifest.load import load_manifest
 
-    findings = []
+    findings: list[Finding] = []
     for file in files or (Path(DEFAULT_MANIFEST),):
         findings.extend(load_manifest(file, str(file)).findings)
     for f in findings:
