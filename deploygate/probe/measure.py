@@ -158,6 +158,8 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
     threads = int(request["threads"])
     spec = spec_from_json(request["spec"])
 
+    # Session options only quiet the session; environment-level warnings need this too.
+    ort.set_default_logger_severity(3)
     emit({"event": "phase", "phase": "load"})
     try:
         model = onnx.load(str(model_path), load_external_data=False)
