@@ -12,7 +12,9 @@ _NODE = re.compile(r"Non-zero status code returned while running (\S+) node\. Na
                    r"Status Message:\s*")
 _SOURCE = re.compile(r"(?:\S+/)?\S+\.(?:h|hpp|cc|cpp|cu):\d+ ")
 _OOM_MARKS = ("bad_alloc", "MemoryError", "Failed to allocate memory", "out of memory",
-              "Cannot allocate memory", "std::length_error")
+              "Cannot allocate memory", "std::length_error",
+              # what an import reports when the address-space cap leaves no room to map a library
+              "failed to map segment from shared object")
 
 MAX_LINE = 300
 """Longest error line shown; ORT messages can carry whole shapes and type lists."""

@@ -55,7 +55,7 @@ def onnx_dtype_name(elem_type: int) -> str:
     import onnx
 
     try:
-        name = onnx.TensorProto.DataType.Name(elem_type).lower()
+        name = str(onnx.TensorProto.DataType.Name(elem_type)).lower()
     except ValueError:
         return f"unknown({elem_type})"
     return _ONNX_TO_NUMPY.get(name, name)

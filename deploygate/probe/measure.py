@@ -83,7 +83,7 @@ def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
         name: InputSpec(
             shape=None if i.get("shape") is None else tuple(i["shape"]),
             dtype=i.get("dtype"),
-            range=None if i.get("range") is None else tuple(i["range"]),  # type: ignore[arg-type]
+            range=None if i.get("range") is None else tuple(i["range"]),
             value=i.get("value"),
             file=i.get("file"),
         )
@@ -177,7 +177,9 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
                               base_dir=Path(request["base_dir"]))
 
     emit({"event": "phase", "phase": "session"})
-    emit({"event": "progress", "message": f"creating onnxruntime session ({threads} threads)"})
+    plural = "" if threads == 1 else "s"
+    emit({"event": "progress",
+          "message": f"creating onnxruntime session ({threads} thread{plural})"})
     started = time.perf_counter_ns()
     try:
         session = make_session(model_path, threads)

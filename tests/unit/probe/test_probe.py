@@ -114,7 +114,7 @@ def test_memory_cap_turns_exhaustion_into_a_probe_error(repo: Path) -> None:
     with pytest.raises(ProbeError, match="ran out of memory under the probe's cap"):
         probe_latency(model, LatencySpec(dims={"n": 300_000_000}, **QUICK),  # type: ignore[arg-type]
                       threads=1, root=repo, base_dir=repo / "models", display="m.onnx",
-                      memory_cap=256 << 20)
+                      memory_cap=512 << 20)
 
 
 def test_bad_settings_are_refused_without_a_child(repo: Path) -> None:
@@ -131,3 +131,13 @@ def test_bad_settings_are_refused_without_a_child(repo: Path) -> None:
 
 def test_default_threads_is_positive() -> None:
     assert default_threads() >= 1
+
+
+def test_public_signature_is_the_engine_contract() -> None:
+    import inspect
+
+    params = inspect.signature(probe_latency).parameters
+    assert list(params) == ["model", "spec", "threads", "root", "base_dir", "display",
+                            "measured_on", "progress", "memory_cap"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[2:])
+    assert params["measured_on"].default == "host" and params["progress"].default is None
