@@ -141,3 +141,12 @@ def test_public_signature_is_the_engine_contract() -> None:
                             "measured_on", "progress", "memory_cap"]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[2:])
     assert params["measured_on"].default == "host" and params["progress"].default is None
+
+
+def test_onnxruntime_log_output_never_reaches_the_user(repo: Path,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    model = models.mode_switch_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError):
+        probe(model, repo)  # onnxruntime logs an [E:onnxruntime:...] line in the child
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
