@@ -220,7 +220,7 @@ def _check_against_graph(t: TensorSpec, shape: tuple[int, ...], key: str) -> Non
     if len(shape) != len(t.shape):
         raise ProbeError(f"{key} gives {t.name!r} rank {len(shape)} ({list(shape)}) but the "
                          f"model declares rank {len(t.shape)} ({declared})", path=key)
-    for axis, (got, dim) in enumerate(zip(shape, t.shape)):
+    for axis, (got, dim) in enumerate(zip(shape, t.shape, strict=True)):
         if isinstance(dim, int) and got != dim:
             raise ProbeError(f"{key} gives {t.name!r} size {got} at axis {axis} but the model "
                              f"fixes it at {dim} ({declared})", path=key)

@@ -16,13 +16,14 @@ timing, so that a collection is never billed to the model.
 from __future__ import annotations
 
 import gc
-import platform
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploygate.artifacts.onnx import STANDARD_DOMAINS
 from deploygate.errors import ProbeError
+from deploygate.host import cpu_name
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe import stats
 from deploygate.probe.diagnose import clean_ort_message, looks_like_out_of_memory
@@ -37,23 +38,7 @@ MIN_RUNS = 10
 MAX_RUNS = 100_000
 """Timed runs never exceeded: enough for every percentile, bounded memory for tiny models."""
 
-STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
-"""Operator domains onnxruntime implements itself; any other needs a custom-op library."""
-
 Emit = Callable[[dict[str, Any]], None]
-
-
-def host_cpu() -> str:
-    """The host CPU's model name (/proc/cpuinfo "model name", else platform.processor())."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                    return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def custom_domains(model: onnx.ModelProto) -> list[str]:
@@ -212,7 +197,7 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
         **{k: v for k, v in summary.items() if k != "runs"},
         "session_ms": session_ms,
         "windows_ms": stats.window_summaries(samples_ms),
-        "host_cpu": host_cpu(),
+        "host_cpu": cpu_name(),
         "onnxruntime": ort.__version__,
         "input_shapes": {name: list(a.shape) for name, a in feeds.items()},
         "warmup": max(1, spec.warmup),
