@@ -102,14 +102,18 @@ def cli(debug: bool) -> None:
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--on-device", metavar="ID", envvar="DEPLOYGATE_DEVICE",
+              help="This runner is device ID: its measurement is the target's latency, not an "
+                   "estimate (env DEPLOYGATE_DEVICE).")
 def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          base: str | None, no_probe: bool, strict: bool) -> None:
+          base: str | None, no_probe: bool, strict: bool, on_device: str | None) -> None:
     """Validate the manifest, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
     from deploygate.reporters import render
 
     options = CheckOptions(manifest=manifest, models=models, probe=not no_probe, strict=strict,
-                           base=base, progress=_progress() if fmt in (None, "text") else None)
+                           base=base, progress=_progress() if fmt in (None, "text") else None,
+                           on_device=on_device or None)
     report = run_check(options)
     fmt = fmt or _default_format()
     _emit(render(fmt, report), output)
