@@ -193,6 +193,27 @@ def devices(fmt: str) -> None:
 
 
 @cli.command()
+@click.option("--manifest", "-m", default=DEFAULT_MANIFEST, show_default=True,
+              type=click.Path(dir_okay=True, path_type=Path), help="The manifest file.")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Advise on this model only (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--no-probe", is_flag=True,
+              help="Do not measure on this host: pure roofline estimates, uncalibrated.")
+def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
+    """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
+    from deploygate.engine import AdviseOptions, run_advise
+    from deploygate.targets.advise import render_text
+
+    report = run_advise(AdviseOptions(manifest=manifest, models=models, probe=not no_probe,
+                                      progress=_progress()))
+    click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_text(report),
+               nl=fmt == "json")
+    sys.exit(report.exit_code)
+
+
+@cli.command()
 def schema() -> None:
     """Print the manifest's JSON Schema."""
     from deploygate.manifest.schema import schema_text

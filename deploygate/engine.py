@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts import ArtifactInfo, inspect_artifact
 from deploygate.checks import run_checks
@@ -23,6 +23,9 @@ from deploygate.targets.cost import CostEstimate, estimate_cost
 from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import estimate_memory
 from deploygate.targets.workload import Workload
+
+if TYPE_CHECKING:
+    from deploygate.targets.advise import AdviceReport, ModelAdvice
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,20 @@ class CheckOptions:
     on_device: str | None = None
     """The device this gate runs on (--on-device / DEPLOYGATE_DEVICE): for models targeting
     it, the measurement is the target's latency and nothing is estimated."""
+
+
+@dataclass(frozen=True)
+class AdviseOptions:
+    """What `deploygate advise` was asked to do."""
+
+    manifest: Path
+    """The manifest file."""
+    models: tuple[str, ...] = ()
+    """Only these models (all when empty)."""
+    probe: bool = True
+    """Whether to measure latency on this host to calibrate the estimates."""
+    progress: Callable[[str], None] | None = None
+    """Receives short status lines while it works."""
 
 
 def display_path(path: Path) -> str:
@@ -70,6 +87,49 @@ def run_check(options: CheckOptions) -> Report:
     reports = tuple(_check_model(manifest, spec, options) for spec in selected)
     return Report(shown, reports, tuple(_locate(manifest, f) for f in findings),
                   strict=options.strict, host=host_info())
+
+
+def run_advise(options: AdviseOptions) -> AdviceReport:
+    """Rank every catalog and manifest device for each model (never raises for user errors)."""
+    from deploygate.targets.advise import AdviceReport
+
+    shown = display_path(options.manifest)
+    loaded = load_manifest(options.manifest, shown)
+    if loaded.manifest is None:
+        return AdviceReport(shown, findings=loaded.findings)
+    manifest = loaded.manifest
+    selected, findings = _select(manifest, options.models)
+    devices = {**load_catalog(), **manifest.devices}
+    return AdviceReport(shown, tuple(_advise_model(manifest, spec, devices, options)
+                                     for spec in selected), tuple(findings))
+
+
+def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device],
+                  options: AdviseOptions) -> ModelAdvice:
+    from deploygate.targets.advise import ModelAdvice, advise_model
+    from deploygate.targets.workload import batch_size
+
+    shown = display_path(spec.resolved_path)
+    try:
+        artifact = inspect_artifact(spec.resolved_path, display=shown, declared_format=spec.format)
+    except DeploygateError as e:
+        return ModelAdvice(spec, None, error=str(e))
+    probe_findings: list[Finding] = []
+    latency, skipped = _probe(manifest, spec, device_for(manifest, spec), artifact,
+                              CheckOptions(manifest.file, probe=options.probe,
+                                           progress=options.progress), probe_findings)
+    host = None
+    if latency is not None:
+        from deploygate.targets.calibrate import host_peaks
+
+        host = host_peaks()
+    workload = _workload(spec, artifact, latency)
+    advice = advise_model(spec, artifact, estimate_memory(artifact, workload=workload), workload,
+                          devices, latency, host,
+                          batch_size(artifact, spec.latency, latency.input_shapes if latency else None),
+                          _int8_weights(artifact))
+    notes = [f.message for f in probe_findings] + ([skipped] if skipped else [])
+    return replace(advice, notes=advice.notes + tuple(notes))
 
 
 def _select(manifest: Manifest, names: tuple[str, ...]) -> tuple[list[ModelSpec], list[Finding]]:

@@ -51,3 +51,24 @@ def latency_result(ms: float, threads: int = 2, shapes: dict[str, list[int]] | N
                          mean_ms=ms, min_ms=ms, stdev_ms=0.0,
                          noise_band_ms={p: (ms, ms) for p in ("p50", "p90", "p95", "p99")},
                          measured_on=measured_on, input_shapes=dict(shapes or {}))
+
+
+def stand_in_inspect(path: Path, *, display: str, declared_format: str | None = None) -> ArtifactInfo:
+    """A minimal ONNX inspection for engine/CLI tests that must not depend on the real reader."""
+    import onnx
+
+    from deploygate.targets.workload import onnx_workload
+
+    model = onnx.load(str(path), load_external_data=False)
+    inits = {i.name for i in model.graph.initializer}
+
+    def spec_of(v: Any) -> TensorSpec:
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                     for d in v.type.tensor_type.shape.dim)
+        return TensorSpec(v.name, "float32", dims)
+
+    weights = onnx_workload(path).weights_bytes
+    return ArtifactInfo(path=display, format="onnx", size_bytes=path.stat().st_size,
+                        params=weights // 4, bytes_by_dtype={"float32": weights},
+                        inputs=tuple(spec_of(v) for v in model.graph.input if v.name not in inits),
+                        runnable=True)
