@@ -214,6 +214,46 @@ def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) ->
 
 
 @cli.command()
+@click.argument("root", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="Take the defaults; ask nothing.")
+@click.option("--target", "kind", type=click.Choice(["edge", "cloud"]),
+              help="Target kind for every model (default: edge under 1 GB, else cloud).")
+@click.option("--device", metavar="ID", help="Catalog device for every model.")
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Latency budget for every model.")
+@click.option("--max-usd-per-1k", type=click.FloatRange(min=0), metavar="X",
+              help="Cost ceiling per 1,000 inferences for every model.")
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms: float | None,
+         max_usd_per_1k: float | None, force: bool) -> None:
+    """Find the models under ROOT and write deploy-constraints.yaml by asking three questions."""
+    from deploygate.errors import UsageError
+    from deploygate.init import answer, find_models, model_name, render_manifest
+    from deploygate.targets.catalog import closest_ids, load_catalog
+
+    target = root / DEFAULT_MANIFEST
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; edit it, or pass --force to overwrite it")
+    if device is not None and device not in load_catalog():
+        hint = ", ".join(closest_ids(device, list(load_catalog()))) or "see `deploygate devices`"
+        raise UsageError(f"--device {device}: not a catalog device (did you mean: {hint})")
+    models = find_models(root)
+    if not models:
+        raise UsageError(f"no model files found under {root} (looked for "
+                         ".onnx, .safetensors, .gguf, .pt, .pth, .bin, .ckpt, .tflite)")
+    taken: set[str] = set()
+    answers = []
+    for model in models:
+        name = model_name(model.path, taken)
+        click.echo(f"found {model.path} ({model.format})", err=True)
+        answers.append(answer(model, name, None if yes else click.prompt, kind=kind,
+                              device=device, budget_ms=budget_ms, max_usd_per_1k=max_usd_per_1k))
+    target.write_text(render_manifest(answers), encoding="utf-8")
+    click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); "
+               "run `deploygate check` to try it")
+
+
+@cli.command()
 def schema() -> None:
     """Print the manifest's JSON Schema."""
     from deploygate.manifest.schema import schema_text
