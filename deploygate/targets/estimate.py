@@ -4,7 +4,7 @@
 
 * efficiency, CPU targets: measured on the host. The probe's latency and the host's own peak
   (``calibrate.py``) say what fraction of its peak the model reached there; the same fraction is
-  assumed on the target's CPU. Without a measurement, an assumed 30% and a wider band.
+  assumed on the target's CPU. Without a measurement, an assumed 50% and a wider band.
 * efficiency, accelerators (GPUs, NPUs; ``compute_precision`` other than fp32): a CPU's
   efficiency says nothing about a GPU, so an assumed 25% of the dense fp16 figure; int8 TOPS
   count half (a float model does not run at int8 speed unless quantized), sparse TOPS half
@@ -27,8 +27,9 @@ from deploygate.targets.workload import Workload
 
 DEFAULT_CACHE_BYTES = 4 * 2**20
 """Last-level cache assumed for devices without a ``cache`` figure (edge CPUs: 1-4 MB)."""
-UNCALIBRATED_EFFICIENCY = 0.30
-"""Fraction of CPU peak an onnxruntime graph reaches when nothing was measured."""
+UNCALIBRATED_EFFICIENCY = 0.50
+"""Fraction of CPU peak an onnxruntime graph reaches when nothing was measured (the benchmark in
+benchmarks/estimate_accuracy.py measured 26-100% on an x86 host, geometric mean ~60%)."""
 ACCELERATOR_EFFICIENCY = 0.25
 """Fraction of an accelerator's dense fp16 peak a batch-1 inference graph reaches."""
 ACCELERATOR_LAUNCH_S = 5e-6
