@@ -34,10 +34,10 @@ from onnx import TensorProto, helper, numpy_helper
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deploygate.manifest.model import Device  # noqa: E402
-from deploygate.targets.calibrate import measure_host_peaks  # noqa: E402
-from deploygate.targets.estimate import estimate_target  # noqa: E402
-from deploygate.targets.workload import Workload, onnx_workload  # noqa: E402
+from deploygate.manifest.model import Device
+from deploygate.targets.calibrate import measure_host_peaks
+from deploygate.targets.estimate import estimate_target
+from deploygate.targets.workload import Workload, onnx_workload
 
 ROUNDS = 5
 RUN_S = 0.4  # per round

@@ -214,8 +214,9 @@ def _workload(spec: ModelSpec, artifact: ArtifactInfo,
     """FLOPs and bytes per inference at the probe's shapes (else the manifest's pinned dims)."""
     from deploygate.targets.workload import estimate_workload, pinned_shapes
 
+    assumed: tuple[str, ...] = ()
     if latency is not None and latency.input_shapes:
-        shapes, assumed = dict(latency.input_shapes), ()
+        shapes = dict(latency.input_shapes)
     else:
         shapes, assumed = pinned_shapes(artifact, spec.latency)
     from google.protobuf.message import DecodeError

@@ -195,8 +195,8 @@ def render_manifest(answers: list[ModelAnswers]) -> str:
                 f"  - name: {a.name}",
                 f"    path: {json.dumps(m.path)}",
                 "    target:",
-                f"      kind: {a.kind}  # edge: phone, Jetson, Raspberry Pi (models under ~1 GB); "
-                "cloud: GPU/CPU instances"]
+                (f"      kind: {a.kind}  # edge: phone, Jetson, Raspberry Pi (models under ~1 GB); "
+                 "cloud: GPU/CPU instances")]
         if a.device:
             out.append(f"      device: {a.device}  # memory, speed and price from the catalog")
         out += ["    limits:",

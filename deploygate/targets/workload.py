@@ -229,8 +229,8 @@ def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = 
         bytes_moved=float(artifact.weights_bytes + kv_cache),
         weights_bytes=artifact.weights_bytes, activation_bytes=0, coverage=1.0, per="token",
         kv_cache_bytes=kv_cache, context_tokens=ctx, prefill_flops=2.0 * artifact.params * ctx,
-        assumptions=(f"context {ctx} tokens (model maximum {shape.max_context or 'unknown'}, "
-                     f"capped at {CONTEXT_CAP_TOKENS})",))
+        assumptions=((f"context {ctx} tokens (model maximum {shape.max_context or 'unknown'}, "
+                      f"capped at {CONTEXT_CAP_TOKENS})"),))
 
 
 # ---------------------------------------------------------------------------------- shapes

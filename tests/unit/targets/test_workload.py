@@ -10,8 +10,14 @@ from onnx import TensorProto, helper
 
 from deploygate.artifacts.base import TensorSpec
 from deploygate.manifest.model import InputSpec, LatencySpec
-from deploygate.targets.workload import (CONTEXT_CAP_TOKENS, batch_size, llm_shape, llm_workload,
-                                         onnx_workload, pinned_shapes)
+from deploygate.targets.workload import (
+    CONTEXT_CAP_TOKENS,
+    batch_size,
+    llm_shape,
+    llm_workload,
+    onnx_workload,
+    pinned_shapes,
+)
 from tests.unit import onnx_models
 from tests.unit.factories import LLAMA_7B_PARAMS, llm_7b_fp16, small_onnx
 
