@@ -14,6 +14,7 @@ __all__ = ["ArtifactInfo", "TensorSpec", "READERS", "inspect_artifact"]
 READERS: dict[str, str] = {
     "onnx": "deploygate.artifacts.onnx",
     "safetensors": "deploygate.artifacts.safetensors",
+    "gguf": "deploygate.artifacts.gguf",
 }
 
 
