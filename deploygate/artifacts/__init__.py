@@ -15,6 +15,7 @@ READERS: dict[str, str] = {
     "onnx": "deploygate.artifacts.onnx",
     "safetensors": "deploygate.artifacts.safetensors",
     "gguf": "deploygate.artifacts.gguf",
+    "pytorch": "deploygate.artifacts.pytorch",
 }
 
 
