@@ -16,6 +16,7 @@ READERS: dict[str, str] = {
     "safetensors": "deploygate.artifacts.safetensors",
     "gguf": "deploygate.artifacts.gguf",
     "pytorch": "deploygate.artifacts.pytorch",
+    "tflite": "deploygate.artifacts.tflite",
 }
 
 
