@@ -19,13 +19,20 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.artifacts.pickle_scan import (
-    MAX_PICKLE_BYTES, PickleScan, PickleScanError, StorageRef, TensorRef, scan_pickle,
-    starts_like_pickle, unsafe_globals,
+    MAX_PICKLE_BYTES,
+    PickleScan,
+    PickleScanError,
+    StorageRef,
+    TensorRef,
+    scan_pickle,
+    starts_like_pickle,
+    unsafe_globals,
 )
 from deploygate.errors import ArtifactError
 
@@ -38,6 +45,16 @@ EOCD = b"PK\x05\x06"
 EOCD64_LOCATOR = b"PK\x06\x07"
 CONVERT_HINT = ("convert the weights to safetensors (safetensors.torch.save_file) in a trusted "
                 "environment, and never torch.load this file")
+
+
+_ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
+    RuntimeError, UnicodeDecodeError, struct.error, OverflowError, zlib.error)
+try:  # a member may claim LZMA compression; the module is optional in some Pythons
+    import lzma
+    _ZIP_ERRORS += (lzma.LZMAError,)
+except ImportError:  # pragma: no cover
+    pass
 
 
 class _Unsafe(Exception):
@@ -59,7 +76,12 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
         with path.open("rb") as f:
             head = f.read(4)
             if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-                return _inspect_zip(f, size, path, display)
+                try:
+                    return _inspect_zip(f, size, path, display)
+                except _ZIP_ERRORS as e:
+                    # what zipfile raises on hostile or broken archives, wherever it reads
+                    raise _Corrupt(f"cannot read the zip archive ({type(e).__name__}: {e})"
+                                   ) from None
             if starts_like_pickle(head):
                 return _inspect_pickles(f, size, path, display)
             raise _Unsupported("neither a zip archive nor a pickle")
@@ -183,11 +205,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactInfo:
     _check_central_directory(f, size)
-    try:
-        zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as e:
-        raise _Corrupt(f"not a readable zip archive ({e})") from None
-    with zf:
+    with zipfile.ZipFile(f) as zf:
         infos = zf.infolist()
         if not infos:
             raise _Unsupported("an empty zip archive")
@@ -216,16 +234,13 @@ def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactIn
             prefix + "constants.pkl") in names
         if prefix + "data.pkl" not in names:
             raise _Unsupported(f"a zip archive without {prefix}data.pkl")
-        try:
-            scans: dict[str, PickleScan] = {}
-            # every pickle in the archive, debug info included, is something a loader reads
-            for name in sorted(names):
-                if name.endswith((".pkl", ".debug_pkl")):
-                    data = _read_member(zf, by_name[name])
-                    scans[name] = _scan(io.BytesIO(data), 0, len(data), name.removeprefix(prefix),
-                                        torchscript=torchscript)
-        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as e:
-            raise _Corrupt(f"cannot read the archive ({e})") from None
+        scans: dict[str, PickleScan] = {}
+        # every pickle in the archive, debug info included, is something a loader reads
+        for name in sorted(names):
+            if name.endswith((".pkl", ".debug_pkl")):
+                data = _read_member(zf, by_name[name])
+                scans[name] = _scan(io.BytesIO(data), 0, len(data), name.removeprefix(prefix),
+                                    torchscript=torchscript)
         main = scans[prefix + "data.pkl"]
         for key, ref in main.storages.items():
             member = by_name.get(f"{prefix}data/{key}")

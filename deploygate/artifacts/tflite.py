@@ -76,7 +76,7 @@ class _FlatBuffer:
 
     def u8(self, pos: int, what: str) -> int:
         self._check(pos, 1, what)
-        return self.buf[pos]
+        return int(self.buf[pos])
 
     def unpack(self, fmt: str, pos: int, what: str) -> Any:
         n = struct.calcsize(fmt)
@@ -85,7 +85,7 @@ class _FlatBuffer:
 
     def deref(self, pos: int, what: str) -> int:
         """Follow the uoffset_t at ``pos`` (relative to itself)."""
-        return pos + self.unpack("<I", pos, what)
+        return pos + int(self.unpack("<I", pos, what))
 
     def field(self, table: int, index: int, what: str) -> int | None:
         """Absolute position of field ``index`` of the table at ``table``, or None if absent."""
@@ -99,7 +99,7 @@ class _FlatBuffer:
         slot = 4 + 2 * index
         if slot >= vt_size:
             return None
-        off = self.unpack("<H", vtable + slot, f"{what} vtable")
+        off = int(self.unpack("<H", vtable + slot, f"{what} vtable"))
         if off == 0:
             return None
         if off >= table_size:

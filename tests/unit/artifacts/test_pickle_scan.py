@@ -15,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deploygate.artifacts.pickle_scan import (
-    PickleScanError, scan_pickle, starts_like_pickle, unsafe_globals,
+    PickleScanError,
+    scan_pickle,
+    starts_like_pickle,
+    unsafe_globals,
 )
 
 
@@ -37,7 +40,7 @@ def dotted(g: tuple[str, str]) -> str:
     return f"{g[0]}.{g[1]}"
 
 
-@pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 @pytest.mark.parametrize("func, name", [
     (os.system, f"{os.name}.system" if os.name != "posix" else "posix.system"),
     (eval, "builtins.eval"),

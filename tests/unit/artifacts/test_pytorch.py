@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploygate.artifacts import inspect_artifact
 from deploygate.artifacts import pytorch as reader
@@ -335,3 +337,19 @@ def test_scanning_reads_pickles_in_memory_only(tmp_path: Path) -> None:
     before = set(tmp_path.iterdir())
     inspect(shutil.copy(DATA / "mlp_script.pt", tmp_path / "s.pt"))
     assert set(tmp_path.iterdir()) == before | {tmp_path / "s.pt"}
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(EXPECTED)), st.data())
+def test_mutated_fixtures_only_ever_raise_artifact_errors(tmp_path: Path, name: str,
+                                                          data: st.DataObject) -> None:
+    raw = bytearray((DATA / name).read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path / "mutated.pt"
+    path.write_bytes(bytes(raw))
+    try:
+        reader.inspect(path, "m.pt")
+    except ArtifactError as e:
+        assert e.rule in ("DG202", "DG203", "DG205")

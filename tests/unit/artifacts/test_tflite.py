@@ -149,7 +149,7 @@ def test_detected_and_registered(model: Path) -> None:
 def test_every_truncation_is_corrupt(model: Path, tmp_path: Path) -> None:
     data = model.read_bytes()
     # up to the last string's NUL terminator; the builder's zero padding after it is not data
-    for cut in range(0, len(data.rstrip(b"\0")) + 1):
+    for cut in range(len(data.rstrip(b"\0")) + 1):
         path = tmp_path / "cut.tflite"
         path.write_bytes(data[:cut] if cut else b"\0")
         corrupt(path)
