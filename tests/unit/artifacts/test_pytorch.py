@@ -353,3 +353,18 @@ def test_mutated_fixtures_only_ever_raise_artifact_errors(tmp_path: Path, name: 
         reader.inspect(path, "m.pt")
     except ArtifactError as e:
         assert e.rule in ("DG202", "DG203", "DG205")
+
+
+def test_safetensors_whose_length_prefix_looks_like_a_pickle_is_not_a_pickle(
+        tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    save_file = pytest.importorskip("safetensors.numpy").save_file
+    from deploygate.artifacts.detect import detect_format
+
+    path = tmp_path / "m.safetensors"
+    for pad in range(600):  # pad the metadata until the header is 640 bytes: b"\x80\x02\0..."
+        save_file({"w": np.zeros(3, np.float32)}, str(path), metadata={"k": "x" * pad})
+        if path.read_bytes()[:2] == b"\x80\x02":
+            break
+    assert path.read_bytes()[:2] == b"\x80\x02"
+    assert detect_format(path, "m.safetensors") == "safetensors"
