@@ -239,7 +239,7 @@ def _read_array(r: _BoundedReader, what: str, depth: int, keep: bool) -> Any:
         r.skip(n * min_size, what)
     else:
         # strings and arrays have their own lengths: walk them, keeping nothing
-        for i in range(n):
+        for _ in range(n):
             _read_value(r, etype, what, depth, False)
     if not keep:
         return None

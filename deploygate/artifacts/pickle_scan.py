@@ -276,7 +276,8 @@ def scan_pickle(f: BinaryIO, *, start: int = 0, end: int, limit: int = MAX_PICKL
     sim = _Simulator()
     pos: int | None = None
     try:
-        for opcode, arg, pos in pickletools.genops(stream):  # type: ignore[arg-type]
+        # pos outlives the loop: errors report the offset where walking stopped
+        for opcode, arg, pos in pickletools.genops(stream):  # type: ignore[arg-type]  # noqa: B007
             sim.step(opcode.name, arg)
             if opcode.name == "STOP":
                 break
@@ -539,7 +540,7 @@ class _Simulator:
             dtype, itemsize = TORCH_DTYPES[dt.name]
         ref = TensorRef(storage.ref.key, dtype, offset, tuple(size), tuple(stride))
         # the view must lie inside its storage: the last element it can reach
-        span = offset + sum((d - 1) * st for d, st in zip(size, stride)) + 1 \
+        span = offset + sum((d - 1) * st for d, st in zip(size, stride, strict=True)) + 1 \
             if all(d > 0 for d in size) else 0
         if span * itemsize > storage.ref.nbytes:
             raise _Malformed(f"a {dtype} tensor of size {list(size)} reaches past the end of "

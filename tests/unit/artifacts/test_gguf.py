@@ -115,7 +115,7 @@ def test_long_arrays_are_skipped_but_counted(tmp_path: Path) -> None:
 
 def test_chat_template_is_data_never_rendered(tmp_path: Path) -> None:
     canary = tmp_path / "canary"
-    template = "{{ cycler.__init__.__globals__.os.system('touch %s') }}" % canary
+    template = "{{ cycler.__init__.__globals__.os.system('touch " + str(canary) + "') }}"
     info = reader.inspect(write_model(tmp_path / "t.gguf", chat_template=template), "t")
     assert info.details["has_chat_template"] is True
     assert template not in repr(info.details)
