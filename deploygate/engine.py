@@ -19,10 +19,7 @@ from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.cost import CostEstimate, estimate_cost
-from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import estimate_memory
-from deploygate.targets.workload import Workload
 
 if TYPE_CHECKING:
     from deploygate.targets.advise import AdviceReport, ModelAdvice
@@ -107,6 +104,7 @@ def run_advise(options: AdviseOptions) -> AdviceReport:
 def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device],
                   options: AdviseOptions) -> ModelAdvice:
     from deploygate.targets.advise import ModelAdvice, advise_model
+    from deploygate.targets.assess import int8_weights, workload_for
     from deploygate.targets.workload import batch_size
 
     shown = display_path(spec.resolved_path)
@@ -123,11 +121,11 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
         from deploygate.targets.calibrate import host_peaks
 
         host = host_peaks()
-    workload = _workload(spec, artifact, latency)
+    workload = workload_for(spec, artifact, latency)
     advice = advise_model(spec, artifact, estimate_memory(artifact, workload=workload), workload,
                           devices, latency, host,
                           batch_size(artifact, spec.latency, latency.input_shapes if latency else None),
-                          _int8_weights(artifact))
+                          int8_weights(artifact))
     notes = [f.message for f in probe_findings] + ([skipped] if skipped else [])
     return replace(advice, notes=advice.notes + tuple(notes))
 
@@ -179,106 +177,25 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> 
 def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device: Device | None,
                   latency: LatencyResult | None, skipped: str | None = None, *,
                   on_target: bool = False) -> ModelContext:
-    """Everything the checks judge about one model: workload, memory, target latency and cost.
+    """Everything the checks judge about one model: facts plus the targets stage's estimates.
 
     ``on_target`` says the latency was measured on the target device itself, so it is the
     target's figure and nothing is estimated.
     """
+    from deploygate.targets.assess import assess
+
     if latency is not None and on_target and device is not None:
         latency = replace(latency, measured_on=device.id)
-    workload = _workload(spec, artifact, latency)
-    memory = estimate_memory(artifact, workload=workload)
-    target = None if on_target else _target_estimate(spec, device, artifact, workload, latency)
-    cost = _cost(spec, device, artifact, workload, latency, skipped, target, on_target)
-    return ModelContext(spec, manifest, artifact, memory, device, latency, skipped,
-                        workload=workload, target=target, cost=cost)
+    found = assess(spec, artifact, device, latency, skipped, on_target=on_target)
+    return ModelContext(spec, manifest, artifact, found.memory, device, latency, skipped,
+                        workload=found.workload, target=found.target, cost=found.cost)
 
 
 def estimates_json(ctx: ModelContext) -> dict[str, Any]:
     """The report's ``estimates``: memory (with headroom), workload, target latency, cost."""
-    device = ctx.device
-    estimates = ctx.memory.to_json(device.memory if device is not None else None)
-    if ctx.workload is not None:
-        estimates["workload"] = ctx.workload.to_json()
-    if ctx.target is not None:
-        estimates["target_latency_ms"] = ctx.target.ms
-        estimates["target_latency"] = ctx.target.to_json()
-    if ctx.cost is not None:
-        estimates["cost"] = ctx.cost.to_json()
-        if ctx.cost.usd_per_1k is not None:
-            estimates["usd_per_1k"] = ctx.cost.usd_per_1k
-    return estimates
+    from deploygate.targets.assess import Assessment
 
-
-def _workload(spec: ModelSpec, artifact: ArtifactInfo,
-              latency: LatencyResult | None) -> Workload | None:
-    """FLOPs and bytes per inference at the probe's shapes (else the manifest's pinned dims)."""
-    from deploygate.targets.workload import estimate_workload, pinned_shapes
-
-    assumed: tuple[str, ...] = ()
-    if latency is not None and latency.input_shapes:
-        shapes = dict(latency.input_shapes)
-    else:
-        shapes, assumed = pinned_shapes(artifact, spec.latency)
-    from google.protobuf.message import DecodeError
-
-    try:
-        return estimate_workload(spec.resolved_path, artifact, shapes, assumed)
-    except (OSError, ValueError, DecodeError):
-        # Inspection already judged the file; a graph that cannot be counted only leaves the
-        # estimates out (the checks that need them say what is missing).
-        return None
-
-
-def _int8_weights(artifact: ArtifactInfo) -> bool:
-    """Whether most weight bytes are 8-bit or smaller integers (int8 accelerator peaks apply)."""
-    small = sum(n for dtype, n in artifact.bytes_by_dtype.items()
-                if dtype.lower().startswith(("int8", "uint8", "int4", "uint4", "q")))
-    return small * 2 > artifact.weights_bytes > 0
-
-
-def _target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
-                     workload: Workload | None, latency: LatencyResult | None,
-                     measured_ms: float | None = None) -> TargetEstimate | None:
-    """The roofline estimate on the target, calibrated by the host measurement when there is one."""
-    if device is None or workload is None or not device.compute:
-        return None
-    from deploygate.targets.estimate import estimate_target, is_accelerator
-
-    host = None
-    if latency is not None and not is_accelerator(device):
-        from deploygate.targets.calibrate import host_peaks
-
-        host = host_peaks()
-        if measured_ms is None:
-            measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
-    return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
-                           threads=latency.threads if latency else 1,
-                           int8_weights=_int8_weights(artifact))
-
-
-def _cost(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
-          workload: Workload | None, latency: LatencyResult | None, skipped: str | None,
-          target: TargetEstimate | None, on_target: bool) -> CostEstimate | None:
-    """Cost per 1,000 inferences from the mean latency on the target (estimated or measured)."""
-    if spec.cost is None and (device is None or device.price_per_hour is None):
-        return None
-    from deploygate.targets.workload import batch_size
-
-    batch = batch_size(artifact, spec.latency, latency.input_shapes if latency else None)
-    ms: float | None
-    if latency is not None and (on_target or target is None):
-        where = f"measurement on {device.id}" if on_target and device else "host measurement"
-        ms, source = latency.mean_ms, f"{where} (mean)"
-    elif target is not None:
-        # Cost follows total time, so the estimate is redone from the mean, not the percentile.
-        mean = _target_estimate(spec, device, artifact, workload, latency,
-                                latency.mean_ms if latency else None) if latency else target
-        ms = (mean or target).ms
-        source = f"{'calibrated' if target.calibrated else 'uncalibrated'} target estimate"
-    else:
-        ms, source = None, skipped or "no latency was measured or estimated"
-    return estimate_cost(device, ms, source, batch)
+    return Assessment(ctx.memory, ctx.workload, ctx.target, ctx.cost).to_json(ctx.device)
 
 
 def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
