@@ -73,6 +73,19 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+def _parse_writes(_ctx: click.Context, _param: click.Parameter,
+                  values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``FORMAT=FILE`` pairs from repeated ``--write``."""
+    pairs = []
+    for value in values:
+        fmt, sep, file = value.partition("=")
+        if not sep or fmt not in FORMATS or not file:
+            raise click.BadParameter(f"{value!r}: expected FORMAT=FILE with FORMAT one of "
+                                     f"{', '.join(FORMATS)}")
+        pairs.append((fmt, file))
+    return tuple(pairs)
+
+
 def _progress() -> Any:
     if not sys.stderr.isatty():
         return None
@@ -99,11 +112,15 @@ def cli(debug: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: github under GitHub Actions, else text).")
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text also goes to stdout).")
+@click.option("--write", "writes", multiple=True, metavar="FORMAT=FILE", callback=_parse_writes,
+              help="Also write the report in FORMAT to FILE, from the same run (repeatable), "
+                   "e.g. --write sarif=deploygate.sarif.")
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          base: str | None, no_probe: bool, strict: bool) -> None:
+          writes: tuple[tuple[str, str], ...], base: str | None, no_probe: bool,
+          strict: bool) -> None:
     """Validate the manifest, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
     from deploygate.reporters import render
@@ -112,9 +129,17 @@ def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str 
                            base=base, progress=_progress() if fmt in (None, "text") else None)
     report = run_check(options)
     fmt = fmt or _default_format()
+    for extra_fmt, file in writes:
+        Path(file).write_text(render(extra_fmt, report), encoding="utf-8")
     _emit(render(fmt, report), output)
     if output and fmt != "text":
         click.echo(render("text", report), nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary:
+        from deploygate.reporters.github import render_summary
+
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(render_summary(report))
     sys.exit(report.exit_code)
 
 
