@@ -214,6 +214,26 @@ def devices(fmt: str) -> None:
 
 
 @cli.command()
+@click.option("--manifest", "-m", "manifests", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=True, path_type=Path),
+              help=f"A manifest (repeatable; default {DEFAULT_MANIFEST}).")
+def matrix(manifests: tuple[Path, ...]) -> None:
+    """Print the manifests' models as JSON for a CI job matrix (GitHub's fromJSON)."""
+    from deploygate.findings import exit_code
+    from deploygate.matrix import build_matrix
+
+    files = [(file, str(file)) for file in manifests or (Path(DEFAULT_MANIFEST),)]
+    result, findings = build_matrix(files)
+    for f in findings:
+        click.echo(str(f), err=True)
+    code = exit_code(findings)
+    if code:
+        sys.exit(code)
+    # One line, so it can go straight into $GITHUB_OUTPUT.
+    click.echo(json.dumps(result, separators=(",", ":")))
+
+
+@cli.command()
 def schema() -> None:
     """Print the manifest's JSON Schema."""
     from deploygate.manifest.schema import schema_text
