@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 from deploygate.findings import Finding, Location, Severity
+from deploygate.manifest.units import format_bytes, format_count
 from deploygate.manifest.model import LatencySpec
 from deploygate.report import Report
 from deploygate.reporters import markdown
@@ -23,7 +24,8 @@ def test_header_table_and_findings() -> None:
     assert text.startswith("## ❌ deploygate failed (exit 2)\n")
     rows = table_rows(text)
     assert len(rows) == 4
-    assert rows[2] == ("| detector | edge / raspberry-pi-5 | 4.75 MB | 1.17M | "
+    size, params = format_bytes(4_745_517), format_count(1_171_841)
+    assert rows[2] == (f"| detector | edge / raspberry-pi-5 | {size} | {params} | "
                        "p95 75.00 ms ≤ 250 ms | ✅ pass |")
     assert "| p95 312.40 ms &gt; 200 ms | ❌ fail |" in rows[3]
     assert "**DG401** `latency-over-budget` at `deploy-constraints.yaml:28:7`" in text
