@@ -6,8 +6,8 @@ import re
 from dataclasses import replace
 
 from deploygate.findings import Finding, Location, Severity
-from deploygate.manifest.units import format_bytes, format_count
 from deploygate.manifest.model import LatencySpec
+from deploygate.manifest.units import format_bytes, format_count
 from deploygate.report import Report
 from deploygate.reporters import markdown
 from tests.unit.reporters.sample import failing_model, passing_model, sample_report
