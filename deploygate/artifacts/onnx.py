@@ -19,6 +19,7 @@ import onnx
 from onnx import AttributeProto, TensorProto
 
 from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
+from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 
 # protobuf refuses messages over 2 GiB; say so before reading such a file whole.
@@ -289,6 +290,10 @@ def _check_external_data(path: Path, display: str,
         key = PurePosixPath(ref.location).as_posix()
         if key not in found:
             found[key] = _stat_location(folder, key, ref, display)
+            if found[key].st_size < MAX_POINTER_BYTES:
+                # An LFS pointer left in place of the data would fail the bounds check below
+                # with a misleading "truncated"; name the real cause.
+                refuse_pointer(folder / key, str(PurePosixPath(display).parent / key))
         _check_bounds(ref, found[key].st_size, display)
     return found
 
