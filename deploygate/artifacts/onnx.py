@@ -148,6 +148,18 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     )
 
 
+def external_locations(path: Path, display: str) -> tuple[str, ...]:
+    """The distinct external-data locations the model at ``path`` names, each checked as safe."""
+    model = _load(path, display)
+    tally = _Tally(display)
+    _walk_graph(model.graph, tally, display, depth=0)
+    for function in model.functions:
+        _walk_nodes(function.node, tally, display, depth=0)
+    for ref in tally.external:
+        _check_location_text(ref, display)
+    return tuple(dict.fromkeys(PurePosixPath(r.location).as_posix() for r in tally.external))
+
+
 def _load(path: Path, display: str) -> onnx.ModelProto:
     size = path.stat().st_size
     if size > PROTOBUF_LIMIT:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from deploygate.checks import fit, latency
+from deploygate.checks import fit, latency, regression
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding
 
 CHECKS: dict[str, Callable[[ModelContext], Iterator[Finding]]] = {
     "fit": fit.check,
     "latency": latency.check,
+    "regression": regression.check,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
@@ -29,6 +30,8 @@ class ModelContext:
     """Measured latency, when the probe ran."""
     probe_skipped: str | None = None
     """Why no latency was measured (e.g. ``--no-probe``), when it was not."""
+    baseline: BaselineComparison | None = None
+    """The comparison with the base ref, when one was asked for."""
 
     def finding(self, rule: str, key: str, message: str,
                 severity: Severity = Severity.ERROR) -> Finding:

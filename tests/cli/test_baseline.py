@@ -1,0 +1,305 @@
+"""`deploygate check --base`: regression against a git ref, on real repositories built here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+
+from deploygate.cli import cli
+from tests.fixtures.git_repos import commit_all, git, init_repo, matmul_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
+
+MANIFEST = """\
+version: 1
+models:
+  - name: det
+    path: models/det.onnx
+    target: {{kind: edge}}
+{baseline}
+"""
+LIMITS = """\
+    baseline:
+      max_size_increase: 500%
+      max_params_increase: 10%
+"""
+
+
+@pytest.fixture(autouse=True)
+def _not_in_a_pull_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests choose their refs; the runner's own pull request must not leak in.
+    for name in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def check(repo: Path, *args: str) -> tuple[int, dict, str]:
+    """Run `check --format json` on ``repo``'s manifest; returns exit code, report, stderr."""
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "--no-probe", "--manifest",
+                                      str(repo / "deploy-constraints.yaml"), *args])
+    assert "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    Draft202012Validator(REPORT_SCHEMA).validate(report)
+    assert report["exit_code"] == result.exit_code
+    return result.exit_code, report, result.stderr
+
+
+def rules(report: dict) -> list[str]:
+    return [f["rule"] for f in report["findings"]] + [
+        f["rule"] for m in report["models"] for f in m["findings"]]
+
+
+def repo_with_model(tmp_path: Path, *, baseline: str = LIMITS, width: int = 16) -> Path:
+    """A repository whose main branch holds models/det.onnx and its manifest."""
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=width, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=baseline))
+    commit_all(repo, "model")
+    git(repo, "switch", "-q", "-c", "feature")
+    return repo
+
+
+def test_params_quadrupled_fails_with_before_and_after(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 1
+    (model,) = report["models"]
+    assert [f["rule"] for f in model["findings"]] == ["DG603"]
+    finding = model["findings"][0]
+    assert finding["location"]["path"] == "models[0].baseline.max_params_increase"
+    assert "512 → 2.048K (+300%)" in finding["message"] and "max_params_increase 10%" in finding["message"]
+    base = model["baseline"]
+    assert base["status"] == "compared" and base["ref"] == "main" and base["source"] == "--base"
+    assert base["commit"] == git(repo, "rev-parse", "main")
+    assert base["params"] == {"before": 512, "after": 2048, "delta": 1536, "change": 3.0}
+    assert base["size_bytes"]["after"] == (repo / "models" / "det.onnx").stat().st_size
+    assert base["size_bytes"]["before"] < base["size_bytes"]["after"]
+
+
+def test_text_report_shows_the_change_both_ways(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+
+    result = CliRunner().invoke(cli, ["check", "--no-probe", "--format", "text", "--base", "main",
+                                      "--manifest", str(repo / "deploy-constraints.yaml")])
+
+    assert result.exit_code == 1
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("vs main ("))
+    assert "params 512 → 2.048K (+300%)" in line and "size " in line and " → " in line
+
+
+def test_unchanged_model_passes(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    (repo / "README.md").write_text("docs only\n")
+    commit_all(repo, "docs")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0 and rules(report) == []
+    base = report["models"][0]["baseline"]
+    assert base["params"]["change"] == 0 and base["size_bytes"]["delta"] == 0
+
+
+def test_uncommitted_change_is_compared_too(tmp_path: Path) -> None:
+    # The working tree is the head: what CI checked out, or what a developer is about to commit.
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+
+
+def test_baseline_ref_from_the_manifest(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline=LIMITS + "      ref: main\n")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo)
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert report["models"][0]["baseline"]["source"] == "baseline.ref"
+
+
+def test_no_baseline_block_and_no_base_means_no_git(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline="")
+
+    code, report, _ = check(repo)
+
+    assert code == 0 and report["models"][0]["baseline"] is None
+
+
+def test_new_model_is_a_note(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    matmul_chain(repo / "models" / "cls.onnx", width=8, depth=1)
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(
+        text + "  - {name: cls, path: models/cls.onnx, target: {kind: edge}}\n")
+    commit_all(repo, "new model")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0
+    det, cls = report["models"]
+    assert det["findings"] == [] and det["baseline"]["status"] == "compared"
+    (note,) = cls["findings"]
+    assert note["rule"] == "DG605" and note["severity"] == "note"
+    assert "new model, no baseline" in note["message"]
+    assert cls["baseline"]["status"] == "new"
+
+
+def test_deleted_model_is_a_manifest_level_warning(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=8, depth=1)
+    matmul_chain(repo / "models" / "old.onnx", width=8, depth=1)
+    (repo / "deploy-constraints.yaml").write_text(
+        MANIFEST.format(baseline="") + "  - {name: old, path: models/old.onnx, target: {kind: edge}}\n")
+    commit_all(repo, "two models")
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=""))
+    (repo / "models" / "old.onnx").unlink()
+    commit_all(repo, "drop old")
+
+    code, report, _ = check(repo, "--base", "HEAD~1")
+
+    assert code == 0
+    (warning,) = report["findings"]
+    assert warning["rule"] == "DG606" and warning["severity"] == "warning"
+    assert "'old' (models/old.onnx)" in warning["message"]
+
+
+def test_model_renamed_on_disk_is_matched_by_name(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    git(repo, "mv", "models/det.onnx", "models/detector.onnx")
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(text.replace("det.onnx", "detector.onnx"))
+    commit_all(repo, "rename")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0
+    assert report["models"][0]["baseline"]["base_path"] == "models/det.onnx"
+
+
+def test_base_without_a_manifest_matches_by_path(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+    commit_all(repo, "model only")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert "matched by path" in report["models"][0]["baseline"]["notes"][0]
+
+
+def _shallow_clone(tmp_path: Path) -> tuple[Path, str]:
+    origin = repo_with_model(tmp_path)
+    git(origin, "switch", "-q", "main")
+    first = git(origin, "rev-parse", "HEAD")
+    (origin / "README.md").write_text("second commit\n")
+    commit_all(origin, "second")
+    git(origin, "branch", "other", first)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{origin}", str(clone))
+    return clone, first
+
+
+def test_shallow_clone_missing_the_base_commit(tmp_path: Path) -> None:
+    clone, first = _shallow_clone(tmp_path)
+
+    code, report, _ = check(clone, "--base", first)
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601"
+    assert finding["message"] == (
+        f"the base ref {first} is not in this shallow clone: use `fetch-depth: 0` in "
+        f"actions/checkout or run `git fetch origin {first} --depth=1`")
+
+
+def test_shallow_clone_missing_the_base_branch(tmp_path: Path) -> None:
+    clone, _ = _shallow_clone(tmp_path)
+
+    code, report, _ = check(clone, "--base", "origin/other")
+
+    assert code == 2
+    message = report["models"][0]["findings"][0]["message"]
+    assert message == ("the base ref origin/other is not in this shallow clone: use "
+                       "`fetch-depth: 0` in actions/checkout or run "
+                       "`git fetch origin other --depth=1`")
+    # The fix works in a checkout made like actions/checkout's (a wildcard fetch refspec, where
+    # `git clone --depth=1` would track main alone): after it, the same check judges.
+    git(clone, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(clone, "fetch", "-q", "origin", "other", "--depth=1")
+    code, report, _ = check(clone, "--base", "origin/other")
+    assert code == 0 and report["models"][0]["baseline"]["status"] == "compared"
+
+
+def test_pull_request_base_from_the_environment(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    clone, _ = _shallow_clone(tmp_path)
+    git(clone, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(clone, "fetch", "-q", "origin", "other", "--depth=1")
+    monkeypatch.setenv("GITHUB_BASE_REF", "other")
+
+    code, report, _ = check(clone)
+
+    assert code == 0
+    base = report["models"][0]["baseline"]
+    assert (base["ref"], base["source"]) == ("origin/other", "GITHUB_BASE_REF")
+
+
+def test_nonexistent_ref_is_exit_2_naming_it(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+
+    code, report, _ = check(repo, "--base", "no-such-branch")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "no-such-branch does not exist" in finding["message"]
+    assert report["models"][0]["baseline"]["status"] == "unavailable"
+
+
+@pytest.mark.parametrize("ref", ["--output=x", "main..feature", "main feature", "HEAD:README.md",
+                                 "main\n"])
+def test_option_like_and_odd_refs_are_refused(tmp_path: Path, ref: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path)
+    monkeypatch.chdir(repo)
+
+    code, report, _ = check(repo, "--base", ref)
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "refused" in finding["message"]
+    assert not (repo / "x").exists()
+
+
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    matmul_chain(folder / "models" / "det.onnx", width=8, depth=1)
+    (folder / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=""))
+
+    code, report, _ = check(folder, "--base", "main")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "not in a git repository" in finding["message"]
+
+
+def test_baseline_limits_without_any_ref_are_a_warning(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+
+    code, report, _ = check(repo)
+
+    assert code == 0 and rules(report) == ["DG607"]
+    assert "no base ref" in report["models"][0]["findings"][0]["message"]
