@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
+from safetensors.numpy import save_file
 
 from deploygate.cli import cli
 from tests.fixtures.git_repos import commit_all, git, init_repo, matmul_chain
+from tests.fixtures.onnx_models import external_data_model, save_with_external_data
+from tests.fixtures.lfs import pointer_for
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
@@ -303,3 +308,108 @@ def test_baseline_limits_without_any_ref_are_a_warning(tmp_path: Path) -> None:
 
     assert code == 0 and rules(report) == ["DG607"]
     assert "no base ref" in report["models"][0]["findings"][0]["message"]
+
+
+def test_base_model_as_lfs_pointer_compares_size_and_skips_params(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(tmp_path / "scratch.onnx", width=16, depth=2)
+    head_size = (tmp_path / "scratch.onnx").stat().st_size
+    (repo / "models").mkdir()
+    # Committed as a pointer with no LFS object behind it: the content cannot be had.
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * (head_size // 2)))
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "pointer")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0
+    (model,) = report["models"]
+    (warning,) = model["findings"]
+    assert warning["rule"] == "DG607" and warning["severity"] == "warning"
+    assert warning["location"]["path"] == "models[0].baseline.max_params_increase"
+    assert "Git LFS pointer" in warning["message"]
+    base = model["baseline"]
+    assert base["size_from_lfs_pointers"] is True
+    assert base["size_bytes"]["before"] == head_size // 2 and base["params"] is None
+    assert set(base["skipped"]) == {"params", "latency"}
+
+
+def test_size_regression_judged_from_an_lfs_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * 100))
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(
+        baseline="    baseline: {max_size_increase: 10%}\n"))
+    commit_all(repo, "pointer")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG602"]
+    assert "100 B →" in report["models"][0]["findings"][0]["message"]
+
+
+def test_lfs_pointer_in_the_working_tree_is_exit_2_with_the_fix(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * 5000))
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG204"
+    assert "run `git lfs pull`" in finding["message"] and "lfs: true" in finding["message"]
+
+
+def test_onnx_external_data_is_read_from_the_base(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    save_with_external_data(external_data_model(), repo / "models" / "det.onnx",
+                            location="weights.bin")
+    (repo / "models" / "unrelated.bin").write_bytes(b"\0" * 10_000)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "external data")
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0 and rules(report) == []
+    base = report["models"][0]["baseline"]
+    assert base["size_bytes"]["delta"] == 0 and base["params"]["before"] == 16 * 32 + 32 * 4
+
+
+def test_sharded_safetensors_folder(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ckpt = repo / "ckpt"
+    ckpt.mkdir()
+    save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+    save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
+        "    baseline: {max_params_increase: 10%}\n")
+    commit_all(repo, "shards")
+    save_file({"a": np.ones((8, 8), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert report["models"][0]["baseline"]["params"] == {
+        "before": 20, "after": 68, "delta": 48, "change": 2.4}
+
+
+def test_neither_working_tree_nor_temp_files_are_left_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    head = git(repo, "rev-parse", "HEAD")
+
+    code, _, _ = check(repo, "--base", "main")
+
+    assert code == 1
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "branch", "--show-current") == "feature"
+    assert list(scratch.iterdir()) == []

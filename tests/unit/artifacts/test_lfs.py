@@ -13,13 +13,8 @@ from safetensors.numpy import save_file
 from deploygate.artifacts import inspect_artifact
 from deploygate.artifacts.lfs import LfsPointer, parse_pointer
 from deploygate.errors import ArtifactError
+from tests.fixtures.lfs import pointer_for
 from tests.fixtures.onnx_models import external_data_model, save_with_external_data
-
-
-def pointer_for(content: bytes) -> bytes:
-    """The pointer git-lfs would commit for ``content``."""
-    return (f"version https://git-lfs.github.com/spec/v1\n"
-            f"oid sha256:{hashlib.sha256(content).hexdigest()}\nsize {len(content)}\n").encode()
 
 
 def _pointer_error(path: Path, display: str) -> ArtifactError:
