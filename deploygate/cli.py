@@ -129,10 +129,10 @@ def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str 
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check manifests against the schema only (fast; the pre-commit path)."""
-    from deploygate.findings import exit_code
+    from deploygate.findings import Finding, exit_code
     from deploygate.manifest.load import load_manifest
 
-    findings = []
+    findings: list[Finding] = []
     for file in files or (Path(DEFAULT_MANIFEST),):
         findings.extend(load_manifest(file, str(file)).findings)
     for f in findings:
@@ -171,6 +171,60 @@ def inspect(path: Path, fmt: str) -> None:
         click.echo(f"  {key}: {value}")
     if info.contains_code:
         click.echo("  warning: this archive contains code that runs when it is loaded")
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
+              help="Value of a symbolic dimension, for every input (repeatable).")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SPEC",
+              help="Per-input settings, e.g. x=shape:1x3x224x224 or ids=range:0..999 (repeatable).")
+@click.option("--threads", type=click.IntRange(1, 1024), help="intra-op threads (default: all cores).")
+@click.option("--percentile", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p95",
+              show_default=True)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
+              help="Fail (exit 1) when the percentile is over this budget.")
+@click.option("--max-time-s", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds spent measuring.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Hard limit for the probe's child process.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
+          percentile: str, budget_ms: float | None, max_time_s: float, timeout_s: float,
+          fmt: str) -> None:
+    """Measure one ONNX model's latency (no manifest needed)."""
+    from deploygate.engine import ProbeOptions, run_probe
+    from deploygate.manifest.model import LatencySpec
+    from deploygate.probe import parse_dim_option, parse_input_option
+    from deploygate.probe.verdict import judge
+
+    parsed = dict(parse_input_option(text) for text in inputs)
+    spec = LatencySpec(budget_ms=budget_ms, percentile=percentile,
+                       dims=dict(parse_dim_option(d) for d in dims), inputs=parsed,
+                       max_time_s=max_time_s, timeout_s=timeout_s)
+    quiet = fmt == "json"
+    artifact, result = run_probe(ProbeOptions(path, spec, threads,
+                                              None if quiet else _progress()))
+    verdict = judge(result, percentile, budget_ms) if budget_ms else None
+    if fmt == "json":
+        click.echo(json.dumps({"path": artifact.path, "percentile": percentile,
+                               "budget_ms": budget_ms, "verdict": verdict, **result.to_json()},
+                              indent=2))
+    else:
+        shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
+        click.echo(f"{artifact.path}: {result.runs} runs, {result.threads} threads, "
+                   f"onnxruntime {result.onnxruntime} on {result.host_cpu}")
+        click.echo(f"  inputs: {shapes}")
+        click.echo(f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
+                   f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms")
+        click.echo(f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
+                   f"stdev {result.stdev_ms:.3f} ms")
+        click.echo(f"  setup (not counted): session {result.session_ms:.0f} ms, "
+                   f"process and inputs {result.overhead_ms:.0f} ms")
+        if verdict:
+            click.echo(f"  {percentile} vs budget {budget_ms:g} ms: {verdict}")
+    sys.exit(1 if verdict == "fail" else 0)
 
 
 @cli.command()

@@ -155,6 +155,38 @@ def _line(finding: Finding) -> int:
     return finding.location.line or 0 if finding.location else 0
 
 
+@dataclass(frozen=True)
+class ProbeOptions:
+    """What `deploygate probe` was asked to do."""
+
+    model: Path
+    """The ONNX model file."""
+    spec: LatencySpec
+    """Latency settings built from the flags."""
+    threads: int | None = None
+    """intra-op threads; default: the host's cores."""
+    progress: Callable[[str], None] | None = None
+    """Receives short status lines while measuring."""
+
+
+def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
+    """Inspect and probe one model without a manifest; raises DeploygateError on failure."""
+    from deploygate.errors import ProbeError
+    from deploygate.manifest.load import find_repository_root
+    from deploygate.probe import default_threads, probe_latency
+
+    shown = display_path(options.model)
+    artifact = inspect_artifact(options.model, display=shown)
+    if not artifact.runnable:
+        raise ProbeError(f"{artifact.format} models are not probed (onnxruntime runs ONNX only)",
+                         file=shown)
+    cwd = Path.cwd()
+    result = probe_latency(options.model, options.spec, threads=options.threads or default_threads(),
+                           root=find_repository_root(cwd), base_dir=cwd, display=shown,
+                           progress=options.progress)
+    return artifact, result
+
+
 def _locate(manifest: Manifest, finding: Finding) -> Finding:
     """Resolve a finding's key path to line and column in the manifest."""
     loc = finding.location

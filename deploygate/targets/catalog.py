@@ -6,7 +6,8 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from deploygate.manifest.model import Device
 from deploygate.manifest.units import parse_bandwidth, parse_compute, parse_size
