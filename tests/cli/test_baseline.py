@@ -413,3 +413,40 @@ def test_neither_working_tree_nor_temp_files_are_left_changed(
     assert git(repo, "status", "--porcelain") == "" and git(repo, "rev-parse", "HEAD") == head
     assert git(repo, "branch", "--show-current") == "feature"
     assert list(scratch.iterdir()) == []
+
+
+LATENCY = """\
+    latency: {threads: 1, warmup: 2, max_time_s: 0.3}
+    baseline: {max_latency_increase: 50%}
+"""
+
+
+def test_latency_not_compared_without_the_probe(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline=LATENCY)
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0 and rules(report) == ["DG607"]
+    assert "--no-probe" in report["models"][0]["findings"][0]["message"]
+
+
+def test_head_four_times_slower_fails_on_the_ab_ratio(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    # Four times the MatMuls: a ratio near 4, far from the 1.5 limit on any machine.
+    matmul_chain(repo / "models" / "det.onnx", width=256, depth=2, batch=64)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LATENCY))
+    commit_all(repo, "fast")
+    matmul_chain(repo / "models" / "det.onnx", width=256, depth=8, batch=64)
+
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "--base", "HEAD", "--manifest",
+                                      str(repo / "deploy-constraints.yaml")])
+
+    report = json.loads(result.stdout)
+    Draft202012Validator(REPORT_SCHEMA).validate(report)
+    assert result.exit_code == 1 and rules(report) == ["DG604"]
+    latency = report["models"][0]["baseline"]["latency_ms"]
+    assert latency["rounds"] == 3 and len(latency["base_p50_ms"]) == 3
+    assert latency["ratio"] == pytest.approx(latency["after"] / latency["before"])
+    assert latency["ratio"] > 1.5
+    message = report["models"][0]["findings"][0]["message"]
+    assert "alternating probes" in message and "max_latency_increase 50%" in message
