@@ -15,7 +15,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -254,6 +255,18 @@ def check_ref_text(ref: str) -> None:
 # Reading the base from git
 
 
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Turn git and file-system failures while reading the base into BaselineError."""
+    import git
+
+    try:
+        yield
+    except (git.GitError, OSError, ValueError) as e:
+        cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BaselineError(f"cannot read {what} from git ({type(e).__name__}: {cause})") from e
+
+
 class BaseRepository:
     """The repository holding the manifest, opened to read base versions; a context manager.
 
@@ -341,7 +354,8 @@ class BaseRepository:
         """The base manifest's models by name; None when the base has no (readable) manifest."""
         key = (resolved.commit, manifest_path)
         if key not in self._manifests:
-            self._manifests[key] = self._read_manifest(resolved, manifest_path)
+            with _reading(f"{resolved.ref}:{manifest_path}"):
+                self._manifests[key] = self._read_manifest(resolved, manifest_path)
         return self._manifests[key]
 
     def _read_manifest(self, resolved: ResolvedRef, manifest_path: str) -> dict[str, BaseEntry] | None:
@@ -359,10 +373,15 @@ class BaseRepository:
 
     def exists(self, resolved: ResolvedRef, repo_path: str) -> bool:
         """Whether ``repo_path`` names a file or folder in the base commit."""
-        return self._entry(resolved, repo_path) is not None
+        with _reading(f"{resolved.ref}:{repo_path}"):
+            return self._entry(resolved, repo_path) is not None
 
     def materialize(self, repo_path: str, commit: str, ref: str) -> BaseFiles:
         """Write the base artifact (file or folder, and ONNX external data) to the temp folder."""
+        with _reading(f"{ref}:{repo_path}"):
+            return self._materialize(repo_path, commit, ref)
+
+    def _materialize(self, repo_path: str, commit: str, ref: str) -> BaseFiles:
         resolved = ResolvedRef(ref, commit, "")
         entry = self._entry(resolved, repo_path)
         display = f"{ref}:{repo_path}"

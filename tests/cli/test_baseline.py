@@ -450,3 +450,25 @@ def test_head_four_times_slower_fails_on_the_ab_ratio(tmp_path: Path) -> None:
     assert latency["ratio"] > 1.5
     message = report["models"][0]["findings"][0]["message"]
     assert "alternating probes" in message and "max_latency_increase 50%" in message
+
+
+def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ckpt = repo / "ckpt"
+    ckpt.mkdir()
+    save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+    (ckpt / "model-00002-of-00002.safetensors").write_bytes(pointer_for(b"\0" * 1000))
+    (ckpt / "config.json").write_text('{"model_type": "tiny"}')
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
+        "    baseline: {max_params_increase: 10%, max_size_increase: 10%}\n")
+    commit_all(repo, "one shard in LFS")
+    save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0 and rules(report) == ["DG607"]
+    base = report["models"][0]["baseline"]
+    first = (ckpt / "model-00001-of-00002.safetensors").stat().st_size
+    assert base["size_bytes"]["before"] == first + 1000  # config.json is not model data
+    assert base["size_from_lfs_pointers"] and base["params"] is None
