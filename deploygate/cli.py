@@ -109,14 +109,18 @@ def cli(debug: bool) -> None:
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--on-device", metavar="ID", envvar="DEPLOYGATE_DEVICE",
+              help="This runner is device ID: its measurement is the target's latency, not an "
+                   "estimate (env DEPLOYGATE_DEVICE).")
 def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          base: str | None, no_probe: bool, strict: bool) -> None:
+          base: str | None, no_probe: bool, strict: bool, on_device: str | None) -> None:
     """Validate the manifest, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
     from deploygate.reporters import render
 
     options = CheckOptions(manifest=manifest, models=models, probe=not no_probe, strict=strict,
-                           base=base, progress=_progress() if fmt in (None, "text") else None)
+                           base=base, progress=_progress() if fmt in (None, "text") else None,
+                           on_device=on_device or None)
     report = run_check(options)
     fmt = fmt or _default_format()
     _emit(render(fmt, report), output)
@@ -247,6 +251,67 @@ def devices(fmt: str) -> None:
         compute = f"{d.compute / 1e12:g} T" if d.compute else "-"
         price = f"{d.price_per_hour:.3f}" if d.price_per_hour is not None else "-"
         click.echo(f"{d.id:<22}{d.kind:<7}{format_bytes(d.memory):>10}{bw:>13}{compute:>14}{price:>9}")
+
+
+@cli.command()
+@click.option("--manifest", "-m", default=DEFAULT_MANIFEST, show_default=True,
+              type=click.Path(dir_okay=True, path_type=Path), help="The manifest file.")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Advise on this model only (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--no-probe", is_flag=True,
+              help="Do not measure on this host: pure roofline estimates, uncalibrated.")
+def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
+    """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
+    from deploygate.engine import AdviseOptions, run_advise
+    from deploygate.targets.advise import render_text
+
+    report = run_advise(AdviseOptions(manifest=manifest, models=models, probe=not no_probe,
+                                      progress=_progress()))
+    click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_text(report),
+               nl=fmt == "json")
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("root", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="Take the defaults; ask nothing.")
+@click.option("--target", "kind", type=click.Choice(["edge", "cloud"]),
+              help="Target kind for every model (default: edge under 1 GB, else cloud).")
+@click.option("--device", metavar="ID", help="Catalog device for every model.")
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Latency budget for every model.")
+@click.option("--max-usd-per-1k", type=click.FloatRange(min=0), metavar="X",
+              help="Cost ceiling per 1,000 inferences for every model.")
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms: float | None,
+         max_usd_per_1k: float | None, force: bool) -> None:
+    """Find the models under ROOT and write deploy-constraints.yaml by asking three questions."""
+    from deploygate.errors import UsageError
+    from deploygate.init import answer, find_models, model_name, render_manifest
+    from deploygate.targets.catalog import closest_ids, load_catalog
+
+    target = root / DEFAULT_MANIFEST
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; edit it, or pass --force to overwrite it")
+    if device is not None and device not in load_catalog():
+        hint = ", ".join(closest_ids(device, list(load_catalog()))) or "see `deploygate devices`"
+        raise UsageError(f"--device {device}: not a catalog device (did you mean: {hint})")
+    models = find_models(root)
+    if not models:
+        raise UsageError(f"no model files found under {root} (looked for "
+                         ".onnx, .safetensors, .gguf, .pt, .pth, .bin, .ckpt, .tflite)")
+    taken: set[str] = set()
+    answers = []
+    for model in models:
+        name = model_name(model.path, taken)
+        click.echo(f"found {model.path} ({model.format})", err=True)
+        answers.append(answer(model, name, None if yes else click.prompt, kind=kind,
+                              device=device, budget_ms=budget_ms, max_usd_per_1k=max_usd_per_1k))
+    target.write_text(render_manifest(answers), encoding="utf-8")
+    click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); "
+               "run `deploygate check` to try it")
 
 
 @cli.command()
