@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts import ArtifactInfo, inspect_artifact
+from deploygate.baseline import (
+    BaseEntry, BaselineComparison, BaseRepository, Change, RefChoice, ResolvedRef, choose_ref,
+    head_repo_path,
+)
 from deploygate.checks import run_checks
 from deploygate.checks.context import ModelContext
-from deploygate.errors import DeploygateError
+from deploygate.checks.regression import check_removed
+from deploygate.errors import BaselineError, DeploygateError
 from deploygate.findings import Finding, Location, Severity
 from deploygate.host import host_info
 from deploygate.manifest.load import load_manifest
 from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
+from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 from deploygate.targets.catalog import load_catalog
@@ -81,7 +87,13 @@ def run_check(options: CheckOptions) -> Report:
         findings.append(Finding("DG100", Severity.ERROR,
                                 f"--on-device {options.on_device}: not a catalog device or a key of "
                                 "`devices` (see `deploygate devices`)", Location(manifest.display)))
-    reports = tuple(_check_model(manifest, spec, options) for spec in selected)
+    choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
+    # Opening the repository is lazy: without a ref, git is never touched.
+    with BaseRepository(manifest.root) as base_repo:
+        reports = tuple(_check_model(manifest, spec, options, base_repo, choices[spec.name])
+                        for spec in selected)
+        findings.extend(check_removed(_removed(manifest, base_repo, choices.values()),
+                                      manifest.display))
     return Report(shown, reports, tuple(_locate(manifest, f) for f in findings),
                   strict=options.strict, host=host_info())
 
@@ -146,7 +158,8 @@ def device_for(manifest: Manifest, spec: ModelSpec) -> Device | None:
     return manifest.devices.get(spec.target.device) or load_catalog().get(spec.target.device)
 
 
-def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> ModelReport:
+def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
+                 base_repo: BaseRepository, choice: RefChoice | None) -> ModelReport:
     device = device_for(manifest, spec)
     report = ModelReport(spec.name, spec.target, device, latency_spec=spec.latency)
     shown = display_path(spec.resolved_path)
@@ -166,17 +179,27 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> 
                                 Location(manifest.display, f"{spec.key}.path"), spec.name))
     latency, skipped = _probe(manifest, spec, device, artifact, options, findings)
     on_target = bool(options.on_device and device is not None and device.id == options.on_device)
+    comparison = _compare(manifest, spec, device, artifact, options, base_repo, choice)
     ctx = build_context(spec, manifest.display, artifact, device, latency, skipped,
-                        on_target=on_target)
+                        on_target=on_target, baseline=comparison)
     findings.extend(run_checks(ctx))
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=ctx.latency, estimates=estimates_json(ctx),
-                   findings=tuple(located))
+                   baseline=comparison, findings=tuple(located))
+
+
+def _threads(spec: ModelSpec, device: Device | None) -> int:
+    from deploygate.probe import default_threads
+
+    latency = spec.latency
+    return (latency.threads if latency else None) \
+        or (device.cores if device and device.cores else None) or default_threads()
 
 
 def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device: Device | None,
                   latency: LatencyResult | None, skipped: str | None = None, *,
-                  on_target: bool = False) -> ModelContext:
+                  on_target: bool = False,
+                  baseline: BaselineComparison | None = None) -> ModelContext:
     """Everything the checks judge about one model: facts plus the targets stage's estimates.
 
     ``on_target`` says the latency was measured on the target device itself, so it is the
@@ -188,7 +211,8 @@ def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device
         latency = replace(latency, measured_on=device.id)
     found = assess(spec, artifact, device, latency, skipped, on_target=on_target)
     return ModelContext(spec, manifest, artifact, found.memory, device, latency, skipped,
-                        workload=found.workload, target=found.target, cost=found.cost)
+                        workload=found.workload, target=found.target, cost=found.cost,
+                        baseline=baseline)
 
 
 def estimates_json(ctx: ModelContext) -> dict[str, Any]:
@@ -207,10 +231,9 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
         return None, "the probe was skipped (--no-probe)"
     if not artifact.runnable:
         return None, f"{artifact.format} models are not probed (onnxruntime runs ONNX only)"
-    from deploygate.probe import default_threads, probe_latency
+    from deploygate.probe import probe_latency
 
-    threads = spec.latency.threads or (device.cores if device and device.cores else None) \
-        or default_threads()
+    threads = _threads(spec, device)
     try:
         result = probe_latency(spec.resolved_path, spec.latency, threads=threads, root=manifest.root,
                                base_dir=manifest.file.parent, display=display_path(spec.resolved_path),
@@ -270,3 +293,106 @@ def _locate(manifest: Manifest, finding: Finding) -> Finding:
     return replace(finding, location=replace(loc, line=mark[0], column=mark[1]))
 
 
+
+
+def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
+             options: CheckOptions, repo: BaseRepository,
+             choice: RefChoice | None) -> BaselineComparison | None:
+    """The baseline stage for one model: read the base from git, inspect it, A/B the latency."""
+    if choice is None:
+        if spec.baseline is None:
+            return None
+        return BaselineComparison(None, None, "skipped", reason=(
+            "no base ref: set baseline.ref, pass --base, or run in a pull request"))
+    say = options.progress or (lambda _msg: None)
+    say(f"{spec.name}: comparing with {choice.ref}")
+    try:
+        found = _base_path(manifest, spec, repo, repo.resolve(choice))
+        if found.status != "compared" or found.base_path is None:
+            return found
+        files = repo.materialize(found.base_path, found.commit or "", found.ref or "")
+    except BaselineError as e:
+        return BaselineComparison(choice.ref, choice.source, "unavailable", reason=str(e))
+    if files.pointers:
+        unread = (f"the base is a Git LFS pointer ({', '.join(files.pointers)}) and "
+               f"{files.pointer_reason or 'its content is not available'}; its size is the one "
+               "the pointer records")
+        return replace(found, size=Change(files.size_bytes, artifact.size_bytes),
+                       size_from_lfs_pointers=True, skipped={"params": unread, "latency": unread})
+    try:
+        base = inspect_artifact(files.path, display=files.display,
+                                declared_format=found.base_format)
+    except DeploygateError as e:
+        return replace(found, status="skipped",
+                       reason=f"the base version could not be inspected ({e})")
+    latency, why = _probe_ab(manifest, spec, device, artifact, base, files.path, files.display,
+                             options)
+    return replace(found, base=base, size=Change(base.size_bytes, artifact.size_bytes),
+                   params=Change(base.params, artifact.params), latency=latency,
+                   skipped={"latency": why} if why else {})
+
+
+def _base_path(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
+               resolved: ResolvedRef) -> BaselineComparison:
+    """Where the model lives on the base: by name in the base manifest, else by path.
+
+    The result is ``compared`` (to be filled in) with ``base_path`` set, or ``new``/``skipped``.
+    """
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    head_path = head_repo_path(manifest.root, spec.resolved_path)
+    if manifest_path is None or head_path is None:
+        raise BaselineError("the manifest or the model lies outside the git repository")
+    found = BaselineComparison(resolved.ref, resolved.source, "compared", commit=resolved.commit,
+                               base_path=head_path)
+    models = repo.base_models(resolved, manifest_path)
+    if models is None:
+        found = replace(found, notes=(f"no readable {manifest_path} on the base: matched by path",))
+        return found if repo.exists(resolved, head_path) else replace(found, status="new")
+    entry = models.get(spec.name)
+    if entry is None:
+        return replace(found, status="new")
+    if not repo.exists(resolved, entry.path):
+        return replace(found, status="skipped", base_path=entry.path, reason=(
+            f"the base manifest names {entry.path}, which is not in the base commit"))
+    return replace(found, base_path=entry.path, base_format=entry.format)
+
+
+def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: ArtifactInfo,
+              base: ArtifactInfo, base_file: Path, base_display: str,
+              options: CheckOptions) -> tuple[ABLatency | None, str | None]:
+    """Alternate base and head probes when ``max_latency_increase`` asks for them."""
+    if spec.baseline is None or spec.baseline.max_latency_increase is None:
+        return None, None
+    if not options.probe:
+        return None, "the probe was skipped (--no-probe)"
+    for info in (head, base):
+        if not info.runnable:
+            return None, f"{info.path} is {info.format}; onnxruntime probes ONNX only"
+    from deploygate.probe.ab import probe_ab
+
+    try:
+        return probe_ab(base_file, spec.resolved_path, spec.latency or LatencySpec(),
+                        threads=_threads(spec, device), root=manifest.root,
+                        base_dir=manifest.file.parent, base_display=base_display,
+                        head_display=display_path(spec.resolved_path),
+                        progress=options.progress), None
+    except DeploygateError as e:
+        return None, f"the A/B probe failed ({e})"
+
+
+def _removed(manifest: Manifest, repo: BaseRepository,
+             choices: Iterable[RefChoice | None]) -> Iterator[tuple[BaseEntry, str]]:
+    """Models declared in a base manifest that this manifest no longer declares."""
+    names = {m.name for m in manifest.models}
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    seen: set[str] = set()
+    for choice in dict.fromkeys(c for c in choices if c is not None):
+        try:
+            resolved = repo.resolve(choice)
+            models = repo.base_models(resolved, manifest_path) if manifest_path else None
+        except BaselineError:
+            continue  # each model using the ref already carries DG601
+        for entry in (models or {}).values():
+            if entry.name not in names and entry.name not in seen:
+                seen.add(entry.name)
+                yield entry, f"{resolved.ref} ({resolved.short})"
