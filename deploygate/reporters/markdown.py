@@ -104,6 +104,33 @@ def render_chart(m: ModelReport) -> list[str]:
     return lines
 
 
+def render_baseline_rows(m: ModelReport) -> list[str]:
+    """Table rows for one model's comparison with the baseline: before, after and change."""
+    from deploygate.checks.regression import signed_percent
+
+    b = m.baseline
+    assert b is not None
+    name, ref = escape_cell(m.name), escape_cell(f"{b.ref} ({b.commit[:10]})" if b.commit
+                                                 else str(b.ref or "none"))
+    if b.status != "compared":
+        why = "new model, no baseline" if b.status == "new" else f"not compared: {b.reason}"
+        return [f"| {name} | {ref} | — | — | — | {escape_cell(why)} |"]
+    rows = []
+    changes = [("size", b.size, format_bytes), ("params", b.params, format_count)]
+    if b.latency is not None:
+        from deploygate.baseline import Change
+
+        changes.append(("p50 latency (A/B)", Change(b.latency.base_median_ms, b.latency.head_median_ms),
+                        lambda ms: f"{ms:.3f} ms"))
+    for measure, change, fmt in changes:
+        if change is not None:
+            rows.append(f"| {name} | {ref} | {measure} | {fmt(change.before)} | {fmt(change.after)} "
+                        f"| {signed_percent(change.fraction)} |")
+    rows += [f"| {name} | {ref} | {measure} | — | — | not compared: {escape_cell(why)} |"
+             for measure, why in b.skipped.items()]
+    return rows
+
+
 def render(report: Report) -> str:
     """The report as a Markdown PR comment: verdict, table, findings, latency charts."""
     checked = len(report.models)
@@ -122,6 +149,13 @@ def render(report: Report) -> str:
     if findings:
         lines += ["### Findings", ""]
         lines += [render_finding(f) for f in findings]
+        lines.append("")
+    compared = [m for m in report.models if m.baseline is not None]
+    if compared:
+        lines += ["### Against the baseline", "", "| model | ref | measure | before | after | Δ |",
+                  "| --- | --- | --- | ---: | ---: | ---: |"]
+        for m in compared:
+            lines += render_baseline_rows(m)
         lines.append("")
     measured = [m for m in report.models if m.latency is not None]
     if measured:

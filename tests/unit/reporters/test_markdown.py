@@ -69,3 +69,21 @@ def test_chart_titles_cannot_break_out_of_the_chart() -> None:
     model = replace(passing_model(), name='x"\n```\n<img>')
     chart = markdown.render_chart(model)
     assert chart[2] == '    title "x_______img_ latency (ms)"'
+
+
+def test_baseline_table_shows_before_after_and_change() -> None:
+    from deploygate.baseline import BaselineComparison, Change
+
+    compared = BaselineComparison("origin/main", "--base", "compared", commit="0123456789abcdef",
+                                  size=Change(1_000_000, 4_000_000), params=Change(250, 1000))
+    new = BaselineComparison("origin/main", "--base", "new", commit="0123456789abcdef")
+    report = Report("deploy-constraints.yaml", (replace(passing_model(), baseline=compared),
+                                                replace(failing_model(), baseline=new)))
+    text = markdown.render(report)
+    assert "### Against the baseline" in text
+    rows = [r for r in table_rows(text) if "origin/main" in r]
+    assert rows == [
+        "| detector | origin/main (0123456789) | size | 1 MB | 4 MB | +300% |",
+        "| detector | origin/main (0123456789) | params | 250 | 1K | +300% |",
+        "| classifier | origin/main (0123456789) | — | — | — | new model, no baseline |",
+    ]
