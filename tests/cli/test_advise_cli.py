@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 import deploygate.engine
 from deploygate.cli import cli
-from tests.unit import onnx_models
+from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import stand_in_inspect
 
 MANIFEST = """\

@@ -13,7 +13,7 @@ from deploygate.cli import cli
 from deploygate.init import default_ceiling, find_models, model_name
 from deploygate.manifest.load import load_manifest
 from deploygate.targets.catalog import load_catalog
-from tests.unit import onnx_models
+from tests.fixtures import workload_models as onnx_models
 
 
 def _safetensors(path: Path, n: int = 16) -> None:
