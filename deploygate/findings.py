@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -12,6 +13,21 @@ EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_CANNOT_JUDGE = 2
 EXIT_INTERNAL = 3
+
+MAX_MESSAGE_CHARS = 1000
+"""Messages quote names from untrusted files; longer ones are elided in the middle."""
+# Line breaks would split one finding over lines (and could start a CI workflow command such
+# as ``::error::`` on a line of their own); other control characters could rewrite a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line: control characters escaped, the middle elided past ``limit``."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    if len(text) > limit:
+        keep = limit // 2
+        text = f"{text[:keep]} ... {text[-keep:]}"
+    return text
 
 
 class Severity(str, Enum):
@@ -34,6 +50,12 @@ class Location:
     """1-based line, when resolved."""
     column: int | None = None
     """1-based column, when resolved."""
+
+    def __post_init__(self) -> None:
+        # File names and keys come from the pull request: keep every rendering on one line.
+        object.__setattr__(self, "file", one_line(self.file))
+        if self.path is not None:
+            object.__setattr__(self, "path", one_line(self.path))
 
     def __str__(self) -> str:
         where = self.file
@@ -58,6 +80,9 @@ class Finding:
     """Manifest (or artifact) location; None for findings about the run as a whole."""
     model: str | None = None
     """The model's name, None for manifest-level findings."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", one_line(self.message))
 
     @property
     def name(self) -> str:
