@@ -31,7 +31,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except DeploygateError as e:
-            _fail(ctx, f"deploygate: error: {e}", _exit_for(e), e)
+            _fail(ctx, f"deploygate: error: {_rule_label(e)}{e}", _exit_for(e), e)
         except KeyboardInterrupt:
             raise
         except Exception as e:  # a bug: say so in one line
@@ -45,6 +45,13 @@ def _exit_for(error: DeploygateError) -> int:
 
     rule = RULES.get(error.rule)
     return rule.outcome.value if rule else EXIT_CANNOT_JUDGE
+
+
+def _rule_label(error: DeploygateError) -> str:
+    from deploygate.rules import RULES
+
+    rule = RULES.get(error.rule)
+    return f"{rule.id} {rule.name}: " if rule else ""
 
 
 def _fail(ctx: click.Context, line: str, code: int, error: BaseException) -> NoReturn:
@@ -102,14 +109,18 @@ def cli(debug: bool) -> None:
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--on-device", metavar="ID", envvar="DEPLOYGATE_DEVICE",
+              help="This runner is device ID: its measurement is the target's latency, not an "
+                   "estimate (env DEPLOYGATE_DEVICE).")
 def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          base: str | None, no_probe: bool, strict: bool) -> None:
+          base: str | None, no_probe: bool, strict: bool, on_device: str | None) -> None:
     """Validate the manifest, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
     from deploygate.reporters import render
 
     options = CheckOptions(manifest=manifest, models=models, probe=not no_probe, strict=strict,
-                           base=base, progress=_progress() if fmt in (None, "text") else None)
+                           base=base, progress=_progress() if fmt in (None, "text") else None,
+                           on_device=on_device or None)
     report = run_check(options)
     fmt = fmt or _default_format()
     _emit(render(fmt, report), output)
@@ -122,10 +133,10 @@ def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str 
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def validate(files: tuple[Path, ...]) -> None:
     """Check manifests against the schema only (fast; the pre-commit path)."""
-    from deploygate.findings import exit_code
+    from deploygate.findings import Finding, exit_code
     from deploygate.manifest.load import load_manifest
 
-    findings = []
+    findings: list[Finding] = []
     for file in files or (Path(DEFAULT_MANIFEST),):
         findings.extend(load_manifest(file, str(file)).findings)
     for f in findings:
@@ -167,6 +178,60 @@ def inspect(path: Path, fmt: str) -> None:
 
 
 @cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--dim", "dims", multiple=True, metavar="NAME=VALUE",
+              help="Value of a symbolic dimension, for every input (repeatable).")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SPEC",
+              help="Per-input settings, e.g. x=shape:1x3x224x224 or ids=range:0..999 (repeatable).")
+@click.option("--threads", type=click.IntRange(1, 1024), help="intra-op threads (default: all cores).")
+@click.option("--percentile", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p95",
+              show_default=True)
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
+              help="Fail (exit 1) when the percentile is over this budget.")
+@click.option("--max-time-s", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds spent measuring.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=120.0,
+              show_default=True, help="Hard limit for the probe's child process.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
+          percentile: str, budget_ms: float | None, max_time_s: float, timeout_s: float,
+          fmt: str) -> None:
+    """Measure one ONNX model's latency (no manifest needed)."""
+    from deploygate.engine import ProbeOptions, run_probe
+    from deploygate.manifest.model import LatencySpec
+    from deploygate.probe import parse_dim_option, parse_input_option
+    from deploygate.probe.verdict import judge
+
+    parsed = dict(parse_input_option(text) for text in inputs)
+    spec = LatencySpec(budget_ms=budget_ms, percentile=percentile,
+                       dims=dict(parse_dim_option(d) for d in dims), inputs=parsed,
+                       max_time_s=max_time_s, timeout_s=timeout_s)
+    quiet = fmt == "json"
+    artifact, result = run_probe(ProbeOptions(path, spec, threads,
+                                              None if quiet else _progress()))
+    verdict = judge(result, percentile, budget_ms) if budget_ms else None
+    if fmt == "json":
+        click.echo(json.dumps({"path": artifact.path, "percentile": percentile,
+                               "budget_ms": budget_ms, "verdict": verdict, **result.to_json()},
+                              indent=2))
+    else:
+        shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
+        click.echo(f"{artifact.path}: {result.runs} runs, {result.threads} threads, "
+                   f"onnxruntime {result.onnxruntime} on {result.host_cpu}")
+        click.echo(f"  inputs: {shapes}")
+        click.echo(f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
+                   f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms")
+        click.echo(f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
+                   f"stdev {result.stdev_ms:.3f} ms")
+        click.echo(f"  setup (not counted): session {result.session_ms:.0f} ms, "
+                   f"process and inputs {result.overhead_ms:.0f} ms")
+        if verdict:
+            click.echo(f"  {percentile} vs budget {budget_ms:g} ms: {verdict}")
+    sys.exit(1 if verdict == "fail" else 0)
+
+
+@cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def devices(fmt: str) -> None:
@@ -186,6 +251,67 @@ def devices(fmt: str) -> None:
         compute = f"{d.compute / 1e12:g} T" if d.compute else "-"
         price = f"{d.price_per_hour:.3f}" if d.price_per_hour is not None else "-"
         click.echo(f"{d.id:<22}{d.kind:<7}{format_bytes(d.memory):>10}{bw:>13}{compute:>14}{price:>9}")
+
+
+@cli.command()
+@click.option("--manifest", "-m", default=DEFAULT_MANIFEST, show_default=True,
+              type=click.Path(dir_okay=True, path_type=Path), help="The manifest file.")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="Advise on this model only (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--no-probe", is_flag=True,
+              help="Do not measure on this host: pure roofline estimates, uncalibrated.")
+def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
+    """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
+    from deploygate.engine import AdviseOptions, run_advise
+    from deploygate.targets.advise import render_text
+
+    report = run_advise(AdviseOptions(manifest=manifest, models=models, probe=not no_probe,
+                                      progress=_progress()))
+    click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_text(report),
+               nl=fmt == "json")
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("root", default=".", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--yes", "-y", is_flag=True, help="Take the defaults; ask nothing.")
+@click.option("--target", "kind", type=click.Choice(["edge", "cloud"]),
+              help="Target kind for every model (default: edge under 1 GB, else cloud).")
+@click.option("--device", metavar="ID", help="Catalog device for every model.")
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Latency budget for every model.")
+@click.option("--max-usd-per-1k", type=click.FloatRange(min=0), metavar="X",
+              help="Cost ceiling per 1,000 inferences for every model.")
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms: float | None,
+         max_usd_per_1k: float | None, force: bool) -> None:
+    """Find the models under ROOT and write deploy-constraints.yaml by asking three questions."""
+    from deploygate.errors import UsageError
+    from deploygate.init import answer, find_models, model_name, render_manifest
+    from deploygate.targets.catalog import closest_ids, load_catalog
+
+    target = root / DEFAULT_MANIFEST
+    if target.exists() and not force:
+        raise UsageError(f"{target} exists; edit it, or pass --force to overwrite it")
+    if device is not None and device not in load_catalog():
+        hint = ", ".join(closest_ids(device, list(load_catalog()))) or "see `deploygate devices`"
+        raise UsageError(f"--device {device}: not a catalog device (did you mean: {hint})")
+    models = find_models(root)
+    if not models:
+        raise UsageError(f"no model files found under {root} (looked for "
+                         ".onnx, .safetensors, .gguf, .pt, .pth, .bin, .ckpt, .tflite)")
+    taken: set[str] = set()
+    answers = []
+    for model in models:
+        name = model_name(model.path, taken)
+        click.echo(f"found {model.path} ({model.format})", err=True)
+        answers.append(answer(model, name, None if yes else click.prompt, kind=kind,
+                              device=device, budget_ms=budget_ms, max_usd_per_1k=max_usd_per_1k))
+    target.write_text(render_manifest(answers), encoding="utf-8")
+    click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); "
+               "run `deploygate check` to try it")
 
 
 @cli.command()

@@ -20,12 +20,13 @@ def host_info() -> dict[str, Any]:
 
 
 def cpu_name() -> str:
-    """The host CPU's model name."""
+    """The host CPU's model name (/proc/cpuinfo "model name", else platform.processor())."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return platform.processor() or platform.machine() or "unknown"

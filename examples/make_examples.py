@@ -29,7 +29,7 @@ def _weights(name: str, *shape: int) -> tuple[onnx.NodeProto, np.ndarray]:
 def make_detector(path: Path) -> None:
     """A 4-stage conv net on 1x3x224x224 images, weights in Constant nodes (as torch exports)."""
     nodes, channels, previous = [], [3, 16, 32, 64, 128], "image"
-    for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
+    for i, (cin, cout) in enumerate(zip(channels, channels[1:], strict=False)):
         w, _ = _weights(f"conv{i}.weight", cout, cin, 3, 3)
         b, _ = _weights(f"conv{i}.bias", cout)
         nodes += [w, b,

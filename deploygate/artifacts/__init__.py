@@ -16,6 +16,9 @@ __all__ = ["ArtifactInfo", "TensorSpec", "READERS", "inspect_artifact"]
 READERS: dict[str, str] = {
     "onnx": "deploygate.artifacts.onnx",
     "safetensors": "deploygate.artifacts.safetensors",
+    "gguf": "deploygate.artifacts.gguf",
+    "pytorch": "deploygate.artifacts.pytorch",
+    "tflite": "deploygate.artifacts.tflite",
 }
 
 # A manifest `format` accepts the detected formats it covers: a TorchScript archive is a

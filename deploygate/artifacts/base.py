@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
-Dim = Union[int, str, None]
+Dim = int | str | None
 """A dimension: a fixed size, a symbolic name (``batch``), or None when unnamed and unknown."""
 
 

@@ -37,14 +37,16 @@ def sniff(head: bytes, size: int) -> str | None:
         return "gguf"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "pytorch"  # zip checkpoints and TorchScript archives; the reader tells them apart
+    if len(head) >= 9:
+        # before pickles: a safetensors header of 640, 896, 1152 or 1408 bytes has a length
+        # prefix starting 0x80 0x02..0x05, exactly like a pickle's PROTO opcode
+        (n,) = struct.unpack("<Q", head[:8])
+        if 0 < n <= size - 8 and head[8:9] == b"{":
+            return "safetensors"
     if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
         return "pytorch"  # a pickle: legacy torch.save files start with one
     if len(head) >= 8 and head[4:8] == b"TFL3":
         return "tflite"
-    if len(head) >= 9:
-        (n,) = struct.unpack("<Q", head[:8])
-        if 0 < n <= size - 8 and head[8:9] == b"{":
-            return "safetensors"
     if head[:1] == b"\x08":
         return "onnx"  # protobuf field 1 (ir_version, varint) comes first in ModelProto
     return None

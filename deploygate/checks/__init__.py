@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from deploygate.checks import fit, latency
+from deploygate.checks import cost, fit, latency, target
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding
 
 CHECKS: dict[str, Callable[[ModelContext], Iterator[Finding]]] = {
     "fit": fit.check,
     "latency": latency.check,
+    "target": target.check,
+    "cost": cost.check,
 }
 
 

@@ -8,7 +8,10 @@ from deploygate.artifacts.base import ArtifactInfo
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
+from deploygate.targets.cost import CostEstimate
+from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import MemoryEstimate
+from deploygate.targets.workload import Workload
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,12 @@ class ModelContext:
     """Measured latency, when the probe ran."""
     probe_skipped: str | None = None
     """Why no latency was measured (e.g. ``--no-probe``), when it was not."""
+    workload: Workload | None = None
+    """FLOPs and bytes per inference, when the artifact allows counting them."""
+    target: TargetEstimate | None = None
+    """Estimated latency on the target device (None when measured there or not estimable)."""
+    cost: CostEstimate | None = None
+    """Cost of 1,000 inferences, when the model declares a ceiling or the device has a price."""
 
     def finding(self, rule: str, key: str, message: str,
                 severity: Severity = Severity.ERROR) -> Finding:

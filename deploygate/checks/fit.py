@@ -26,8 +26,7 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         yield ctx.finding("DG302", "limits.max_params",
                           f"{art.path} has {format_count(art.params)} parameters ({art.params}), over "
                           f"max_params {format_count(limits.max_params)}")
-    breakdown = (f"weights {format_bytes(mem.weights)} + runtime overhead {format_bytes(mem.overhead)}"
-                 + (f" + activations {format_bytes(mem.activations)}" if mem.activations else ""))
+    breakdown = mem.breakdown()
     if limits.max_memory is not None and mem.total > limits.max_memory:
         yield ctx.finding("DG303", "limits.max_memory",
                           f"estimated serving memory {format_bytes(mem.total)} ({breakdown}) is over "
@@ -41,10 +40,12 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         if mem.total > device.memory:
             yield ctx.finding("DG304", "target.device",
                               f"does not fit {device.id}: needs {format_bytes(mem.total)} "
-                              f"({breakdown}), device has {format_bytes(device.memory)}; "
+                              f"({breakdown}), device has {format_bytes(device.memory)}, short by "
+                              f"{format_bytes(mem.total - device.memory)}; "
                               "quantize the weights or pick a bigger device (`deploygate advise`)")
     elif target.kind == "edge" and mem.weights > EDGE_RULE_OF_THUMB_BYTES:
         yield ctx.finding("DG305", "target.kind",
                           f"weights are {format_bytes(mem.weights)}, over the ~1 GB that edge "
-                          "models stay under; name the device in target.device to check its "
-                          "real memory, or shrink the model")
+                          f"models stay under (serving needs ~{format_bytes(mem.total)}: "
+                          f"{breakdown}); name the device in target.device to check its real "
+                          "memory, or shrink the model")

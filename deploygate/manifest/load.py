@@ -17,7 +17,7 @@ import yaml
 
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import (
-    Baseline, Cost, Device, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
+    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
 )
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.manifest.units import parse_count, parse_percent, parse_size

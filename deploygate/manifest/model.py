@@ -25,6 +25,10 @@ class Device:
     """Peak operations per second (FLOPS, or OPS for int8 accelerators)."""
     cores: int | None = None
     """CPU cores (used as the default probe thread count)."""
+    cache: int | None = None
+    """Bytes of last-level cache: a working set under it is not limited by memory bandwidth."""
+    compute_precision: str | None = None
+    """What ``compute`` counts: fp32, fp16, int8 or int8-sparse (None: fp32 on a CPU)."""
     price_per_hour: float | None = None
     """US dollars per hour, cloud only."""
     name: str = ""

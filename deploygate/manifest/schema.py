@@ -6,14 +6,15 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 SCHEMA_FILE = "deploy-constraints.schema.json"
 
 
 def schema_text(name: str = SCHEMA_FILE) -> str:
     """The text of a schema shipped in the package (``deploygate/schemas/``)."""
-    return resources.files("deploygate").joinpath("schemas", name).read_text("utf-8")
+    return resources.files("deploygate").joinpath("schemas").joinpath(name).read_text("utf-8")
 
 
 @lru_cache(maxsize=2)

@@ -1,1 +1,155 @@
-"""probe stage."""
+"""Probe stage: measure a model's latency with onnxruntime in an isolated child process.
+
+Importing this package imports neither numpy, onnx nor onnxruntime: only the child does, so
+the fast ``validate`` path stays lean. See docs/latency.md for the method.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from deploygate.errors import ProbeError
+from deploygate.manifest.model import PERCENTILES, LatencySpec
+from deploygate.probe.options import parse_dim_option, parse_input_option
+from deploygate.probe.result import LatencyResult
+
+__all__ = ["LatencyResult", "probe_latency", "default_threads", "parse_dim_option",
+           "parse_input_option", "DEFAULT_MEMORY_CAP"]
+
+DEFAULT_MEMORY_CAP = 8 << 30
+"""Address space (RLIMIT_AS) the child may map, before the per-thread allowance."""
+
+MEMORY_PER_THREAD = 128 << 20
+"""Added to the cap per intra-op thread: thread stacks and malloc arenas are mapped per thread."""
+
+
+def default_threads() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, base_dir: Path,
+                  display: str, measured_on: str = "host",
+                  progress: Callable[[str], None] | None = None,
+                  memory_cap: int | None = DEFAULT_MEMORY_CAP) -> LatencyResult:
+    """Measure ``model`` as ``spec`` says, in a child process; raise ProbeError on failure."""
+    from deploygate.probe.measure import spec_to_json
+    from deploygate.probe.process import run_child
+    from deploygate.probe.verdict import noise_bands
+
+    _check_spec(spec, threads)
+    if not model.is_file():
+        raise ProbeError("the model file does not exist or is not a file", file=display,
+                         path="latency")
+    cap = None if memory_cap is None else memory_cap + threads * MEMORY_PER_THREAD
+    request = {
+        "model": str(model.resolve()),
+        "threads": threads,
+        "spec": spec_to_json(spec),
+        "root": str(root.resolve()),
+        "base_dir": str(base_dir.resolve()),
+        "memory_cap": cap,
+    }
+    if progress is not None:
+        progress(f"probing {display}")
+    outcome = run_child(request, timeout_s=spec.timeout_s, progress=progress)
+
+    if outcome.result is not None:
+        data = outcome.result
+        measured_ms = data["session_ms"] + data["measured_s"] * 1000
+        partial = LatencyResult(
+            threads=data["threads"], runs=data["runs"],
+            p50_ms=data["p50_ms"], p90_ms=data["p90_ms"], p95_ms=data["p95_ms"],
+            p99_ms=data["p99_ms"], mean_ms=data["mean_ms"], min_ms=data["min_ms"],
+            stdev_ms=data["stdev_ms"], session_ms=data["session_ms"],
+            # Child start, imports, input synthesis and warm-up: the time that is not latency.
+            overhead_ms=max(0.0, outcome.wall_s * 1000 - measured_ms),
+            windows_ms=tuple(data["windows_ms"]), measured_on=measured_on,
+            host_cpu=data["host_cpu"], onnxruntime=data["onnxruntime"],
+            input_shapes=data["input_shapes"], warmup=data["warmup"],
+            measured_s=data["measured_s"],
+            estimated_percentiles=tuple(data["estimated_percentiles"]),
+        )
+        return _with_bands(partial, noise_bands(partial))
+    if outcome.error is not None:
+        message = str(outcome.error.get("message", "the probe failed"))
+        if outcome.error.get("memory"):
+            message = _out_of_memory(cap)
+        raise ProbeError(message, file=display, path=outcome.error.get("path") or "latency")
+    if outcome.timed_out:
+        raise ProbeError(_timeout_message(outcome.phase, spec), file=display,
+                         path="latency.timeout_s")
+    raise ProbeError(_crash_message(outcome.returncode, outcome.stderr, cap), file=display,
+                     path="latency")
+
+
+def _check_spec(spec: LatencySpec, threads: int) -> None:
+    if spec.percentile not in PERCENTILES:
+        raise ProbeError(f"latency.percentile {spec.percentile!r} is not one of "
+                         f"{', '.join(PERCENTILES)}", path="latency.percentile")
+    if threads < 1:
+        raise ProbeError(f"latency.threads must be at least 1, not {threads}",
+                         path="latency.threads")
+    for key, value in (("max_time_s", spec.max_time_s), ("timeout_s", spec.timeout_s)):
+        if not (math.isfinite(value) and value > 0):
+            raise ProbeError(f"latency.{key} must be a positive number of seconds, not {value}",
+                             path=f"latency.{key}")
+    if spec.warmup < 0:
+        raise ProbeError(f"latency.warmup must be 0 or more, not {spec.warmup}",
+                         path="latency.warmup")
+
+
+def _with_bands(result: LatencyResult, bands: dict[str, tuple[float, float]]) -> LatencyResult:
+    from dataclasses import replace
+
+    return replace(result, noise_band_ms=bands)
+
+
+def _timeout_message(phase: str | None, spec: LatencySpec) -> str:
+    limit = f"timeout_s={spec.timeout_s:g}s"
+    if phase == "first-run":
+        return (f"the model did not finish one run within {limit}; raise latency.timeout_s "
+                "or check for a Loop that never ends")
+    if phase == "warmup":
+        return (f"the model did not finish its {spec.warmup} warm-up runs within {limit}; "
+                "raise latency.timeout_s or lower latency.warmup")
+    if phase == "measure":
+        return (f"the probe did not finish measuring within {limit} (it measures for "
+                f"max_time_s={spec.max_time_s:g}s and at least 10 runs after loading and "
+                "warm-up); raise latency.timeout_s or lower latency.max_time_s")
+    if phase == "session":
+        return (f"onnxruntime did not finish creating a session within {limit}; raise "
+                "latency.timeout_s")
+    return (f"the probe did not load the model within {limit}; raise latency.timeout_s")
+
+
+def _out_of_memory(cap: int | None) -> str:
+    from deploygate.probe.measure import out_of_memory_error
+
+    return out_of_memory_error(cap).message
+
+
+def _crash_message(returncode: int | None, stderr: str, cap: int | None) -> str:
+    from deploygate.probe.diagnose import first_error_line, looks_like_out_of_memory
+
+    if looks_like_out_of_memory(stderr):
+        return _out_of_memory(cap)
+    line = first_error_line(stderr)
+    if returncode is not None and returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
+        if returncode == -signal.SIGKILL and not line:
+            # Outside our own timeout, SIGKILL is almost always the kernel's out-of-memory killer.
+            return _out_of_memory(cap) + " (the system killed the probe)"
+    else:
+        how = f"exited with status {returncode} without a result"
+    return f"the probe's child process {how}" + (f": {line}" if line else "")

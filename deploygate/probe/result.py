@@ -44,6 +44,12 @@ class LatencyResult:
     """onnxruntime version."""
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     """The concrete shapes fed to the model."""
+    warmup: int = 0
+    """Untimed warm-up runs before measuring."""
+    measured_s: float = 0.0
+    """Seconds spent in the timed runs."""
+    estimated_percentiles: tuple[str, ...] = ()
+    """Percentiles with fewer than 5 runs above them (max_time_s ran out): estimates."""
 
     def at(self, percentile: str) -> float:
         """Latency at ``percentile`` (p50, p90, p95, p99)."""
@@ -54,4 +60,5 @@ class LatencyResult:
         data = asdict(self)
         data["windows_ms"] = list(self.windows_ms)
         data["noise_band_ms"] = {k: list(v) for k, v in self.noise_band_ms.items()}
+        data["estimated_percentiles"] = list(self.estimated_percentiles)
         return data

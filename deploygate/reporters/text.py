@@ -20,6 +20,9 @@ def _model_lines(m: ModelReport) -> list[str]:
                      f"{format_count(a.params)} params")
     if "memory_bytes" in m.estimates:
         fits = f" of {format_bytes(m.device.memory)} on {m.device.id}" if m.device else ""
+        headroom = m.estimates.get("headroom_bytes")
+        if headroom is not None and headroom >= 0:
+            fits += f", {format_bytes(headroom)} headroom"
         lines.append(f"      memory: ~{format_bytes(m.estimates['memory_bytes'])}{fits}")
     if m.latency is not None:
         lat, spec = m.latency, m.latency_spec
@@ -28,7 +31,13 @@ def _model_lines(m: ModelReport) -> list[str]:
         lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{budget}, p50 {lat.p50_ms:.2f} ms; "
                      f"{lat.runs} runs, {lat.threads} threads on {lat.measured_on}")
     if "target_latency_ms" in m.estimates:
-        lines.append(f"      estimated on {m.target.device}: {m.estimates['target_latency_ms']:.1f} ms")
+        est = m.estimates.get("target_latency") or {}
+        band = (f" (band {est['low_ms']:.3g}-{est['high_ms']:.3g} ms, "
+                f"{'calibrated' if est.get('calibrated') else 'uncalibrated'}, {est.get('bound')}-bound)"
+                if "low_ms" in est else "")
+        per = " per token" if est.get("per") == "token" else ""
+        lines.append(f"      estimated on {m.target.device}: {m.estimates['target_latency_ms']:.3g} ms"
+                     f"{per}{band}")
     if "usd_per_1k" in m.estimates:
         lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
     return lines

@@ -6,7 +6,8 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from deploygate.manifest.model import Device
 from deploygate.manifest.units import parse_bandwidth, parse_compute, parse_size
@@ -24,6 +25,8 @@ def device_from_mapping(device_id: str, data: Mapping[str, Any], *, custom: bool
         memory_bandwidth=parse_bandwidth(data["memory_bandwidth"]) if "memory_bandwidth" in data else None,
         compute=parse_compute(data["compute"]) if "compute" in data else None,
         cores=data.get("cores"),
+        cache=parse_size(data["cache"]) if "cache" in data else None,
+        compute_precision=data.get("compute_precision"),
         price_per_hour=data.get("price_per_hour"),
         name=data.get("name", device_id),
         runner_label=data.get("runner_label"),

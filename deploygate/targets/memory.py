@@ -1,10 +1,24 @@
-"""Estimated resident memory of a model while serving."""
+"""Estimated resident memory of a model while serving.
+
+total = weights + activations + KV cache + runtime overhead, where
+
+* weights are the bytes as stored (quantized types at their block size);
+* activations are the peak live set of an ONNX graph's intermediate tensors (see
+  ``workload.py``), 0 when unknown;
+* the KV cache is an LLM's 2 x layers x kv_heads x head_dim x dtype bytes x context, at the
+  model's maximum context capped at 4096 tokens;
+* overhead is a fixed 256 MiB for the runtime plus 10% of the weights.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import ArtifactInfo
+
+if TYPE_CHECKING:
+    from deploygate.targets.workload import Workload
 
 RUNTIME_OVERHEAD_BYTES = 64 * 2**20
 """Fixed allowance for the runtime itself: an onnxruntime CPU session or llama.cpp process
@@ -15,7 +29,7 @@ RUNTIME_OVERHEAD_FRACTION = 0.10
 
 @dataclass(frozen=True)
 class MemoryEstimate:
-    """Weights plus the stated runtime overhead (activations are added when known)."""
+    """Weights plus activations, KV cache and the stated runtime overhead."""
 
     weights: int
     """Weight bytes as stored."""
@@ -23,15 +37,58 @@ class MemoryEstimate:
     """Estimated activation bytes (0 when unknown)."""
     overhead: int
     """Runtime overhead: a fixed allowance plus a fraction of the weights."""
+    kv_cache: int = 0
+    """KV-cache bytes at ``context_tokens`` (LLM checkpoints; 0 otherwise)."""
+    context_tokens: int = 0
+    """Context the KV cache is sized for."""
 
     @property
     def total(self) -> int:
         """Estimated resident bytes while serving."""
-        return self.weights + self.activations + self.overhead
+        return self.weights + self.activations + self.kv_cache + self.overhead
+
+    def breakdown(self) -> str:
+        """The sum spelled out, e.g. ``weights 14 GB + KV cache 2.1 GB at 4096 tokens + ...``."""
+        from deploygate.manifest.units import format_bytes
+
+        parts = [f"weights {format_bytes(self.weights)}"]
+        if self.activations:
+            parts.append(f"activations {format_bytes(self.activations)}")
+        if self.kv_cache:
+            parts.append(f"KV cache {format_bytes(self.kv_cache)} at {self.context_tokens} tokens")
+        parts.append(f"runtime overhead {format_bytes(self.overhead)}")
+        return " + ".join(parts)
+
+    def to_json(self, device_memory: int | None = None) -> dict[str, Any]:
+        """The report's memory figures; with ``device_memory``, the headroom left on the device."""
+        data: dict[str, Any] = {"memory_bytes": self.total, "weights_bytes": self.weights,
+                                "activations_bytes": self.activations,
+                                "kv_cache_bytes": self.kv_cache, "overhead_bytes": self.overhead}
+        if self.kv_cache:
+            data["context_tokens"] = self.context_tokens
+        if device_memory is not None:
+            data["device_memory_bytes"] = device_memory
+            data["headroom_bytes"] = device_memory - self.total
+        return data
 
 
-def estimate_memory(artifact: ArtifactInfo, activations: int = 0) -> MemoryEstimate:
-    """Serving memory for ``artifact``: weights + activations + runtime overhead."""
+def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
+                    workload: Workload | None = None) -> MemoryEstimate:
+    """Serving memory for ``artifact``: weights + activations + KV cache + runtime overhead.
+
+    With ``workload``, its activations and KV cache are used; without one, an LLM checkpoint's
+    KV cache is still derived from its config (so a header-only check sees it).
+    """
     weights = artifact.weights_bytes
     overhead = RUNTIME_OVERHEAD_BYTES + int(weights * RUNTIME_OVERHEAD_FRACTION)
-    return MemoryEstimate(weights=weights, activations=activations, overhead=overhead)
+    if workload is None and artifact.format != "onnx":
+        from deploygate.targets.workload import llm_shape, llm_workload
+
+        shape = llm_shape(artifact)
+        workload = llm_workload(artifact, shape) if shape is not None else None
+    kv_cache, context = 0, 0
+    if workload is not None:
+        activations = activations or workload.activation_bytes
+        kv_cache, context = workload.kv_cache_bytes, workload.context_tokens
+    return MemoryEstimate(weights=weights, activations=activations, overhead=overhead,
+                          kv_cache=kv_cache, context_tokens=context)

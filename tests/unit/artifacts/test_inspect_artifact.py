@@ -147,16 +147,6 @@ def test_declared_pytorch_accepts_detected_torchscript() -> None:
     assert "`format: pytorch`" in caught.value.message
 
 
-def test_recognised_format_without_a_reader(tmp_path: Path) -> None:
-    path = tmp_path / "model.gguf"
-    path.write_bytes(b"GGUF" + b"\0" * 60)
-
-    error = _error(path, "model.gguf")
-
-    assert error.rule == "DG205"
-    assert "gguf" in error.message
-
-
 def test_lfs_pointer_in_a_folder(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_text(
         "version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n")

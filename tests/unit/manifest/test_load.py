@@ -46,7 +46,8 @@ def test_full_manifest_is_typed_with_units_and_defaults() -> None:
 
 
 def test_defaults_target_device_unknown_points_at_defaults(tmp_path: Path) -> None:
-    text = "version: 1\ndefaults:\n  target: {kind: edge, device: pi9}\nmodels:\n  - {name: a, path: a.onnx}\n"
+    text = ("version: 1\ndefaults:\n  target: {kind: edge, device: pi9}\n"
+            "models:\n  - {name: a, path: a.onnx}\n")
     result = load_manifest(write(tmp_path, text))
     (finding,) = result.findings
     assert finding.rule == "DG104" and finding.location.path == "defaults.target.device"

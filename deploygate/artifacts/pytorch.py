@@ -1,0 +1,294 @@
+"""PyTorch checkpoints and TorchScript archives, read without unpickling anything.
+
+Three layouts are recognized:
+
+- zip (torch.save's default since 1.6): ``<archive>/data.pkl`` plus one member
+  ``<archive>/data/<key>`` per storage; TorchScript archives add ``code/`` and
+  ``constants.pkl``;
+- legacy (``_use_new_zipfile_serialization=False``): five pickles back to back (magic number,
+  protocol version, system info, the object, the storage keys) and then the raw storages;
+- a plain pickle (a ``.bin`` that is just a pickled dict).
+
+Every pickle is walked by :mod:`deploygate.artifacts.pickle_scan`; any global outside its
+allowlist makes the file unsafe (DG203). Zip members are read in memory, only the pickles,
+after caps on member count, sizes and compression ratio.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.artifacts.pickle_scan import (
+    MAX_PICKLE_BYTES,
+    PickleScan,
+    PickleScanError,
+    StorageRef,
+    TensorRef,
+    scan_pickle,
+    starts_like_pickle,
+    unsafe_globals,
+)
+from deploygate.errors import ArtifactError
+
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+MAX_MEMBERS = 100_000
+MAX_CENTRAL_DIRECTORY = 64 << 20
+MAX_COMPRESSION_RATIO = 100  # torch writes members stored (ratio 1); deflate rarely beats 10
+EOCD = b"PK\x05\x06"
+EOCD64_LOCATOR = b"PK\x06\x07"
+CONVERT_HINT = ("convert the weights to safetensors (safetensors.torch.save_file) in a trusted "
+                "environment, and never torch.load this file")
+
+
+_ZIP_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
+    RuntimeError, UnicodeDecodeError, struct.error, OverflowError, zlib.error)
+try:  # a member may claim LZMA compression; the module is optional in some Pythons
+    import lzma
+    _ZIP_ERRORS += (lzma.LZMAError,)
+except ImportError:  # pragma: no cover
+    pass
+
+
+class _Unsafe(Exception):
+    """The file would run code, or is built to attack its reader."""
+
+
+class _Corrupt(Exception):
+    """The file is truncated or does not add up."""
+
+
+class _Unsupported(Exception):
+    """The file is not a layout this reader knows."""
+
+
+def inspect(path: Path, display: str) -> ArtifactInfo:
+    """Read a PyTorch checkpoint or TorchScript archive's structure; never unpickle it."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+            if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+                try:
+                    return _inspect_zip(f, size, path, display)
+                except _ZIP_ERRORS as e:
+                    # what zipfile raises on hostile or broken archives, wherever it reads
+                    raise _Corrupt(f"cannot read the zip archive ({type(e).__name__}: {e})"
+                                   ) from None
+            if starts_like_pickle(head):
+                return _inspect_pickles(f, size, path, display)
+            raise _Unsupported("neither a zip archive nor a pickle")
+    except _Unsafe as e:
+        raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule="DG203") from None
+    except _Corrupt as e:
+        raise ArtifactError(f"corrupt PyTorch file: {e}", file=display, rule="DG202") from None
+    except _Unsupported as e:
+        raise ArtifactError(f"not a PyTorch checkpoint deploygate reads: {e}; save the state "
+                            "dict with torch.save, or export to safetensors", file=display,
+                            rule="DG205") from None
+    except OSError as e:
+        raise ArtifactError(f"cannot read the file: {e.strerror or e}", file=display,
+                            rule="DG202") from e
+
+
+# -- pickles ----------------------------------------------------------------------------------
+
+def _scan(f: BinaryIO, start: int, end: int, what: str, *, torchscript: bool = False
+          ) -> PickleScan:
+    """Scan one pickle; unsafe globals win over every other problem."""
+    try:
+        scan = scan_pickle(f, start=start, end=end)
+    except PickleScanError as e:
+        _refuse_globals(e.globals_seen, what, torchscript)
+        raise _Unsafe(f"{what} cannot be verified ({e}), so it is treated as unsafe") from None
+    _refuse_globals(scan.globals, what, torchscript)
+    return scan
+
+
+def _refuse_globals(globals_: tuple[tuple[str, str], ...], what: str, torchscript: bool) -> None:
+    bad = unsafe_globals(globals_, torchscript=torchscript)
+    if bad:
+        shown = ", ".join(f"`{g}`" for g in bad[:5]) + (f" and {len(bad) - 5} more"
+                                                         if len(bad) > 5 else "")
+        raise _Unsafe(f"{what} imports {shown}, which loading would call")
+
+
+def _inspect_pickles(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactInfo:
+    first = _scan(f, 0, size, "the pickle")
+    if not (first.result_kind == "int" and first.result == LEGACY_MAGIC):
+        # a plain pickle: whatever it holds, it held no unsafe global
+        return _info(path, display, size, "pytorch", [first], {}, "pickle")
+    pos = first.end
+    proto = _scan(f, pos, size, "the legacy protocol pickle")
+    if proto.result != LEGACY_PROTOCOL:
+        raise _Corrupt(f"legacy protocol version {proto.result!r} (expected {LEGACY_PROTOCOL})")
+    pos += proto.end
+    sys_info = _scan(f, pos, size, "the legacy system-info pickle")
+    pos += sys_info.end
+    main = _scan(f, pos, size, "the checkpoint pickle")
+    pos += main.end
+    keys_scan = _scan(f, pos, size, "the legacy storage-key pickle")
+    pos += keys_scan.end
+    keys = keys_scan.result
+    if not isinstance(keys, list) or set(keys) != set(main.storages) or len(keys) != len(
+            set(keys)):
+        raise _Corrupt("the legacy storage-key list does not match the storages the "
+                       "checkpoint names")
+    # each storage: its element count (int64, little-endian) then its bytes
+    for key in keys:
+        ref = main.storages[key]
+        if pos + 8 > size:
+            raise _Corrupt(f"storage {key!r} at offset {pos}: the file ends early (truncated)")
+        f.seek(pos)
+        (numel,) = struct.unpack("<q", f.read(8))
+        if numel != ref.numel:
+            raise _Corrupt(f"storage {key!r} at offset {pos} holds {numel} elements; the "
+                           f"checkpoint says {ref.numel}")
+        pos += 8 + ref.nbytes
+        if pos > size:
+            raise _Corrupt(f"storage {key!r} ends at byte {pos}, past the end of the file "
+                           f"({size} bytes): the file is truncated")
+    return _info(path, display, size, "pytorch", [main], {}, "legacy")
+
+
+# -- zip --------------------------------------------------------------------------------------
+
+def _check_central_directory(f: BinaryIO, size: int) -> None:
+    """Refuse archives whose central directory is too large before zipfile reads it whole."""
+    tail_len = min(size, 22 + 65_535)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(EOCD)
+    if at < 0 or at + 22 > len(tail):
+        raise _Corrupt("no zip end-of-central-directory record (truncated archive)")
+    entries, cd_size = struct.unpack("<H4xI", tail[at + 10:at + 20])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
+        loc = tail.rfind(EOCD64_LOCATOR, 0, at)
+        if loc < 0 or loc + 20 > len(tail):
+            raise _Corrupt("a zip64 archive without its zip64 locator")
+        (eocd64,) = struct.unpack("<Q", tail[loc + 8:loc + 16])
+        if eocd64 + 56 > size:
+            raise _Corrupt("the zip64 end record lies past the end of the file")
+        f.seek(eocd64)
+        rec = f.read(56)
+        if rec[:4] != b"PK\x06\x06":
+            raise _Corrupt("bad zip64 end record")
+        entries, cd_size = struct.unpack("<Q8xQ", rec[24:48])
+    if entries > MAX_MEMBERS:
+        raise _Corrupt(f"the archive lists {entries} members (limit {MAX_MEMBERS})")
+    if cd_size > min(size, MAX_CENTRAL_DIRECTORY):
+        raise _Corrupt(f"the zip central directory claims {cd_size} bytes")
+
+
+def _check_name(name: str) -> None:
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if (name.startswith(("/", "\\")) or "\\" in name or ".." in parts
+            or (len(name) > 1 and name[1] == ":")):
+        raise _Unsafe(f"archive member {name!r} is an absolute path or climbs out of the "
+                      "archive (zip slip)")
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > MAX_PICKLE_BYTES:
+        raise _Corrupt(f"member {info.filename!r} is {info.file_size} bytes "
+                       f"(limit {MAX_PICKLE_BYTES >> 20} MiB)")
+    with zf.open(info) as member:
+        return member.read(info.file_size)
+
+
+def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactInfo:
+    _check_central_directory(f, size)
+    with zipfile.ZipFile(f) as zf:
+        infos = zf.infolist()
+        if not infos:
+            raise _Unsupported("an empty zip archive")
+        names: set[str] = set()
+        for info in infos:
+            _check_name(info.filename)
+            if info.filename in names:
+                # torch and a scanner could read different copies of one name
+                raise _Unsafe(f"archive member {info.filename!r} appears twice")
+            names.add(info.filename)
+            if info.header_offset + info.compress_size > size:
+                raise _Corrupt(f"member {info.filename!r} lies past the end of the file "
+                               "(truncated archive)")
+            if (info.compress_type != zipfile.ZIP_STORED
+                    and info.file_size > MAX_COMPRESSION_RATIO * max(info.compress_size, 1)):
+                raise _Unsafe(f"member {info.filename!r} expands {info.file_size} bytes from "
+                              f"{info.compress_size} (a zip bomb)")
+        # like torch's reader: the archive's folder is the first member's top folder
+        prefix = infos[0].filename.split("/", 1)[0] + "/"
+        stray = [n for n in names if not n.startswith(prefix)]
+        if stray:
+            raise _Unsafe(f"member {stray[0]!r} lies outside the archive folder {prefix!r}, "
+                          "where PyTorch would not look but another reader might")
+        by_name = {i.filename: i for i in infos}
+        torchscript = any(n.startswith(prefix + "code/") for n in names) or (
+            prefix + "constants.pkl") in names
+        if prefix + "data.pkl" not in names:
+            raise _Unsupported(f"a zip archive without {prefix}data.pkl")
+        scans: dict[str, PickleScan] = {}
+        # every pickle in the archive, debug info included, is something a loader reads
+        for name in sorted(names):
+            if name.endswith((".pkl", ".debug_pkl")):
+                data = _read_member(zf, by_name[name])
+                scans[name] = _scan(io.BytesIO(data), 0, len(data), name.removeprefix(prefix),
+                                    torchscript=torchscript)
+        main = scans[prefix + "data.pkl"]
+        for key, ref in main.storages.items():
+            member = by_name.get(f"{prefix}data/{key}")
+            if member is None:
+                raise _Corrupt(f"storage {key!r} has no member {prefix}data/{key}")
+            if member.file_size < ref.nbytes:
+                raise _Corrupt(f"member {prefix}data/{key} holds {member.file_size} bytes; its "
+                               f"storage needs {ref.nbytes}")
+        details: dict[str, object] = {}
+        if prefix + "byteorder" in names:
+            details["byteorder"] = _read_member(zf, by_name[prefix + "byteorder"]).decode(
+                "ascii", "replace").strip()[:16]
+        if torchscript:
+            details["code_files"] = sum(1 for n in names if n.startswith(prefix + "code/")
+                                        and n.endswith(".py"))
+            constants = scans.get(prefix + "constants.pkl")
+            details["constant_tensors"] = len(constants.tensors) if constants else 0
+            details["note"] = ("TorchScript: loading runs the code in code/; "
+                               "params are the module's tensors in data.pkl")
+        fmt = "torchscript" if torchscript else "pytorch"
+        return _info(path, display, size, fmt, [main], details, "zip")
+
+
+# -- the result -------------------------------------------------------------------------------
+
+def _info(path: Path, display: str, size: int, fmt: str, scans: list[PickleScan],
+          details: dict[str, object], serialization: str) -> ArtifactInfo:
+    tensors: dict[TensorRef, None] = {}
+    storages: dict[str, StorageRef] = {}
+    for scan in scans:
+        tensors.update(dict.fromkeys(scan.tensors))
+        storages.update(scan.storages)
+    # an untyped storage (torch >= 2.x, dtype in the rebuild call) takes its tensors' dtype
+    dtype_of: dict[str, str] = {}
+    views: dict[str, int] = {}
+    for t in tensors:
+        dtype_of.setdefault(t.storage_key, t.dtype)
+        views[t.storage_key] = views.get(t.storage_key, 0) + 1
+    by_dtype: dict[str, int] = {}
+    for key, ref in storages.items():
+        name = dtype_of.get(key, ref.dtype)
+        by_dtype[name] = by_dtype.get(name, 0) + ref.nbytes
+    globals_ = sorted({f"{m}.{n}" for s in scans for m, n in s.globals})
+    return ArtifactInfo(
+        path=display, format=fmt, size_bytes=size,
+        params=sum(t.numel for t in tensors), bytes_by_dtype=by_dtype, files=(path.name,),
+        details={"serialization": serialization, "tensor_count": len(tensors),
+                 "storage_count": len(storages),
+                 "shared_storages": sum(1 for n in views.values() if n > 1),
+                 "globals": globals_, **details},
+        runnable=False, contains_code=fmt == "torchscript")

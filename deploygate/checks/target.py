@@ -1,0 +1,33 @@
+"""DG405/DG406: the estimated latency on the target device against ``latency.budget_ms``.
+
+DG405 target-latency-over-budget when the whole uncertainty band is over the budget; DG406
+target-latency-inconclusive (a warning; an error under --strict) when the budget lies inside the
+band; nothing when the whole band is under it. Only for devices with a compute figure, and never
+when the gate runs on the target itself (--on-device): then the measurement is the target's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from deploygate.checks.context import ModelContext
+from deploygate.findings import Finding, Severity
+
+
+def check(ctx: ModelContext) -> Iterator[Finding]:
+    """Judge the estimated target latency's band against the budget."""
+    spec, est = ctx.spec.latency, ctx.target
+    if spec is None or spec.budget_ms is None or est is None:
+        return
+    budget = spec.budget_ms
+    per = " per generated token" if est.per == "token" else ""
+    figure = (f"estimated latency{per} on {est.device} {est.ms:.3g} ms "
+              f"(band {est.low_ms:.3g}-{est.high_ms:.3g} ms; {est.method})")
+    if est.low_ms > budget:
+        yield ctx.finding("DG405", "latency.budget_ms",
+                          f"{figure} is over the budget of {budget:g} ms even at its low end; "
+                          "pick a faster device (`deploygate advise`) or make the model smaller")
+    elif est.high_ms > budget:
+        yield ctx.finding("DG406", "latency.budget_ms",
+                          f"{figure} straddles the budget of {budget:g} ms; measure on the device "
+                          "(--on-device) or keep the budget clear of the band", Severity.WARNING)

@@ -1,0 +1,247 @@
+"""`deploygate init`: find the repository's models and write a commented manifest.
+
+Models are found by content (the same sniffing as inspection) among files with model
+extensions; version-control folders, virtual environments and node_modules are skipped, and a
+folder of safetensors shards (or one with a ``*.safetensors.index.json``) is one model. The
+defaults come from the files: under 1 GB an edge target, else cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploygate.artifacts.detect import EXTENSION_HINTS, read_head, sniff
+from deploygate.manifest.model import Device
+from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES, load_catalog
+from deploygate.targets.memory import RUNTIME_OVERHEAD_BYTES, RUNTIME_OVERHEAD_FRACTION
+
+SCHEMA_URL = ("https://raw.githubusercontent.com/deploygate/deploygate/main/schemas/"
+              "deploy-constraints.schema.json")
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv",
+                       ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache",
+                       "site-packages", ".eggs"})
+DEFAULT_BUDGET_MS = {"edge": 100.0, "cloud": 1000.0}
+"""Budgets to start from: a responsive on-device feature, and a chatbot-like cloud reply."""
+DEFAULT_EDGE_DEVICE = "raspberry-pi-5"
+SIZE_HEADROOM = 1.10
+"""max_size is today's size plus 10%: growth past it needs a deliberate manifest change."""
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    """A model found in the repository."""
+
+    path: str
+    """POSIX path relative to the repository root (a folder for sharded checkpoints)."""
+    format: str
+    """Detected format."""
+    size_bytes: int
+    """Bytes on disk (all shards)."""
+    symbolic_dims: tuple[str, ...] = ()
+    """Symbolic input dimensions of an ONNX graph, to pin under ``latency.dims``."""
+
+
+@dataclass(frozen=True)
+class ModelAnswers:
+    """The three answers for one model."""
+
+    name: str
+    """Model name in the manifest."""
+    model: FoundModel
+    """What was found."""
+    kind: str
+    """edge or cloud."""
+    device: str | None
+    """Catalog device id, or None."""
+    budget_ms: float
+    """Latency budget."""
+    max_usd_per_1k: float | None
+    """Cost ceiling (cloud)."""
+
+
+def _skipped(folder: Path) -> bool:
+    return folder.name in SKIP_DIRS or (folder / "pyvenv.cfg").exists()
+
+
+def find_models(root: Path) -> list[FoundModel]:
+    """Model files under ``root`` detected by content, shard folders as one model, sorted."""
+    found: list[FoundModel] = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not _skipped(here / d) and not (here / d).is_symlink())
+        detected = []
+        for name in sorted(files):
+            file = here / name
+            if file.suffix.lower() not in EXTENSION_HINTS or file.is_symlink():
+                continue
+            try:
+                size = file.stat().st_size
+                fmt = sniff(read_head(file), size)
+            except OSError:
+                continue
+            if fmt is not None and fmt != "lfs-pointer":
+                detected.append((file, fmt, size))
+        shards = [d for d in detected if d[1] == "safetensors"]
+        if len(shards) > 1 or (shards and any(n.endswith(".safetensors.index.json") for n in files)):
+            found.append(FoundModel(here.relative_to(root).as_posix() or ".", "safetensors",
+                                    sum(s for _, _, s in shards)))
+            detected = [d for d in detected if d[1] != "safetensors"]
+        for file, fmt, size in detected:
+            found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
+                                    _symbolic_dims(file) if fmt == "onnx" else ()))
+    return sorted(found, key=lambda m: m.path)
+
+
+def _symbolic_dims(file: Path) -> tuple[str, ...]:
+    """Names of the graph inputs' symbolic dims (the probe needs values for them)."""
+    try:
+        import onnx
+
+        model = onnx.load(str(file), load_external_data=False)
+    except Exception:  # an unreadable model is the gate's to report, not init's
+        return ()
+    weights = {i.name for i in model.graph.initializer}
+    names = []
+    for value in model.graph.input:
+        if value.name in weights:
+            continue
+        for d in value.type.tensor_type.shape.dim:
+            if d.dim_param and d.dim_param not in names:
+                names.append(d.dim_param)
+    return tuple(names)
+
+
+def needed_memory(model: FoundModel) -> int:
+    """A first guess at serving memory from the size on disk (weights ~ file size)."""
+    return int(model.size_bytes * (1 + RUNTIME_OVERHEAD_FRACTION)) + RUNTIME_OVERHEAD_BYTES
+
+
+def default_kind(model: FoundModel) -> str:
+    """edge under ~1 GB, else cloud."""
+    return "edge" if model.size_bytes < EDGE_RULE_OF_THUMB_BYTES else "cloud"
+
+
+def default_device(model: FoundModel, kind: str) -> str | None:
+    """edge: the Raspberry Pi 5 if it fits, else the smallest edge device that does;
+    cloud: the cheapest priced device with the memory."""
+    need = needed_memory(model)
+    catalog = load_catalog()
+    fitting = [d for d in catalog.values() if d.kind == kind and d.memory >= need]
+    if kind == "edge":
+        if DEFAULT_EDGE_DEVICE in catalog and catalog[DEFAULT_EDGE_DEVICE].memory >= need:
+            return DEFAULT_EDGE_DEVICE
+        return min(fitting, key=lambda d: d.memory).id if fitting else None
+    priced = [d for d in fitting if d.price_per_hour is not None]
+    return min(priced, key=lambda d: d.price_per_hour or 0.0).id if priced else None
+
+
+def default_ceiling(device: Device | None, budget_ms: float) -> float | None:
+    """What 1,000 inferences cost on ``device`` if each took the whole budget, rounded up."""
+    if device is None or device.price_per_hour is None:
+        return None
+    from deploygate.targets.cost import usd_per_1k
+
+    return _round_up(usd_per_1k(device.price_per_hour, budget_ms))
+
+
+def _round_up(x: float, digits: int = 2) -> float:
+    if x <= 0:
+        return x
+    scale = 10 ** (math.floor(math.log10(x)) - digits + 1)
+    return float(f"{math.ceil(x / scale - 1e-9) * scale:.{digits}g}")
+
+
+def _size_text(n: float) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= scale:
+            return f"{_round_up(n / scale):g}{unit}"
+    return f"{math.ceil(n)}B"
+
+
+def model_name(path: str, taken: set[str]) -> str:
+    """A unique manifest name from the file or folder name."""
+    stem = Path(path).name
+    for suffix in EXTENSION_HINTS:
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "model"
+    if not name[0].isalnum():
+        name = "m" + name
+    unique, i = name, 2
+    while unique in taken:
+        unique, i = f"{name}-{i}", i + 1
+    taken.add(unique)
+    return unique
+
+
+def render_manifest(answers: list[ModelAnswers]) -> str:
+    """The manifest text: schema line, comments explaining each choice, one entry per model."""
+    from deploygate.manifest.units import format_bytes
+
+    out = [f"# yaml-language-server: $schema={SCHEMA_URL}",
+           "# Written by `deploygate init`: what each model may cost in memory, time and money.",
+           "# `deploygate check` fails a pull request when a model no longer fits; `deploygate",
+           "# devices` lists targets and `deploygate advise` ranks the devices that fit.",
+           "version: 1", "models:"]
+    for a in answers:
+        m = a.model
+        out += [f"  # {m.path}: {m.format}, {format_bytes(m.size_bytes)} on disk",
+                f"  - name: {a.name}",
+                f"    path: {json.dumps(m.path)}",
+                "    target:",
+                (f"      kind: {a.kind}  # edge: phone, Jetson, Raspberry Pi (models under ~1 GB); "
+                 "cloud: GPU/CPU instances")]
+        if a.device:
+            out.append(f"      device: {a.device}  # memory, speed and price from the catalog")
+        out += ["    limits:",
+                f"      max_size: {_size_text(m.size_bytes * SIZE_HEADROOM)}  # today's size + 10%",
+                "    latency:",
+                f"      budget_ms: {a.budget_ms:g}  # the worst latency the product tolerates",
+                "      percentile: p95"]
+        if m.symbolic_dims:
+            dims = ", ".join(f"{json.dumps(d)}: 1" for d in m.symbolic_dims)
+            out.append(f"      dims: {{{dims}}}  # values for the model's symbolic input dims")
+        if a.max_usd_per_1k is not None:
+            out += ["    cost:",
+                    f"      max_usd_per_1k: {a.max_usd_per_1k:g}  # dollars per 1,000 inferences"]
+    return "\n".join(out) + "\n"
+
+
+Ask = Callable[..., object]
+
+
+def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = None,
+           device: str | None = None, budget_ms: float | None = None,
+           max_usd_per_1k: float | None = None) -> ModelAnswers:
+    """The three answers for ``model``: from flags, else ``ask`` (click.prompt), else defaults."""
+    import click
+
+    catalog = load_catalog()
+    if kind is None:
+        kind = default_kind(model)
+        if ask is not None:
+            kind = str(ask(f"{name}: target (edge or cloud)", type=click.Choice(["edge", "cloud"]),
+                           default=kind))
+    if device is None:
+        device = default_device(model, kind)
+        if ask is not None:
+            ids = [d.id for d in catalog.values() if d.kind == kind] + ["none"]
+            device = str(ask(f"{name}: device", type=click.Choice(ids), default=device or "none"))
+        device = None if device == "none" else device
+    if budget_ms is None:
+        budget_ms = DEFAULT_BUDGET_MS[kind]
+        if ask is not None:
+            budget_ms = float(ask(f"{name}: latency budget in ms (p95)", type=float,  # type: ignore[arg-type]
+                                  default=budget_ms))
+    if max_usd_per_1k is None and kind == "cloud":
+        max_usd_per_1k = default_ceiling(catalog.get(device or ""), budget_ms)
+        if ask is not None and max_usd_per_1k is not None:
+            max_usd_per_1k = float(ask(f"{name}: cost ceiling in USD per 1,000 inferences",  # type: ignore[arg-type]
+                                       type=float, default=max_usd_per_1k))
+    return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k)

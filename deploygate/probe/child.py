@@ -1,0 +1,71 @@
+"""The probe's child process: ``python -m deploygate.probe.child``.
+
+Reads one JSON request on stdin, caps its own address space (``RLIMIT_AS``) before importing
+numpy or onnxruntime, and writes JSON lines on stdout: ``{"event": "phase" | "progress" |
+"result" | "error", ...}``. Only this module writes to the real stdout: file descriptor 1 is
+pointed at stderr first, so that nothing native code prints can corrupt the protocol, and the
+parent keeps stderr for diagnosis only. No pickle crosses the boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+
+def _protocol_stream() -> TextIO:
+    # Keep a private copy of stdout for the protocol, then send fd 1 to stderr.
+    private = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(private, "w", encoding="utf-8", buffering=1)
+
+
+def _cap_memory(cap_bytes: int | None) -> None:
+    if not cap_bytes:
+        return
+    try:
+        import resource
+    except ImportError:  # not POSIX: no cap (documented)
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap_bytes = min(cap_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, hard))
+    # A crash under the cap must not write a core file the size of the cap.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def main() -> int:
+    """Serve one probe request from stdin; always answer with a final result or error line."""
+    request = json.loads(sys.stdin.read())
+    out = _protocol_stream()
+
+    def emit(event: dict[str, Any]) -> None:
+        out.write(json.dumps(event) + "\n")
+        out.flush()
+
+    cap = request.get("memory_cap")
+    _cap_memory(cap)
+
+    from deploygate.errors import ProbeError
+    from deploygate.probe.measure import OutOfMemory, out_of_memory_error, run_probe
+
+    try:
+        result = run_probe(request, emit)
+    except MemoryError:
+        error = out_of_memory_error(cap)
+        emit({"event": "error", "message": error.message, "path": error.path, "memory": True})
+        return 0
+    except ProbeError as e:
+        emit({"event": "error", "message": e.message, "path": e.path,
+              "memory": isinstance(e, OutOfMemory)})
+        return 0
+    emit({"event": "result", "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

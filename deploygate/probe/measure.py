@@ -1,0 +1,244 @@
+"""The measurement itself, run inside the probe's child process.
+
+Session: onnxruntime's CPUExecutionProvider only, ``intra_op_num_threads = threads``,
+``inter_op_num_threads = 1``, sequential execution, ``ORT_ENABLE_ALL`` graph optimizations,
+``log_severity_level = 3`` (errors only). No custom-op library is ever registered; a model whose
+nodes need one is refused before a session is made.
+
+Run-count rule: ``warmup`` untimed runs, then timed runs (``time.perf_counter_ns`` around each
+``session.run``) until ``max_time_s`` has passed *and* at least ``MIN_RUNS`` (10) runs are done,
+or ``MAX_RUNS`` runs are done. A percentile counts as measured when at least 5 runs lie above
+it (p50: 10 runs, p90: 50, p95: 100, p99: 500); when ``max_time_s`` ends the runs before that,
+the result lists it in ``estimated_percentiles``. Python's garbage collector is paused while
+timing, so that a collection is never billed to the model.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deploygate.artifacts.onnx import STANDARD_DOMAINS
+from deploygate.errors import ProbeError
+from deploygate.host import cpu_name
+from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.probe import stats
+from deploygate.probe.diagnose import clean_ort_message, looks_like_out_of_memory
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+MIN_RUNS = 10
+"""Timed runs always done, whatever ``max_time_s`` says."""
+
+MAX_RUNS = 100_000
+"""Timed runs never exceeded: enough for every percentile, bounded memory for tiny models."""
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def custom_domains(model: onnx.ModelProto) -> list[str]:
+    """Operator domains used by the model (subgraphs and functions too) that need a library."""
+    local = {(f.domain, f.name) for f in model.functions}
+    found: set[str] = set()
+
+    def visit(nodes: Any) -> None:
+        for node in nodes:
+            if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
+                found.add(node.domain)
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    visit(attr.g.node)
+                for graph in attr.graphs:
+                    visit(graph.node)
+
+    visit(model.graph.node)
+    for function in model.functions:
+        visit(function.node)
+    return sorted(found)
+
+
+def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
+    """The LatencySpec a request carries (see ``spec_to_json``)."""
+    inputs = {
+        name: InputSpec(
+            shape=None if i.get("shape") is None else tuple(i["shape"]),
+            dtype=i.get("dtype"),
+            range=None if i.get("range") is None else tuple(i["range"]),
+            value=i.get("value"),
+            file=i.get("file"),
+        )
+        for name, i in data.get("inputs", {}).items()
+    }
+    return LatencySpec(percentile=data.get("percentile", "p95"), dims=dict(data.get("dims", {})),
+                       inputs=inputs, warmup=int(data.get("warmup", 5)),
+                       max_time_s=float(data.get("max_time_s", 10.0)),
+                       timeout_s=float(data.get("timeout_s", 120.0)))
+
+
+def spec_to_json(spec: LatencySpec) -> dict[str, Any]:
+    """The parts of a LatencySpec the child needs, as JSON."""
+    return {
+        "percentile": spec.percentile,
+        "dims": dict(spec.dims),
+        "inputs": {name: {"shape": None if i.shape is None else list(i.shape),
+                          "dtype": i.dtype,
+                          "range": None if i.range is None else list(i.range),
+                          "value": i.value, "file": i.file}
+                   for name, i in spec.inputs.items()},
+        "warmup": spec.warmup,
+        "max_time_s": spec.max_time_s,
+        "timeout_s": spec.timeout_s,
+    }
+
+
+def make_session(model: Path | bytes, threads: int) -> Any:
+    """An onnxruntime CPU session configured as this module's docstring says."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def time_runs(run: Callable[[], object], *, max_time_s: float, min_runs: int = MIN_RUNS,
+              max_runs: int = MAX_RUNS) -> list[int]:
+    """Nanoseconds of each call of ``run`` until ``max_time_s`` and ``min_runs`` are both met."""
+    samples: list[int] = []
+    clock = time.perf_counter_ns
+    end = clock() + int(max_time_s * 1e9)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while len(samples) < max_runs:
+            start = clock()
+            run()
+            stop = clock()
+            samples.append(stop - start)
+            if stop >= end and len(samples) >= min_runs:
+                break
+    finally:
+        if enabled:
+            gc.enable()
+    return samples
+
+
+def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
+    """Load, check, feed and time the model a child request names; the result as JSON."""
+    import onnx
+    import onnxruntime as ort
+
+    from deploygate.probe.inputs import read_signature, synthesize_inputs
+
+    model_path = Path(request["model"])
+    threads = int(request["threads"])
+    spec = spec_from_json(request["spec"])
+
+    # Session options only quiet the session; environment-level warnings need this too.
+    ort.set_default_logger_severity(3)
+    emit({"event": "phase", "phase": "load"})
+    try:
+        model = onnx.load(str(model_path), load_external_data=False)
+    except Exception as e:  # protobuf raises DecodeError, onnx its own types, OSError on I/O
+        raise ProbeError(f"onnx cannot read the model: {clean_ort_message(str(e))}",
+                         path="latency") from None
+    domains = custom_domains(model)
+    if domains:
+        raise ProbeError(f"the model needs custom-op domain {', '.join(map(repr, domains))}; "
+                         "deploygate never loads custom-op libraries, so it cannot run it",
+                         path="latency")
+    signature = read_signature(model)
+    del model  # the session reads the file itself; weights need not stay in memory twice
+    feeds = synthesize_inputs(signature, spec, root=Path(request["root"]),
+                              base_dir=Path(request["base_dir"]))
+
+    emit({"event": "phase", "phase": "session"})
+    plural = "" if threads == 1 else "s"
+    emit({"event": "progress",
+          "message": f"creating onnxruntime session ({threads} thread{plural})"})
+    started = time.perf_counter_ns()
+    try:
+        session = make_session(model_path, threads)
+    except Exception as e:  # onnxruntime's pybind errors derive from Exception only
+        raise _runtime_error("onnxruntime could not load the model", str(e)) from None
+    session_ms = (time.perf_counter_ns() - started) / 1e6
+
+    emit({"event": "phase", "phase": "first-run"})
+    emit({"event": "progress", "message": f"warming up ({spec.warmup} runs)"})
+    for i in range(max(1, spec.warmup)):
+        try:
+            session.run(None, feeds)
+        except Exception as e:  # as above
+            raise _input_error(str(e), spec, feeds) from None
+        if i == 0:
+            emit({"event": "phase", "phase": "warmup"})
+
+    emit({"event": "phase", "phase": "measure"})
+    emit({"event": "progress", "message": f"measuring for {spec.max_time_s:g} s"})
+    started = time.perf_counter_ns()
+    samples_ns = time_runs(lambda: session.run(None, feeds), max_time_s=spec.max_time_s)
+    measured_s = (time.perf_counter_ns() - started) / 1e9
+    emit({"event": "progress", "message": f"measured {len(samples_ns)} runs"})
+
+    samples_ms = [s / 1e6 for s in samples_ns]
+    summary = stats.summarize(samples_ms)
+    return {
+        "threads": threads,
+        "runs": len(samples_ms),
+        **{k: v for k, v in summary.items() if k != "runs"},
+        "session_ms": session_ms,
+        "windows_ms": stats.window_summaries(samples_ms),
+        "host_cpu": cpu_name(),
+        "onnxruntime": ort.__version__,
+        "input_shapes": {name: list(a.shape) for name, a in feeds.items()},
+        "warmup": max(1, spec.warmup),
+        "measured_s": measured_s,
+        "estimated_percentiles": list(stats.estimated_percentiles(len(samples_ms))),
+    }
+
+
+def _runtime_error(what: str, raw: str) -> ProbeError:
+    if looks_like_out_of_memory(raw):
+        return out_of_memory_error(None)
+    return ProbeError(f"{what}: {clean_ort_message(raw)}", path="latency")
+
+
+class OutOfMemory(ProbeError):
+    """The model exhausted the probe's memory cap."""
+
+
+def out_of_memory_error(cap_bytes: int | None) -> OutOfMemory:
+    """The one message for a model that exhausts the probe's memory."""
+    cap = f" of {cap_bytes / 2**30:g} GiB" if cap_bytes else ""
+    return OutOfMemory(f"the model ran out of memory under the probe's cap{cap}; its weights and "
+                      "activations at the pinned shapes must fit (smaller latency.dims or "
+                      "latency.inputs shapes need less)", path="latency")
+
+
+def _input_error(raw: str, spec: LatencySpec, feeds: Mapping[str, np.ndarray]) -> ProbeError:
+    if looks_like_out_of_memory(raw):
+        return out_of_memory_error(None)
+    reason = clean_ort_message(raw)
+    random = [name for name in feeds
+              if spec.inputs.get(name, InputSpec()).value is None
+              and spec.inputs.get(name, InputSpec()).file is None]
+    if not random:
+        return ProbeError(f"the model failed on the given inputs: {reason}; check the values "
+                          "under latency.inputs", path="latency.inputs")
+    # Integer inputs are the usual culprits (indices, modes, lengths), so they are named first.
+    ints = [name for name in random if feeds[name].dtype.kind in "iub"]
+    suspects = ints or random
+    listed = ", ".join(repr(n) for n in suspects)
+    first = suspects[0]
+    return ProbeError(f"the model failed on synthesized inputs: {reason}; input(s) {listed} got "
+                      f"random values: pin them with latency.inputs.{first}.value or "
+                      f"latency.inputs.{first}.range", path=f"latency.inputs.{first}")

@@ -1,0 +1,177 @@
+"""Parent side of the probe: run the child with a hard timeout and a memory cap.
+
+The child (``python -m deploygate.probe.child``) starts in its own session, so that on timeout
+the whole process group, threads and any grandchildren included, is killed with SIGKILL. Its
+stdin carries only the JSON request (never the parent's stdin), its stdout JSON lines, and its
+stderr (onnxruntime's logging included) is captured and never shown except as one cleaned line
+when the child dies without answering.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import deploygate
+
+STDERR_KEEP = 64 * 1024
+"""Bytes of the child's stderr kept for diagnosis (the first ones; the rest is drained)."""
+
+_EOF = object()
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """What the child said before it ended (or was killed)."""
+
+    result: dict[str, Any] | None
+    """The measurement, when it finished."""
+    error: dict[str, Any] | None
+    """A structured error the child reported (message, path)."""
+    phase: str | None
+    """The last phase the child entered: load, session, first-run, warmup, measure."""
+    timed_out: bool
+    """Killed at the deadline."""
+    returncode: int | None
+    """Exit status; negative for a signal."""
+    stderr: str = ""
+    """The start of the child's stderr."""
+    wall_s: float = 0.0
+    """Seconds from start to end, in the parent."""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """Every event line, in order (for tests and debugging)."""
+
+
+def child_environment() -> dict[str, str]:
+    """The child's environment: this deploygate importable, helper thread pools kept at one."""
+    env = dict(os.environ)
+    package_parent = str(Path(deploygate.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    # numpy's BLAS threads would only compete with onnxruntime's intra-op threads.
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        env[name] = "1"
+    return env
+
+
+def run_child(request: dict[str, Any], *, timeout_s: float,
+              progress: Callable[[str], None] | None = None) -> ChildOutcome:
+    """Run one probe request in a fresh child; kill its process group at ``timeout_s``."""
+    posix = os.name == "posix"
+    started = time.monotonic()
+    # cwd is deploygate's own folder: ``-m`` puts cwd first on sys.path, and the repository
+    # under test must not be able to shadow numpy or onnxruntime with its own files.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploygate.probe.child"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=str(Path(deploygate.__file__).resolve().parent.parent),
+        env=child_environment(), start_new_session=posix, close_fds=True,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    lines: queue.Queue[object] = queue.Queue()
+    stderr_parts: list[bytes] = []
+    threads = [
+        threading.Thread(target=_write_request, args=(proc.stdin, request), daemon=True),
+        threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, stderr_parts), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+
+    deadline = started + timeout_s
+    result = error = None
+    phase: str | None = None
+    events: list[dict[str, Any]] = []
+    timed_out = False
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            try:
+                item = lines.get(timeout=remaining)
+            except queue.Empty:
+                timed_out = True
+                break
+            if item is _EOF:
+                break
+            event = _parse(item)
+            if event is None:
+                continue
+            events.append(event)
+            kind = event.get("event")
+            if kind == "phase":
+                phase = str(event.get("phase"))
+            elif kind == "progress" and progress is not None:
+                progress(str(event.get("message", "")))
+            elif kind == "result":
+                result = event.get("result")
+            elif kind == "error":
+                error = event
+        if not timed_out:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                timed_out = result is None and error is None
+    finally:
+        if proc.poll() is None:
+            _kill_group(proc, posix)
+        proc.wait()
+        for t in threads:
+            t.join(timeout=5)
+    stderr = b"".join(stderr_parts).decode("utf-8", errors="replace")
+    return ChildOutcome(result=result, error=error, phase=phase, timed_out=timed_out,
+                        returncode=proc.returncode, stderr=stderr,
+                        wall_s=time.monotonic() - started, events=events)
+
+
+def _kill_group(proc: subprocess.Popen[bytes], posix: bool) -> None:
+    try:
+        if posix:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+def _write_request(stream: IO[bytes], request: dict[str, Any]) -> None:
+    try:
+        stream.write(json.dumps(request).encode("utf-8"))
+        stream.close()
+    except (BrokenPipeError, OSError):
+        pass  # the child died before reading; its exit status tells why
+
+
+def _read_lines(stream: IO[bytes], out: queue.Queue[object]) -> None:
+    try:
+        for line in stream:
+            out.put(line)
+    finally:
+        out.put(_EOF)
+
+
+def _drain(stream: IO[bytes], keep: list[bytes]) -> None:
+    kept = 0
+    while chunk := stream.read(8192):
+        if kept < STDERR_KEEP:
+            keep.append(chunk[:STDERR_KEEP - kept])
+            kept += len(keep[-1])
+
+
+def _parse(raw: object) -> dict[str, Any] | None:
+    try:
+        event = json.loads(raw)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return None
+    return event if isinstance(event, dict) else None

@@ -1,0 +1,237 @@
+"""Which devices meet a model's constraints: memory fit, estimated latency against the budget,
+and cost per 1,000 inferences; the cheapest device that meets them all first."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.manifest.model import Device, ModelSpec
+from deploygate.probe.result import LatencyResult
+from deploygate.targets.calibrate import HostPeaks
+from deploygate.targets.cost import usd_per_1k
+from deploygate.targets.estimate import TargetEstimate, estimate_target, is_accelerator
+from deploygate.targets.memory import MemoryEstimate
+from deploygate.targets.workload import Workload
+
+
+@dataclass(frozen=True)
+class DeviceAdvice:
+    """One device judged against one model's constraints."""
+
+    device: Device
+    """The device."""
+    fits: bool
+    """Whether the estimated serving memory fits the device's memory."""
+    headroom_bytes: int
+    """Device memory left after the model (negative when it does not fit)."""
+    estimate: TargetEstimate | None
+    """Estimated latency at the manifest's percentile (None: the device has no compute figure)."""
+    latency: str
+    """pass, fail, inconclusive (budget inside the band), unknown, or n/a (no budget)."""
+    usd_per_1k: float | None
+    """Cost of 1,000 inferences (None: no price or no latency)."""
+    cost: str
+    """pass, fail, unknown, or n/a (no ceiling)."""
+    kind_matches: bool
+    """Whether the device's kind is the target's kind (edge/cloud)."""
+    within_budget: bool = True
+    """Whether the central latency estimate is within the budget (True without a budget)."""
+
+    @property
+    def meets_all(self) -> bool:
+        """Fits, right kind, latency and cost within their limits (a central estimate under the
+        budget counts, even when the band straddles it)."""
+        latency_ok = self.latency in ("pass", "n/a") or (self.latency == "inconclusive"
+                                                         and self.within_budget)
+        return self.fits and self.kind_matches and latency_ok and self.cost in ("pass", "n/a")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``deploygate advise --format json``."""
+        return {"device": self.device.id, "name": self.device.name, "kind": self.device.kind,
+                "meets_all": self.meets_all, "fits": self.fits,
+                "headroom_bytes": self.headroom_bytes, "kind_matches": self.kind_matches,
+                "latency": self.latency,
+                "estimate": self.estimate.to_json() if self.estimate else None,
+                "usd_per_1k": self.usd_per_1k, "cost": self.cost,
+                "price_per_hour": self.device.price_per_hour}
+
+
+@dataclass(frozen=True)
+class ModelAdvice:
+    """Every device ranked for one model."""
+
+    spec: ModelSpec
+    """The model's manifest entry."""
+    memory: MemoryEstimate | None
+    """Estimated serving memory (None when the artifact could not be read)."""
+    devices: tuple[DeviceAdvice, ...] = ()
+    """Ranked: devices meeting every constraint first, cheapest first."""
+    calibration: str = ""
+    """How latency was estimated: calibrated on a host measurement, or pure roofline."""
+    error: str | None = None
+    """Why the model could not be advised on, when it could not."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    """Caveats (partial shape coverage, uncounted ops)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``deploygate advise --format json``."""
+        return {"name": self.spec.name,
+                "target": {"kind": self.spec.target.kind, "device": self.spec.target.device},
+                "budget_ms": self.spec.latency.budget_ms if self.spec.latency else None,
+                "max_usd_per_1k": self.spec.cost.max_usd_per_1k if self.spec.cost else None,
+                "memory_bytes": self.memory.total if self.memory else None,
+                "calibration": self.calibration, "error": self.error, "notes": list(self.notes),
+                "devices": [d.to_json() for d in self.devices]}
+
+
+def _latency_verdict(estimate: TargetEstimate | None, budget: float | None) -> str:
+    if budget is None:
+        return "n/a"
+    if estimate is None:
+        return "unknown"
+    if estimate.low_ms > budget:
+        return "fail"
+    return "inconclusive" if estimate.high_ms > budget else "pass"
+
+
+def advise_device(spec: ModelSpec, device: Device, memory: MemoryEstimate,
+                  workload: Workload | None, latency: LatencyResult | None,
+                  host: HostPeaks | None, batch: int = 1, int8_weights: bool = False) -> DeviceAdvice:
+    """Judge ``device`` for the model: memory, estimated latency, cost."""
+    budget = spec.latency.budget_ms if spec.latency else None
+    percentile = spec.latency.percentile if spec.latency else "p95"
+    estimate = mean = None
+    if workload is not None:
+        calibrate = latency is not None and host is not None and not is_accelerator(device)
+        threads = latency.threads if latency else 1
+
+        def at(ms: float | None) -> TargetEstimate | None:
+            return estimate_target(workload, device, measured_ms=ms if calibrate else None,
+                                   host=host if calibrate else None, threads=threads,
+                                   int8_weights=int8_weights)
+
+        estimate = at(latency.at(percentile) if latency else None)
+        mean = at(latency.mean_ms if latency else None)
+    cost_usd = (usd_per_1k(device.price_per_hour, mean.ms, batch)
+                if mean is not None and device.price_per_hour is not None else None)
+    if spec.cost is None:
+        cost = "n/a"
+    elif cost_usd is None:
+        cost = "unknown"
+    else:
+        cost = "pass" if cost_usd <= spec.cost.max_usd_per_1k else "fail"
+    return DeviceAdvice(device, memory.total <= device.memory, device.memory - memory.total,
+                        estimate, _latency_verdict(estimate, budget), cost_usd, cost,
+                        device.kind == spec.target.kind,
+                        budget is None or (estimate is not None and estimate.ms <= budget))
+
+
+def rank(advice: list[DeviceAdvice]) -> tuple[DeviceAdvice, ...]:
+    """Devices meeting every constraint first; then by cost, then by estimated latency."""
+    def key(a: DeviceAdvice) -> tuple[bool, bool, float, float]:
+        return (not a.meets_all, not a.fits,
+                a.usd_per_1k if a.usd_per_1k is not None else math.inf,
+                a.estimate.ms if a.estimate is not None else math.inf)
+    return tuple(sorted(advice, key=key))
+
+
+def advise_model(spec: ModelSpec, artifact: ArtifactInfo, memory: MemoryEstimate,
+                 workload: Workload | None, devices: Mapping[str, Device],
+                 latency: LatencyResult | None = None, host: HostPeaks | None = None,
+                 batch: int = 1, int8_weights: bool = False) -> ModelAdvice:
+    """Every device in ``devices`` judged and ranked for one model."""
+    judged = [advise_device(spec, d, memory, workload, latency, host, batch, int8_weights)
+              for d in devices.values()]
+    if workload is None:
+        calibration = "no workload could be counted: latency and cost unknown"
+    elif latency is not None and host is not None:
+        calibration = (f"CPU devices calibrated on this host's measurement "
+                       f"({latency.at(spec.latency.percentile if spec.latency else 'p95'):.3g} ms, "
+                       f"{latency.threads} threads); accelerators at an assumed efficiency")
+    else:
+        calibration = "pure roofline, uncalibrated (no measurement on this host)"
+    notes = []
+    if workload is not None and workload.coverage < 1:
+        notes.append(f"shapes known for {workload.coverage:.0%} of nodes")
+    if workload is not None and workload.uncounted_ops:
+        notes.append("no cost model for " + ", ".join(workload.uncounted_ops))
+    if workload is not None and workload.per == "token":
+        notes.append(f"latency is per generated token at a {workload.context_tokens}-token context")
+    return ModelAdvice(spec, memory, rank(judged), calibration, notes=tuple(notes))
+
+
+@dataclass(frozen=True)
+class AdviceReport:
+    """``deploygate advise``: every selected model's ranked devices."""
+
+    manifest: str
+    """The manifest as displayed."""
+    models: tuple[ModelAdvice, ...] = ()
+    """Per model, manifest order."""
+    findings: tuple[Any, ...] = ()
+    """Manifest-level findings (an invalid manifest, an unknown --model)."""
+
+    @property
+    def exit_code(self) -> int:
+        """0, or 2 when the manifest or a model could not be read."""
+        from deploygate.findings import exit_code
+
+        unreadable = any(m.error for m in self.models)
+        return max(exit_code(self.findings), 2 if unreadable else 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form."""
+        from deploygate.report import finding_json
+
+        return {"manifest": self.manifest, "models": [m.to_json() for m in self.models],
+                "findings": [finding_json(f) for f in self.findings]}
+
+
+def render_text(report: AdviceReport) -> str:
+    """A readable table per model: rank, device, memory, latency band, cost, verdict."""
+    from deploygate.manifest.units import format_bytes
+
+    lines: list[str] = [str(f) for f in report.findings]
+    for m in report.models:
+        spec = m.spec
+        budget = (f"budget {spec.latency.budget_ms:g} ms {spec.latency.percentile}"
+                  if spec.latency and spec.latency.budget_ms is not None else "no latency budget")
+        ceiling = f"${spec.cost.max_usd_per_1k:g}/1k" if spec.cost else "no cost ceiling"
+        lines.append(f"{spec.name}  ({spec.target.kind}; {budget}; {ceiling})")
+        if m.error:
+            lines.extend([f"  cannot advise: {m.error}", ""])
+            continue
+        assert m.memory is not None
+        lines.append(f"  needs ~{format_bytes(m.memory.total)} ({m.memory.breakdown()})")
+        lines.append(f"  latency: {m.calibration}")
+        lines.extend(f"  note: {n}" for n in m.notes)
+        lines.append(f"  {'#':>2}  {'device':<20}{'kind':<7}{'memory':>10}  {'latency ms (band)':<26}"
+                     f"{'$/1k':>10}  verdict")
+        for i, d in enumerate(m.devices, 1):
+            est = (f"{d.estimate.ms:.3g} ({d.estimate.low_ms:.3g}-{d.estimate.high_ms:.3g})"
+                   if d.estimate else "-")
+            usd = f"{d.usd_per_1k:.4g}" if d.usd_per_1k is not None else "-"
+            lines.append(f"  {i:>2}  {d.device.id:<20}{d.device.kind:<7}"
+                         f"{format_bytes(d.device.memory):>10}  {est:<26}{usd:>10}  {_verdict(d)}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _verdict(d: DeviceAdvice) -> str:
+    if d.meets_all:
+        return "meets all" + (" (latency band straddles the budget)" if d.latency == "inconclusive"
+                              else "")
+    why = []
+    if not d.fits:
+        why.append("does not fit")
+    if not d.kind_matches:
+        why.append(f"{d.device.kind}, not the target kind")
+    if d.latency in ("fail", "unknown") or (d.latency == "inconclusive" and not d.within_budget):
+        why.append(f"latency {d.latency}")
+    if d.cost in ("fail", "unknown"):
+        why.append(f"cost {d.cost}")
+    return "; ".join(why)

@@ -1,0 +1,540 @@
+"""Work per inference: FLOPs, bytes moved and activation memory, from an ONNX graph or from an
+LLM checkpoint's configuration.
+
+Counting conventions (see docs/targets.md):
+
+* a multiply-add is 2 FLOPs; Conv, ConvTranspose, Gemm, MatMul (batched, broadcast), LSTM,
+  GRU, RNN and attention ops are counted from their shapes; element-wise ops cost one FLOP per
+  output element; pooling, normalization, softmax and reductions a few per element;
+  data-movement ops (Reshape, Transpose, Gather, ...) cost bytes but no FLOPs;
+* bytes moved = the weights (read once per inference) + every activation written once and read
+  once by each consumer (no fusion assumed, so an upper bound);
+* activation memory = the peak of the live set: walking the nodes in their (topological) order,
+  a tensor is live from the node that makes it to its last consumer, the way onnxruntime's
+  memory planner reuses buffers; graph inputs are live from the start, outputs to the end;
+* a node has a known shape when every tensor it reads or writes has a static shape; coverage is
+  the fraction of such nodes, and the figures count only what is known.
+
+For weight-only LLM checkpoints, the workload is one decode step (one generated token) at a
+stated context: FLOPs = 2 x params (+ attention over the context), bytes = weights + the whole
+KV cache, KV cache = 2 x layers x kv_heads x head_dim x dtype bytes x context.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.manifest.model import LatencySpec
+
+CONTEXT_CAP_TOKENS = 4096
+"""LLM context used for the KV cache: the model's maximum, capped here (a typical serving
+setting; a 128k-token maximum would otherwise dominate every estimate)."""
+DEFAULT_DIM = 1
+"""Value taken by a symbolic dimension that neither the probe nor the manifest pinned."""
+GGUF_KV_DTYPE_BYTES = 2
+"""llama.cpp keeps the KV cache in f16 by default, whatever the weights' quantization."""
+
+# ONNX TensorProto element type -> bytes per element (sub-byte types as fractions).
+_ONNX_ITEMSIZE: dict[int, float] = {
+    1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16,
+    16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 0.5, 22: 0.5, 23: 0.5, 24: 1, 25: 0.25, 26: 0.25,
+    27: 0.75, 28: 0.75,
+}
+_TORCH_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2,
+                      "float64": 8, "int8": 1, "uint8": 1}
+
+ELEMENTWISE_OPS = frozenset("""
+Abs Acos Acosh Add And Asin Asinh Atan Atanh BiasGelu BitShift Cast CastLike Ceil Celu Clip Cos
+Cosh DequantizeLinear Div Elu Equal Erf Exp FastGelu Floor Gelu Greater GreaterOrEqual HardSigmoid
+HardSwish IsInf IsNaN LeakyRelu Less LessOrEqual Log Max Mean Min Mish Mod Mul Neg Not Or PRelu Pow
+QuantizeLinear QuickGelu Reciprocal Relu Round Selu Shrink Sigmoid Sign Sin Sinh Softplus Softsign
+Sqrt Sub Sum Tan Tanh ThresholdedRelu Where Xor BiasAdd DynamicQuantizeLinear
+""".split())
+PER_ELEMENT_OPS = {
+    # op -> FLOPs per element of the input (normalizations: mean, variance, scale, shift)
+    "BatchNormalization": 2, "InstanceNormalization": 5, "LayerNormalization": 5,
+    "GroupNormalization": 5, "LpNormalization": 3, "SimplifiedLayerNormalization": 4,
+    "SkipLayerNormalization": 6, "SkipSimplifiedLayerNormalization": 5, "RMSNormalization": 4,
+    "MeanVarianceNormalization": 5, "LRN": 5,
+    "Softmax": 5, "LogSoftmax": 5, "Hardmax": 2,
+    "GlobalAveragePool": 1, "GlobalMaxPool": 1, "GlobalLpPool": 2,
+    "ReduceMean": 1, "ReduceSum": 1, "ReduceMax": 1, "ReduceMin": 1, "ReduceProd": 1,
+    "ReduceL1": 2, "ReduceL2": 2, "ReduceLogSum": 2, "ReduceLogSumExp": 3, "ReduceSumSquare": 2,
+    "ArgMax": 1, "ArgMin": 1, "CumSum": 1, "TopK": 2,
+}
+MOVEMENT_OPS = frozenset("""
+Reshape Transpose Concat Split Slice Gather GatherElements GatherND Squeeze Unsqueeze Flatten
+Shape Size Identity Expand Tile Pad Constant ConstantOfShape Range ScatterND ScatterElements
+DepthToSpace SpaceToDepth Dropout NonZero OneHot Compress Trilu ReverseSequence EyeLike
+""".split())
+_POOL_OPS = frozenset({"MaxPool", "AveragePool", "LpPool"})
+_CONV_OPS = frozenset({"Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv"})
+_MATMUL_OPS = frozenset({"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul",
+                         "MatMulNBits", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"})
+_ATTENTION_OPS = frozenset({"Attention", "MultiHeadAttention", "GroupQueryAttention"})
+MODELED_OPS = (ELEMENTWISE_OPS | MOVEMENT_OPS | frozenset(PER_ELEMENT_OPS) | _POOL_OPS | _CONV_OPS
+               | _MATMUL_OPS | _ATTENTION_OPS
+               | {"ConvTranspose", "LSTM", "GRU", "RNN", "Resize", "Upsample"})
+"""Op types with a cost model; any other op is listed in ``Workload.uncounted_ops``."""
+_RESIZE_FLOPS_PER_OUTPUT = 4  # bilinear: four taps per output element
+
+
+@dataclass(frozen=True)
+class LlmShape:
+    """The transformer dimensions that decide an LLM's per-token cost and its KV cache."""
+
+    architecture: str
+    """e.g. LlamaForCausalLM or llama."""
+    layers: int
+    """Transformer blocks."""
+    hidden: int
+    """Model width."""
+    heads: int
+    """Attention (query) heads."""
+    kv_heads: int
+    """Key/value heads (fewer than ``heads`` under grouped-query attention)."""
+    head_dim: int
+    """Width of one head."""
+    max_context: int
+    """The model's maximum context in tokens (0 when unknown)."""
+    kv_dtype_bytes: int
+    """Bytes per element of the KV cache."""
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """KV-cache bytes one token of context holds: keys and values in every layer."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.kv_dtype_bytes
+
+    @property
+    def context(self) -> int:
+        """The context the estimates use: the model's maximum capped at CONTEXT_CAP_TOKENS."""
+        return min(self.max_context or CONTEXT_CAP_TOKENS, CONTEXT_CAP_TOKENS)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Work one inference (one generated token, for LLM checkpoints) does."""
+
+    flops: float
+    """Floating-point (or integer) operations, a multiply-add counting 2."""
+    bytes_moved: float
+    """Bytes read and written: weights once, activations (unfused) or the KV cache."""
+    weights_bytes: int
+    """Weight bytes."""
+    activation_bytes: int
+    """Peak live activation bytes (0 for LLM decode, where the KV cache dominates)."""
+    coverage: float
+    """Fraction of nodes whose shapes were known (1.0 for LLM checkpoints)."""
+    per: str = "inference"
+    """What one unit of work is: ``inference`` or ``token`` (LLM decode)."""
+    nodes: int = 0
+    """Graph nodes counted (Constant nodes excluded)."""
+    kv_cache_bytes: int = 0
+    """KV cache at ``context_tokens`` (LLM checkpoints)."""
+    context_tokens: int = 0
+    """Context the KV cache is sized for (LLM checkpoints)."""
+    prefill_flops: float = 0.0
+    """FLOPs to read a prompt of ``context_tokens`` tokens (LLM checkpoints)."""
+    uncounted_ops: tuple[str, ...] = ()
+    """Op types present that have no cost model (counted as zero FLOPs)."""
+    assumptions: tuple[str, ...] = ()
+    """What was assumed, e.g. symbolic dims taken as 1."""
+
+    @property
+    def working_set(self) -> int:
+        """Bytes that must stay close to the cores: weights, peak activations and KV cache."""
+        return self.weights_bytes + self.activation_bytes + self.kv_cache_bytes
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for the report's ``estimates``."""
+        data: dict[str, Any] = {"per": self.per, "flops": self.flops, "bytes_moved": self.bytes_moved,
+                                "weights_bytes": self.weights_bytes,
+                                "activation_bytes": self.activation_bytes,
+                                "coverage": round(self.coverage, 4)}
+        if self.per == "token":
+            data.update(kv_cache_bytes=self.kv_cache_bytes, context_tokens=self.context_tokens,
+                        prefill_flops=self.prefill_flops)
+        if self.uncounted_ops:
+            data["uncounted_ops"] = list(self.uncounted_ops)
+        if self.assumptions:
+            data["assumptions"] = list(self.assumptions)
+        return data
+
+
+# ---------------------------------------------------------------------------------- LLMs
+
+
+def _get(details: Mapping[str, Any], *names: str) -> Any:
+    """The first of ``names`` found in details, its ``config`` mapping, or as ``<arch>.<name>``."""
+    scopes: list[Mapping[str, Any]] = [details]
+    if isinstance(details.get("config"), Mapping):
+        scopes.append(details["config"])
+    arch = details.get("architecture")
+    for name in names:
+        for scope in scopes:
+            if scope.get(name) is not None:
+                return scope[name]
+            if isinstance(arch, str) and scope.get(f"{arch}.{name}") is not None:
+                return scope[f"{arch}.{name}"]
+    return None
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, list) and value:  # GGUF stores per-layer head counts as arrays
+        value = max(value)
+    if isinstance(value, (int, float)) and value > 0 and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def llm_shape(artifact: ArtifactInfo) -> LlmShape | None:
+    """Transformer dimensions from a checkpoint's config.json fields or GGUF metadata, if any."""
+    d = artifact.details
+    layers = _positive_int(_get(d, "num_hidden_layers", "block_count", "n_layer"))
+    hidden = _positive_int(_get(d, "hidden_size", "embedding_length", "n_embd", "d_model"))
+    heads = _positive_int(_get(d, "num_attention_heads", "head_count", "n_head"))
+    if layers is None or hidden is None or heads is None:
+        return None
+    kv_heads = _positive_int(_get(d, "num_key_value_heads", "head_count_kv")) or heads
+    head_dim = _positive_int(_get(d, "head_dim", "attention.key_length")) or hidden // heads
+    max_context = _positive_int(_get(d, "max_position_embeddings", "context_length",
+                                     "n_positions", "max_sequence_length")) or 0
+    if artifact.format == "gguf":
+        kv_bytes = GGUF_KV_DTYPE_BYTES
+    else:
+        kv_bytes = _TORCH_DTYPE_BYTES.get(str(_get(d, "torch_dtype", "dtype")).removeprefix("torch."),
+                                          2)
+    architectures = _get(d, "architectures")
+    arch = (architectures[0] if isinstance(architectures, list) and architectures
+            else _get(d, "architecture", "model_type") or "transformer")
+    return LlmShape(str(arch), layers, hidden, heads, kv_heads, max(head_dim, 1), max_context,
+                    kv_bytes)
+
+
+def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = None) -> Workload:
+    """One decode step at ``context`` tokens (default: the shape's capped context)."""
+    ctx = context or shape.context
+    kv_cache = shape.kv_bytes_per_token * ctx
+    # Each new token attends over the whole context: q.k and p.v in every layer and head.
+    attention = 4.0 * shape.layers * shape.heads * shape.head_dim * ctx
+    return Workload(
+        flops=2.0 * artifact.params + attention,
+        bytes_moved=float(artifact.weights_bytes + kv_cache),
+        weights_bytes=artifact.weights_bytes, activation_bytes=0, coverage=1.0, per="token",
+        kv_cache_bytes=kv_cache, context_tokens=ctx, prefill_flops=2.0 * artifact.params * ctx,
+        assumptions=((f"context {ctx} tokens (model maximum {shape.max_context or 'unknown'}, "
+                      f"capped at {CONTEXT_CAP_TOKENS})"),))
+
+
+# ---------------------------------------------------------------------------------- shapes
+
+
+def pinned_shapes(artifact: ArtifactInfo, spec: LatencySpec | None) -> tuple[dict[str, list[int]],
+                                                                             tuple[str, ...]]:
+    """Concrete input shapes as the probe would pin them, and the dims that had to be assumed.
+
+    Per-input ``latency.inputs[x].shape`` wins; symbolic dims come from ``latency.dims``; any
+    other unknown dim is taken as DEFAULT_DIM (and reported as an assumption).
+    """
+    spec = spec or LatencySpec()
+    shapes: dict[str, list[int]] = {}
+    assumed: set[str] = set()
+    for tensor in artifact.inputs:
+        given = spec.inputs.get(tensor.name)
+        if given is not None and given.shape is not None:
+            shapes[tensor.name] = list(given.shape)
+            continue
+        if tensor.shape is None:
+            continue
+        dims = []
+        for axis, d in enumerate(tensor.shape):
+            if isinstance(d, int) and d > 0:
+                dims.append(d)
+            elif isinstance(d, str) and d in spec.dims:
+                dims.append(spec.dims[d])
+            else:
+                assumed.add(str(d) if d else f"{tensor.name}[{axis}]")
+                dims.append(DEFAULT_DIM)
+        shapes[tensor.name] = dims
+    notes = tuple(f"{name} = {DEFAULT_DIM}" for name in sorted(assumed))
+    return shapes, notes
+
+
+def batch_size(artifact: ArtifactInfo, spec: LatencySpec | None,
+               shapes: Mapping[str, Sequence[int]] | None = None) -> int:
+    """Inferences per run: ``dims.batch`` (or batch_size, N), else a symbolic leading dim's value."""
+    spec = spec or LatencySpec()
+    for name in ("batch", "batch_size", "N"):
+        if spec.dims.get(name, 0) > 1:
+            return spec.dims[name]
+    for tensor in artifact.inputs:
+        if tensor.shape and not isinstance(tensor.shape[0], int):
+            pinned = (shapes or {}).get(tensor.name)
+            given = spec.inputs.get(tensor.name)
+            if given is not None and given.shape:
+                pinned = list(given.shape)
+            if pinned and pinned[0] > 1:
+                return int(pinned[0])
+    return 1
+
+
+# ---------------------------------------------------------------------------------- ONNX
+
+
+@dataclass
+class _Tensor:
+    shape: tuple[int, ...] | None
+    itemsize: float
+
+    @property
+    def known(self) -> bool:
+        return self.shape is not None
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape) if self.shape is not None else 0
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.numel * self.itemsize)
+
+
+@dataclass
+class _Graph:
+    tensors: dict[str, _Tensor] = field(default_factory=dict)
+    weights: set[str] = field(default_factory=set)
+
+    def get(self, name: str) -> _Tensor | None:
+        return self.tensors.get(name) if name else None
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        t = self.get(name)
+        return t.shape if t is not None else None
+
+
+def _static(type_proto: Any) -> tuple[tuple[int, ...] | None, float]:
+    tensor_type = type_proto.tensor_type
+    itemsize = _ONNX_ITEMSIZE.get(tensor_type.elem_type, 0)
+    if not tensor_type.HasField("shape"):
+        return None, itemsize
+    dims = []
+    for d in tensor_type.shape.dim:
+        if not d.HasField("dim_value") or d.dim_value < 0:
+            return None, itemsize
+        dims.append(d.dim_value)
+    return tuple(dims), itemsize
+
+
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _pin_inputs(graph: Any, shapes: Mapping[str, Sequence[int]]) -> None:
+    for value in graph.input:
+        pinned = shapes.get(value.name)
+        if pinned is None or not value.type.HasField("tensor_type"):
+            continue
+        shape = value.type.tensor_type.shape
+        if len(shape.dim) != len(pinned):
+            continue
+        for dim, size in zip(shape.dim, pinned, strict=True):
+            dim.Clear()
+            dim.dim_value = int(size)
+
+
+def _collect(model: Any) -> _Graph:
+    graph = _Graph()
+    g = model.graph
+    for init in g.initializer:
+        graph.tensors[init.name] = _Tensor(tuple(init.dims), _ONNX_ITEMSIZE.get(init.data_type, 0))
+        graph.weights.add(init.name)
+    for value in list(g.input) + list(g.value_info) + list(g.output):
+        if value.name in graph.weights or not value.type.HasField("tensor_type"):
+            continue
+        shape, itemsize = _static(value.type)
+        graph.tensors[value.name] = _Tensor(shape, itemsize)
+    for node in g.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and node.output:
+            value = _attr(node, "value")
+            if value is not None and hasattr(value, "dims"):
+                graph.tensors[node.output[0]] = _Tensor(tuple(value.dims),
+                                                        _ONNX_ITEMSIZE.get(value.data_type, 0))
+                graph.weights.add(node.output[0])
+    return graph
+
+
+def _node_flops(node: Any, g: _Graph) -> float | None:
+    """FLOPs of one node, or None when its op has no cost model or its shapes are unknown."""
+    op, ins, outs = node.op_type, list(node.input), list(node.output)
+    y = g.shape(outs[0]) if outs else None
+    y_numel = math.prod(y) if y is not None else None
+
+    if op in _CONV_OPS:
+        w = g.shape(ins[3] if op == "QLinearConv" else ins[1])
+        if y_numel is None or w is None:
+            return None
+        return 2.0 * y_numel * math.prod(w[1:])
+    if op == "ConvTranspose":
+        x, w = g.shape(ins[0]), g.shape(ins[1])
+        if x is None or w is None:
+            return None
+        return 2.0 * math.prod(x) * math.prod(w[1:])
+    if op in _MATMUL_OPS:
+        a = g.shape(ins[0])
+        if a is None or y_numel is None or not a:
+            return None
+        if op == "Gemm" and _attr(node, "transA", 0):
+            k = a[0]
+        elif op == "MatMulNBits":
+            k = int(_attr(node, "K", a[-1]))
+        else:
+            k = a[-1]
+        return 2.0 * y_numel * k
+    if op in ("LSTM", "GRU", "RNN"):
+        return _recurrent_flops(node, g)
+    if op in _ATTENTION_OPS:
+        return _attention_flops(node, g)
+    if op in _POOL_OPS:
+        kernel = _attr(node, "kernel_shape")
+        if y_numel is None or not kernel:
+            return None
+        return float(y_numel * math.prod(kernel))
+    if op in ("Resize", "Upsample"):
+        return None if y_numel is None else float(y_numel * _RESIZE_FLOPS_PER_OUTPUT)
+    if op in PER_ELEMENT_OPS:
+        x = g.shape(ins[0])
+        return None if x is None else float(math.prod(x) * PER_ELEMENT_OPS[op])
+    if op in ELEMENTWISE_OPS:
+        return None if y_numel is None else float(y_numel)
+    if op in MOVEMENT_OPS:
+        return 0.0
+    return None
+
+
+def _recurrent_flops(node: Any, g: _Graph) -> float | None:
+    """LSTM (4 gates), GRU (3) or RNN (1): per step and direction, input and recurrent GEMMs."""
+    x, w = g.shape(node.input[0]), g.shape(node.input[1])
+    hidden = _attr(node, "hidden_size")
+    if x is None or w is None or len(x) != 3 or len(w) != 3 or not hidden:
+        return None
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[node.op_type]
+    seq, batch = (x[1], x[0]) if _attr(node, "layout", 0) else (x[0], x[1])
+    directions, inputs = w[0], w[2]
+    gemms = 2.0 * gates * hidden * (inputs + hidden)
+    pointwise = 3.0 * gates * hidden  # bias adds, activations and the state update
+    return directions * seq * batch * (gemms + pointwise)
+
+
+def _attention_flops(node: Any, g: _Graph) -> float | None:
+    """Attention ops: QKV projection when packed (com.microsoft), then q.k and p.v."""
+    q = g.shape(node.input[0])
+    if q is None:
+        return None
+    if node.domain == "com.microsoft" and node.op_type == "Attention":
+        w = g.shape(node.input[1])  # [in_hidden, 3 * hidden]
+        if w is None or len(q) != 3:
+            return None
+        batch, seq, width = q[0], q[1], w[1] // 3
+        return 2.0 * batch * seq * q[2] * w[1] + 4.0 * batch * seq * seq * width
+    k = g.shape(node.input[1]) if len(node.input) > 1 else None
+    if len(q) == 4:  # [batch, heads, seq, head_dim]
+        kv_seq = k[2] if k is not None and len(k) == 4 else q[2]
+        return 4.0 * q[0] * q[1] * q[2] * kv_seq * q[3]
+    if len(q) == 3:  # [batch, seq, hidden]
+        kv_seq = k[1] if k is not None and len(k) == 3 else q[1]
+        return 4.0 * q[0] * q[1] * kv_seq * q[2]
+    return None
+
+
+def graph_workload(model: Any, assumptions: tuple[str, ...] = ()) -> Workload:
+    """Count a shape-inferred ModelProto (top-level graph; subgraphs count as unknown)."""
+    g = _collect(model)
+    nodes = [n for n in model.graph.node if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx"))]
+    flops = 0.0
+    traffic = 0
+    known = 0
+    uncounted: set[str] = set()
+    last_use: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            if name and name not in g.weights:
+                last_use[name] = i
+    for value in model.graph.output:
+        last_use[value.name] = len(nodes)
+
+    live = {v.name: g.tensors[v.name].nbytes for v in model.graph.input
+            if v.name in g.tensors and v.name not in g.weights}
+    current = sum(live.values())
+    peak = current
+    for i, node in enumerate(nodes):
+        reads = [g.get(n) for n in node.input if n and n not in g.weights]
+        writes = [g.get(n) for n in node.output if n]
+        shapes_known = all(t is not None and t.known for t in reads + writes)
+        cost = _node_flops(node, g)
+        if cost is None:
+            if node.op_type not in MODELED_OPS:
+                uncounted.add(node.op_type if node.domain in ("", "ai.onnx")
+                              else f"{node.domain}.{node.op_type}")
+            shapes_known = False
+        else:
+            flops += cost
+        known += shapes_known
+        traffic += sum(t.nbytes for t in reads + writes if t is not None)
+        for name in node.output:
+            if name and name in last_use:
+                size = g.tensors[name].nbytes if name in g.tensors else 0
+                live[name] = size
+                current += size
+        peak = max(peak, current)
+        for name in list(live):
+            if last_use.get(name, -1) <= i and name in live:
+                current -= live.pop(name)
+    weights = sum(g.tensors[n].nbytes for n in g.weights)
+    # Weights not reachable by any node (unused initializers) still load, so they still count.
+    return Workload(flops=flops, bytes_moved=float(weights + traffic), weights_bytes=weights,
+                    activation_bytes=peak, coverage=known / len(nodes) if nodes else 1.0,
+                    nodes=len(nodes), uncounted_ops=tuple(sorted(uncounted)),
+                    assumptions=assumptions)
+
+
+def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,
+                  assumptions: tuple[str, ...] = ()) -> Workload:
+    """Workload of the ONNX model at ``path`` with its inputs pinned to ``shapes``.
+
+    Reads the graph only (external weights stay on disk); shape inference that fails leaves the
+    declared shapes, and coverage says how much could be counted.
+    """
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    _pin_inputs(model.graph, shapes or {})
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # shape inference rejects some valid-to-run graphs; count what is declared
+        pass
+    return graph_workload(model, assumptions)
+
+
+def estimate_workload(path: Path, artifact: ArtifactInfo,
+                      shapes: Mapping[str, Sequence[int]] | None = None,
+                      assumptions: tuple[str, ...] = ()) -> Workload | None:
+    """The workload of ``artifact``: from its ONNX graph, or per token from an LLM config."""
+    if artifact.format == "onnx":
+        file = path if path.is_file() else None
+        return onnx_workload(file, shapes, assumptions) if file is not None else None
+    shape = llm_shape(artifact)
+    if shape is not None:
+        return llm_workload(artifact, shape)
+    return None

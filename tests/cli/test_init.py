@@ -1,0 +1,118 @@
+"""`deploygate init`: finds models by content and writes a manifest `validate` accepts."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from deploygate.cli import cli
+from deploygate.init import default_ceiling, find_models, model_name
+from deploygate.manifest.load import load_manifest
+from deploygate.targets.catalog import load_catalog
+from tests.unit import onnx_models
+
+
+def _safetensors(path: Path, n: int = 16) -> None:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [n], "data_offsets": [0, 4 * n]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 4 * n)
+
+
+@pytest.fixture()
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "models").mkdir()
+    onnx_models.save(onnx_models.conv(batch="batch"), tmp_path / "models" / "Det Net.onnx")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_init_yes_writes_a_manifest_validate_accepts(repo: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 0, result.output
+    text = (repo / "deploy-constraints.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=")
+    result = runner.invoke(cli, ["validate", "deploy-constraints.yaml"])
+    assert result.exit_code == 0, result.output
+    manifest = load_manifest(repo / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.name == "det-net" and model.path == "models/Det Net.onnx"
+    assert (model.target.kind, model.target.device) == ("edge", "raspberry-pi-5")
+    assert model.latency is not None and model.latency.dims == {"batch": 1}
+    assert model.cost is None  # edge: no cost question
+
+
+def test_init_refuses_to_overwrite_without_force(repo: Path) -> None:
+    (repo / "deploy-constraints.yaml").write_text("keep me\n")
+    result = CliRunner().invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 2
+    assert "--force" in result.output
+    assert (repo / "deploy-constraints.yaml").read_text() == "keep me\n"
+    assert CliRunner().invoke(cli, ["init", "--yes", "--force"]).exit_code == 0
+
+
+def test_init_flags_answer_the_questions(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", "--yes", "--target", "cloud", "--device",
+                                      "aws-g4dn.xlarge", "--budget-ms", "50",
+                                      "--max-usd-per-1k", "0.02"])
+    assert result.exit_code == 0, result.output
+    (model,) = load_manifest(repo / "deploy-constraints.yaml").manifest.models
+    assert (model.target.kind, model.target.device) == ("cloud", "aws-g4dn.xlarge")
+    assert model.latency.budget_ms == 50 and model.cost.max_usd_per_1k == 0.02
+
+
+def test_init_asks_three_questions(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["init"], input="cloud\naws-g5.xlarge\n200\n0.5\n")
+    assert result.exit_code == 0, result.output
+    for question in ("target (edge or cloud) (edge, cloud) [edge]", "device",
+                     "latency budget in ms (p95) [1000.0]", "cost ceiling"):
+        assert question in result.output
+    (model,) = load_manifest(repo / "deploy-constraints.yaml").manifest.models
+    assert (model.target.device, model.latency.budget_ms, model.cost.max_usd_per_1k) == \
+        ("aws-g5.xlarge", 200, 0.5)
+
+
+def test_init_unknown_device_and_empty_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 2 and "no model files found" in result.output
+    result = CliRunner().invoke(cli, ["init", "--yes", "--device", "raspberry-pi5"])
+    assert result.exit_code == 2 and "raspberry-pi-5" in result.output
+
+
+def test_find_models_by_content_skipping_envs_and_grouping_shards(tmp_path: Path) -> None:
+    onnx_models.save(onnx_models.mlp(), tmp_path / "a.onnx")
+    (tmp_path / "fake.onnx").write_text("not a model")  # extension alone is not enough
+    for skipped in (".git", "node_modules", "env"):
+        (tmp_path / skipped).mkdir()
+        onnx_models.save(onnx_models.mlp(), tmp_path / skipped / "b.onnx")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("")
+    (tmp_path / "ckpt").mkdir()
+    _safetensors(tmp_path / "ckpt" / "model-00001-of-00002.safetensors")
+    _safetensors(tmp_path / "ckpt" / "model-00002-of-00002.safetensors")
+    _safetensors(tmp_path / "single.safetensors")
+    found = {m.path: m for m in find_models(tmp_path)}
+    assert set(found) == {"a.onnx", "ckpt", "single.safetensors"}
+    assert found["ckpt"].size_bytes == 2 * (tmp_path / "single.safetensors").stat().st_size
+    assert found["a.onnx"].symbolic_dims == ("batch",)
+
+
+def test_big_models_default_to_a_priced_cloud_device(tmp_path: Path) -> None:
+    from deploygate.init import FoundModel, default_device, default_kind
+
+    big = FoundModel("llm", "safetensors", 14 * 10**9)
+    assert default_kind(big) == "cloud"
+    device = load_catalog()[default_device(big, "cloud")]
+    assert device.memory >= 14 * 10**9 and device.price_per_hour is not None
+    # The ceiling is what a whole-budget inference costs there, rounded up.
+    assert default_ceiling(load_catalog()["aws-g5.xlarge"], 1000) == 0.28
+
+
+def test_model_names_are_unique_and_valid() -> None:
+    taken: set[str] = set()
+    assert [model_name(p, taken) for p in ("a/Model.onnx", "b/model.onnx", "_x.gguf")] == \
+        ["model", "model-2", "x"]

@@ -1,0 +1,52 @@
+"""`deploygate probe` and `check` with latency, on the shipped example model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from deploygate.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = ROOT / "examples" / "edge-detector" / "models" / "detector.onnx"
+
+
+def test_probe_json_with_pinned_dim() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--dim", "batch=1", "--threads", "1",
+                                      "--max-time-s", "0.3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["input_shapes"] == {"image": [1, 3, 224, 224]}
+    assert data["runs"] >= 10 and 0 < data["min_ms"] <= data["p50_ms"] <= data["p99_ms"]
+    assert data["verdict"] is None
+
+
+def test_probe_unpinned_dim_is_exit_2_naming_it() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--max-time-s", "0.2"])
+    assert result.exit_code == 2
+    assert "DG403" in result.output and "'batch'" in result.output
+
+
+def test_probe_impossible_budget_is_exit_1() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--dim", "batch=1", "--threads", "1",
+                                      "--max-time-s", "0.3", "--budget-ms", "0.0001"])
+    assert result.exit_code == 1, result.output
+    assert "fail" in result.output
+
+
+def test_check_over_budget_points_at_budget_line(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    shutil.copy(MODEL, tmp_path / "m.onnx")
+    manifest = tmp_path / "deploy-constraints.yaml"
+    manifest.write_text("version: 1\nmodels:\n  - name: m\n    path: m.onnx\n"
+                        "    target: {kind: edge}\n    latency:\n      budget_ms: 0.0001\n"
+                        "      threads: 1\n      dims: {batch: 1}\n      max_time_s: 0.3\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    (finding,) = json.loads(result.output)["models"][0]["findings"]
+    assert finding["rule"] == "DG401"
+    assert (finding["location"]["line"], finding["location"]["column"]) == (7, 7)
+    assert finding["location"]["path"] == "models[0].latency.budget_ms"

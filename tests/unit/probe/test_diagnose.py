@@ -1,0 +1,59 @@
+"""One clean line out of onnxruntime's and the child's error output."""
+
+from __future__ import annotations
+
+from deploygate.probe.diagnose import (
+    clean_ort_message,
+    first_error_line,
+    looks_like_out_of_memory,
+)
+
+RESHAPE = (
+    "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running If node. "
+    "Name:'' Status Message: Non-zero status code returned while running Reshape node. "
+    "Name:'r' Status Message: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/"
+    "reshape_helper.h:91 onnxruntime::ReshapeHelper::ReshapeHelper(const "
+    "onnxruntime::TensorShape&, onnxruntime::TensorShapeVector&, bool) input_shape_size == "
+    "requested_shape_size was false. The input tensor cannot be reshaped to the requested "
+    "shape. Input shape:{4}, requested shape:{3}\n"
+)
+
+
+def test_status_prefix_nesting_and_source_location_are_stripped() -> None:
+    assert clean_ort_message(RESHAPE) == (
+        "Reshape node 'r': The input tensor cannot be reshaped to the requested shape. "
+        "Input shape:{4}, requested shape:{3}")
+
+
+def test_plain_status_prefix() -> None:
+    text = ("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. "
+            "Actual: (tensor(int64)) , expected: (tensor(float))")
+    assert clean_ort_message(text).startswith("Unexpected input data type.")
+
+
+def test_long_messages_are_cut() -> None:
+    assert len(clean_ort_message("x" * 1000)) <= 300
+
+
+def test_first_error_line_skips_warnings_and_colours() -> None:
+    stderr = (
+        "\x1b[0;93m2025-01-01 10:00:00.000000 [W:onnxruntime:, graph.cc:100 Init] unused\x1b[m\n"
+        "\x1b[1;31m2025-01-01 10:00:00.100000 [E:onnxruntime:, sequential_executor.cc:516 "
+        "ExecuteKernel] Non-zero status code returned while running Gather node. Name:'g' "
+        "Status Message: indices element out of data bounds\x1b[m\n"
+    )
+    assert first_error_line(stderr) == "Gather node 'g': indices element out of data bounds"
+
+
+def test_first_error_line_of_a_traceback_is_the_exception() -> None:
+    stderr = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+              "    boom()\nKeyError: 'model'\n")
+    assert first_error_line(stderr) == "KeyError: 'model'"
+
+
+def test_abort_lines_are_found() -> None:
+    stderr = "terminate called after throwing an instance of 'std::bad_alloc'\n  what():  x\n"
+    assert "bad_alloc" in first_error_line(stderr)
+    assert looks_like_out_of_memory(stderr)
+    assert not looks_like_out_of_memory("Gather node: indices out of bounds")
+    assert first_error_line("") == ""

@@ -1,0 +1,239 @@
+"""Input synthesis from real models' signatures, in-process (no child, no onnxruntime)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto as T
+
+from deploygate.artifacts.base import TensorSpec
+from deploygate.errors import ProbeError
+from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.probe.inputs import load_signature, synthesize_inputs
+
+from . import models
+
+
+def synth(signature: tuple[TensorSpec, ...] | list[TensorSpec], repo: Path,
+          **spec: object) -> dict[str, np.ndarray]:
+    return synthesize_inputs(signature, LatencySpec(**spec), root=repo,  # type: ignore[arg-type]
+                             base_dir=repo / "models")
+
+
+def test_signature_reads_symbolic_and_fixed_dims(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "models" / "m.onnx"))
+    assert signature == (TensorSpec("image", "float32", ("batch", 3, "h", "w")),)
+
+
+def test_initializers_listed_as_inputs_are_not_inputs(repo: Path) -> None:
+    signature = load_signature(models.initializer_input_model(repo / "m.onnx"))
+    assert [t.name for t in signature] == ["x"]
+    assert signature[0].shape == (None, 4)
+
+
+def test_dims_pin_symbolic_dimensions(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    feeds = synth(signature, repo, dims={"batch": 1, "h": 64, "w": 64})
+    image = feeds["image"]
+    assert image.shape == (1, 3, 64, 64) and image.dtype == np.float32
+    assert 0.0 <= image.min() and image.max() < 1.0
+
+
+def test_synthesis_is_repeatable(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    first = synth(signature, repo, dims={"batch": 1, "h": 8, "w": 8})
+    second = synth(signature, repo, dims={"batch": 1, "h": 8, "w": 8})
+    assert np.array_equal(first["image"], second["image"])
+
+
+def test_unresolved_dim_names_input_dim_and_key(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError) as caught:
+        synth(signature, repo, dims={"batch": 1, "w": 64})
+    assert caught.value.path == "latency.dims"
+    assert "input 'image'" in caught.value.message
+    assert "'h'" in caught.value.message
+    assert "latency.dims: {h: " in caught.value.message
+    assert "latency.inputs.image.shape" in caught.value.message
+
+
+def test_unnamed_dim_needs_the_per_input_shape(repo: Path) -> None:
+    signature = load_signature(models.initializer_input_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError) as caught:
+        synth(signature, repo)
+    assert caught.value.path == "latency.inputs.x.shape"
+    assert "axis 0" in caught.value.message
+    assert synth(signature, repo, inputs={"x": InputSpec(shape=(3, 4))})["x"].shape == (3, 4)
+
+
+def test_unknown_rank_needs_the_per_input_shape(repo: Path) -> None:
+    signature = [TensorSpec("x", "float32", None)]
+    with pytest.raises(ProbeError, match="declares no shape") as caught:
+        synth(signature, repo)
+    assert caught.value.path == "latency.inputs.x.shape"
+    assert synth(signature, repo, inputs={"x": InputSpec(shape=(2,))})["x"].shape == (2,)
+
+
+def test_per_input_shape_is_checked_against_fixed_dims(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError, match="fixes it at 3") as caught:
+        synth(signature, repo, inputs={"image": InputSpec(shape=(1, 4, 8, 8))})
+    assert caught.value.path == "latency.inputs.image.shape"
+    with pytest.raises(ProbeError, match="rank 3"):
+        synth(signature, repo, inputs={"image": InputSpec(shape=(1, 3, 8))})
+
+
+def test_dtype_mismatch_is_refused(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError) as caught:
+        synth(signature, repo, dims={"batch": 1, "h": 8, "w": 8},
+              inputs={"image": InputSpec(dtype="float16")})
+    assert caught.value.path == "latency.inputs.image.dtype"
+    assert "float16" in caught.value.message and "float32" in caught.value.message
+
+
+def test_inputs_the_model_lacks_are_refused(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError, match="no input 'ids'") as caught:
+        synth(signature, repo, dims={"n": 2}, inputs={"ids": InputSpec(value=1)})
+    assert caught.value.path == "latency.inputs.ids"
+
+
+def test_int_range_is_inclusive_and_default_ints_are_small(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "m.onnx"))
+    ranged = synth(signature, repo, dims={"n": 400}, inputs={"idx": InputSpec(range=(0, 4))})
+    assert ranged["idx"].dtype == np.int32
+    assert set(ranged["idx"].tolist()) == {0, 1, 2, 3, 4}
+    default = synth(signature, repo, dims={"n": 400})["idx"]
+    assert default.min() >= 0 and default.max() <= 9
+
+
+def test_float_range(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    image = synth(signature, repo, dims={"batch": 1, "h": 8, "w": 8},
+                  inputs={"image": InputSpec(range=(-2.0, -1.0))})["image"]
+    assert -2.0 <= image.min() and image.max() < -1.0
+
+
+@pytest.mark.parametrize("bounds", [(5, 1), (0.2, 0.8), (-1, 300)])
+def test_int_ranges_without_values_are_refused(repo: Path, bounds: tuple[float, float]) -> None:
+    signature = [TensorSpec("x", "uint8", (4,))]
+    with pytest.raises(ProbeError) as caught:
+        synth(signature, repo, inputs={"x": InputSpec(range=bounds)})
+    assert caught.value.path == "latency.inputs.x.range"
+
+
+def test_scalar_value_on_a_scalar_input(repo: Path) -> None:
+    signature = load_signature(models.scalar_model(repo / "m.onnx"))
+    feeds = synth(signature, repo, dims={"t": 4}, inputs={"sr": InputSpec(value=16000)})
+    assert feeds["sr"].shape == () and feeds["sr"].dtype == np.int64
+    assert int(feeds["sr"]) == 16000
+
+
+def test_value_broadcasts_and_fills_unpinned_dims(repo: Path) -> None:
+    signature = load_signature(models.scalar_model(repo / "m.onnx"))
+    feeds = synth(signature, repo, inputs={"x": InputSpec(value=[[0.5, 1.5, 2.5]]),
+                                           "sr": InputSpec(value=2)})
+    assert feeds["x"].shape == (1, 3) and feeds["x"].dtype == np.float32
+    broadcast = synth(signature, repo, dims={"t": 3},
+                      inputs={"x": InputSpec(value=0.25), "sr": InputSpec(value=2)})["x"]
+    assert broadcast.tolist() == [[0.25, 0.25, 0.25]]
+
+
+@pytest.mark.parametrize("value", [1.5, 300, -1, [[1, 2], [3]]])
+def test_values_that_do_not_fit_are_refused(repo: Path, value: object) -> None:
+    signature = [TensorSpec("x", "uint8", (2,))]
+    with pytest.raises(ProbeError) as caught:
+        synth(signature, repo, inputs={"x": InputSpec(value=value)})
+    assert caught.value.path == "latency.inputs.x.value"
+
+
+def test_value_that_does_not_broadcast_is_refused(repo: Path) -> None:
+    signature = [TensorSpec("x", "float32", (2, 3))]
+    with pytest.raises(ProbeError, match="cannot be broadcast"):
+        synth(signature, repo, inputs={"x": InputSpec(value=[1.0, 2.0])})
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64", "int8", "int16", "int64", "uint8",
+                                   "uint16", "uint32", "uint64", "bool"])
+def test_every_supported_dtype(repo: Path, dtype: str) -> None:
+    array = synth([TensorSpec("x", dtype, (2, 3))], repo)["x"]
+    assert array.dtype == np.dtype(dtype) and array.shape == (2, 3)
+
+
+@pytest.mark.parametrize(("elem_type", "words"), [
+    (T.STRING, "string tensor"), (T.BFLOAT16, "bfloat16"), (T.COMPLEX64, "complex64"),
+])
+def test_unsupported_element_types(repo: Path, elem_type: int, words: str) -> None:
+    signature = load_signature(models.typed_model(repo / "m.onnx", elem_type))
+    with pytest.raises(ProbeError, match=words) as caught:
+        synth(signature, repo)
+    assert caught.value.path == "latency.inputs.x"
+
+
+def test_npy_file_input(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    (repo / "samples").mkdir()
+    np.save(repo / "samples" / "idx.npy", np.array([4, 0, 2], np.int32))
+    feeds = synth(signature, repo, inputs={"idx": InputSpec(file="../samples/idx.npy")})
+    assert feeds["idx"].tolist() == [4, 0, 2]
+
+
+def test_npy_file_with_the_wrong_dtype(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    np.save(repo / "models" / "idx.npy", np.array([1, 2], np.int64))
+    with pytest.raises(ProbeError, match="holds int64") as caught:
+        synth(signature, repo, inputs={"idx": InputSpec(file="idx.npy")})
+    assert caught.value.path == "latency.inputs.idx.file"
+
+
+def test_pickled_object_array_is_refused(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    np.save(repo / "models" / "idx.npy", np.array([1, "two", None], dtype=object),
+            allow_pickle=True)
+    with pytest.raises(ProbeError, match="never unpickles") as caught:
+        synth(signature, repo, inputs={"idx": InputSpec(file="idx.npy")})
+    assert caught.value.path == "latency.inputs.idx.file"
+
+
+def test_file_outside_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    np.save(tmp_path / "outside.npy", np.array([1], np.int32))
+    with pytest.raises(ProbeError, match="outside the repository") as caught:
+        synth(signature, repo, inputs={"idx": InputSpec(file="../../outside.npy")})
+    assert caught.value.path == "latency.inputs.idx.file"
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_symlink_escaping_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    np.save(tmp_path / "outside.npy", np.array([1], np.int32))
+    (repo / "models" / "link.npy").symlink_to(tmp_path / "outside.npy")
+    with pytest.raises(ProbeError, match="outside the repository"):
+        synth(signature, repo, inputs={"idx": InputSpec(file="link.npy")})
+
+
+@pytest.mark.parametrize(("name", "words"), [("missing.npy", "does not exist"),
+                                             ("data.txt", "not a .npy file")])
+def test_bad_file_paths(repo: Path, name: str, words: str) -> None:
+    (repo / "models" / "data.txt").write_text("1 2 3")
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    with pytest.raises(ProbeError, match=words):
+        synth(signature, repo, inputs={"idx": InputSpec(file=name)})
+
+
+def test_absolute_file_path_is_refused(repo: Path) -> None:
+    signature = load_signature(models.gather_model(repo / "models" / "m.onnx"))
+    np.save(repo / "models" / "idx.npy", np.array([1], np.int32))
+    with pytest.raises(ProbeError, match="relative"):
+        synth(signature, repo, inputs={"idx": InputSpec(file=str(repo / "models" / "idx.npy"))})
+
+
+def test_oversized_input_is_refused_before_allocation(repo: Path) -> None:
+    signature = load_signature(models.image_model(repo / "m.onnx"))
+    with pytest.raises(ProbeError, match="GiB") as caught:
+        synth(signature, repo, dims={"batch": 1024, "h": 1024, "w": 1024})
+    assert caught.value.path == "latency.dims"

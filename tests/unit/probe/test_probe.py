@@ -1,0 +1,152 @@
+"""probe_latency end to end: a real child process running onnxruntime on tiny models.
+
+Every test keeps max_time_s small. No test asserts a latency figure: the host's speed is not
+under test, only the probe's behaviour.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deploygate.errors import ProbeError
+from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.probe import LatencyResult, default_threads, probe_latency
+
+from . import models
+
+QUICK = {"max_time_s": 0.2, "warmup": 2, "timeout_s": 60.0}
+
+
+def probe(model: Path, repo: Path, progress: list[str] | None = None,
+          **spec: object) -> LatencyResult:
+    settings = {**QUICK, **spec}
+    return probe_latency(model, LatencySpec(**settings), threads=1,  # type: ignore[arg-type]
+                         root=repo, base_dir=repo / "models", display="models/m.onnx",
+                         progress=None if progress is None else progress.append)
+
+
+def test_image_model_with_dims_is_measured(repo: Path) -> None:
+    model = models.image_model(repo / "models" / "m.onnx")
+    lines: list[str] = []
+    result = probe(model, repo, progress=lines, dims={"batch": 1, "h": 64, "w": 64})
+    assert result.input_shapes == {"image": [1, 3, 64, 64]}
+    assert result.runs >= 10 and result.threads == 1 and result.warmup == 2
+    assert 0 < result.min_ms <= result.p50_ms <= result.p90_ms <= result.p95_ms <= result.p99_ms
+    assert result.mean_ms > 0 and result.stdev_ms >= 0 and result.session_ms > 0
+    assert len(result.windows_ms) == 5
+    assert sum(w["runs"] for w in result.windows_ms) == result.runs
+    for name in ("p50", "p90", "p95", "p99"):
+        low, high = result.noise_band_ms[name]
+        assert low <= result.at(name) <= high
+    assert result.onnxruntime and result.host_cpu and result.measured_on == "host"
+    assert result.measured_s >= 0.2
+    assert any("measuring" in line for line in lines)
+    json_form = result.to_json()
+    assert json_form["noise_band_ms"]["p95"] == list(result.noise_band_ms["p95"])
+
+
+def test_unresolved_dim_comes_back_from_the_child(repo: Path) -> None:
+    model = models.image_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo, dims={"batch": 1})
+    assert caught.value.path == "latency.dims"
+    assert "'h'" in caught.value.message and "latency.dims" in caught.value.message
+    assert caught.value.file == "models/m.onnx" and caught.value.rule == "DG403"
+
+
+def test_if_on_an_int_scalar_fails_clearly_until_pinned(repo: Path) -> None:
+    model = models.mode_switch_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo)
+    message = caught.value.message
+    assert caught.value.path == "latency.inputs.mode"
+    assert "'mode'" in message and "latency.inputs.mode.value" in message
+    assert "Reshape" in message and "[ONNXRuntimeError]" not in message
+    assert "\n" not in message
+    result = probe(model, repo, inputs={"mode": InputSpec(value=42)})
+    assert result.input_shapes == {"state": [1, 8], "mode": []}
+
+
+def test_int32_index_with_range_into_gather(repo: Path) -> None:
+    model = models.gather_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError, match="out of data bounds") as caught:
+        probe(model, repo, dims={"n": 16})
+    assert caught.value.path == "latency.inputs.idx"
+    assert "latency.inputs.idx.range" in caught.value.message
+    result = probe(model, repo, dims={"n": 16}, inputs={"idx": InputSpec(range=(0, 4))})
+    assert result.input_shapes == {"idx": [16]}
+
+
+def test_npy_file_input_is_fed(repo: Path) -> None:
+    model = models.gather_model(repo / "models" / "m.onnx")
+    np.save(repo / "models" / "idx.npy", np.array([0, 4, 4, 1], np.int32))
+    result = probe(model, repo, inputs={"idx": InputSpec(file="idx.npy")})
+    assert result.input_shapes == {"idx": [4]}
+
+
+def test_endless_loop_is_killed_at_timeout(repo: Path) -> None:
+    model = models.endless_loop_model(repo / "models" / "m.onnx")
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo, timeout_s=2.0)
+    elapsed = time.monotonic() - started
+    assert caught.value.path == "latency.timeout_s"
+    assert "did not finish one run within timeout_s=2s" in caught.value.message
+    assert elapsed < 2.0 + 15.0  # sanity bound: the child was killed, not waited for
+
+
+def test_custom_op_domain_is_refused_before_running(repo: Path) -> None:
+    model = models.custom_op_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo)
+    # onnxruntime's own words would be "is not a registered function/op": this message can
+    # only come from the check made before any session exists.
+    assert "needs custom-op domain 'com.example.ops'" in caught.value.message
+    assert "never loads custom-op libraries" in caught.value.message
+
+
+def test_memory_cap_turns_exhaustion_into_a_probe_error(repo: Path) -> None:
+    model = models.gather_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError, match="ran out of memory under the probe's cap"):
+        probe_latency(model, LatencySpec(dims={"n": 300_000_000}, **QUICK),  # type: ignore[arg-type]
+                      threads=1, root=repo, base_dir=repo / "models", display="m.onnx",
+                      memory_cap=512 << 20)
+
+
+def test_bad_settings_are_refused_without_a_child(repo: Path) -> None:
+    model = models.gather_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo, percentile="p42")
+    assert caught.value.path == "latency.percentile"
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo, timeout_s=0)
+    assert caught.value.path == "latency.timeout_s"
+    with pytest.raises(ProbeError, match="does not exist"):
+        probe(repo / "models" / "missing.onnx", repo)
+
+
+def test_default_threads_is_positive() -> None:
+    assert default_threads() >= 1
+
+
+def test_public_signature_is_the_engine_contract() -> None:
+    import inspect
+
+    params = inspect.signature(probe_latency).parameters
+    assert list(params) == ["model", "spec", "threads", "root", "base_dir", "display",
+                            "measured_on", "progress", "memory_cap"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[2:])
+    assert params["measured_on"].default == "host" and params["progress"].default is None
+
+
+def test_onnxruntime_log_output_never_reaches_the_user(repo: Path,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    model = models.mode_switch_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError):
+        probe(model, repo)  # onnxruntime logs an [E:onnxruntime:...] line in the child
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""

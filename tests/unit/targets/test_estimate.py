@@ -1,0 +1,125 @@
+"""The roofline estimate on a target: calibration, bound, cache, band."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploygate.engine import build_context, estimates_json
+from deploygate.manifest.model import Device
+from deploygate.targets.calibrate import HostPeaks
+from deploygate.targets.catalog import load_catalog
+from deploygate.targets.estimate import BANDS, estimate_target, is_accelerator
+from deploygate.targets.workload import Workload
+from tests.unit import onnx_models
+from tests.unit.factories import latency_result, llm_7b_fp16, small_onnx, spec
+
+CATALOG = load_catalog()
+HOST = HostPeaks(flops=100e9, bandwidth=10e9, cpu="test", cores=2, numpy="x", source="env")
+
+
+def _work(flops: float, moved: float = 1e6, weights: int = 500_000, nodes: int = 10) -> Workload:
+    return Workload(flops=flops, bytes_moved=moved, weights_bytes=weights, activation_bytes=0,
+                    coverage=1.0, nodes=nodes)
+
+
+def test_calibrated_cpu_estimate_scales_by_efficiency() -> None:
+    # 1 GFLOP in 50 ms on a 100 GFLOPS host is 20% efficiency; the Pi 5's 150 GFLOPS at 20%.
+    est = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"], measured_ms=50.0, host=HOST,
+                          threads=2)
+    assert est is not None and est.calibrated and est.bound == "compute"
+    assert est.efficiency == pytest.approx(0.2)
+    assert est.ms == pytest.approx(1e9 / (150e9 * 0.2) * 1000)
+    assert (est.low_ms, est.high_ms) == pytest.approx((est.ms * 0.5, est.ms * 2))
+    assert "calibrated on this host" in est.method
+
+
+def test_fewer_probe_threads_mean_a_smaller_host_peak() -> None:
+    one = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"], measured_ms=50.0, host=HOST,
+                          threads=1)
+    assert one is not None and one.efficiency == pytest.approx(0.4)
+
+
+def test_memory_bound_when_the_working_set_leaves_the_cache() -> None:
+    big = _work(1e6, moved=400e6, weights=200_000_000)
+    est = estimate_target(big, CATALOG["raspberry-pi-4"], measured_ms=5.0, host=HOST, threads=2)
+    assert est is not None and est.bound == "memory"
+    assert est.ms == pytest.approx(400e6 / 4e9 * 1000)
+
+
+def test_a_working_set_in_cache_is_compute_bound() -> None:
+    small = _work(1e6, moved=900_000, weights=900_000)  # under the Pi 4's 1 MiB L2
+    est = estimate_target(small, CATALOG["raspberry-pi-4"])
+    assert est is not None and est.bound == "compute"
+
+
+def test_uncalibrated_band_is_wider() -> None:
+    est = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"])
+    assert est is not None and not est.calibrated
+    assert est.high_ms / est.ms == pytest.approx(BANDS["uncalibrated"][1])
+    assert "uncalibrated" in est.method
+
+
+def test_accelerators_use_an_assumed_efficiency_and_wider_bands() -> None:
+    gpu = estimate_target(_work(1e9), CATALOG["aws-g4dn.xlarge"], measured_ms=50.0, host=HOST)
+    npu = estimate_target(_work(1e9), CATALOG["jetson-orin-nano"])
+    assert gpu is not None and npu is not None and not gpu.calibrated
+    assert gpu.high_ms / gpu.low_ms == pytest.approx(9)
+    assert npu.high_ms / npu.low_ms == pytest.approx(16)
+    int8 = estimate_target(_work(1e9), CATALOG["jetson-orin-nano"], int8_weights=True)
+    assert int8 is not None and int8.ms < npu.ms  # an int8 model gets the int8 peak
+
+
+def test_accelerator_detection_without_a_precision_figure() -> None:
+    gpu = Device("lab-gpu", "edge", memory=8 * 2**30, compute=20e12, cores=4, custom=True)
+    cpu = Device("lab-cpu", "edge", memory=8 * 2**30, compute=50e9, cores=4, custom=True)
+    assert is_accelerator(gpu) and not is_accelerator(cpu)
+
+
+def test_no_compute_figure_no_estimate() -> None:
+    bare = Device("pico", "edge", memory=2**26, custom=True)
+    assert estimate_target(_work(1e9), bare) is None
+
+
+def test_nothing_counted_no_estimate() -> None:
+    w = Workload(flops=0.0, bytes_moved=800.0, weights_bytes=800, activation_bytes=0, coverage=0.0)
+    assert estimate_target(w, CATALOG["raspberry-pi-5"], measured_ms=1.0, host=HOST) is None
+
+
+def test_partial_coverage_widens_the_upper_end() -> None:
+    w = Workload(flops=1e9, bytes_moved=1e6, weights_bytes=1000, activation_bytes=0, coverage=0.5)
+    est = estimate_target(w, CATALOG["raspberry-pi-5"])
+    assert est is not None and est.high_ms / est.ms == pytest.approx(8)
+    assert "50% of nodes" in est.method
+
+
+def test_model_on_raspberry_pi_5_reports_a_positive_target_latency(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.conv(batch="batch", size=64), tmp_path / "conv.onnx")
+    pi5 = CATALOG["raspberry-pi-5"]
+    ctx = build_context(spec("edge", "raspberry-pi-5", path=path, budget_ms=100, dims={"batch": 1}),
+                        "dc.yaml", small_onnx(str(path)), pi5,
+                        latency_result(0.8, threads=4, shapes={"x": [1, 3, 64, 64]}))
+    assert ctx.workload is not None and ctx.workload.coverage == 1.0
+    assert ctx.target is not None and ctx.target.calibrated
+    estimates = estimates_json(ctx)
+    assert estimates["target_latency_ms"] > 0
+    assert estimates["target_latency"]["low_ms"] < estimates["target_latency_ms"]
+
+
+def test_on_device_measurement_is_the_target_figure(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.conv(), tmp_path / "conv.onnx")
+    ctx = build_context(spec("edge", "raspberry-pi-5", path=path, budget_ms=100), "dc.yaml",
+                        small_onnx(str(path)), CATALOG["raspberry-pi-5"], latency_result(3.0),
+                        on_target=True)
+    assert ctx.target is None
+    assert ctx.latency is not None and ctx.latency.measured_on == "raspberry-pi-5"
+    assert "target_latency_ms" not in estimates_json(ctx)
+
+
+def test_llm_checkpoint_gets_a_per_token_estimate() -> None:
+    ctx = build_context(spec("cloud", "aws-g5.xlarge", path="llama"), "dc.yaml", llm_7b_fp16(),
+                        CATALOG["aws-g5.xlarge"], None)
+    assert ctx.target is not None and ctx.target.per == "token" and ctx.target.bound == "memory"
+    # Decode streams 13.5 GB of weights + 2.1 GB of KV cache at 600 GB/s: ~26 ms a token.
+    assert ctx.target.ms == pytest.approx((13.48e9 + 2.15e9) / 600e9 * 1000 + 0, rel=0.02)

@@ -1,0 +1,163 @@
+"""FLOPs, bytes and activation memory counted from onnx.helper graphs and LLM configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from deploygate.artifacts.base import TensorSpec
+from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.targets.workload import (
+    CONTEXT_CAP_TOKENS,
+    batch_size,
+    llm_shape,
+    llm_workload,
+    onnx_workload,
+    pinned_shapes,
+)
+from tests.unit import onnx_models
+from tests.unit.factories import LLAMA_7B_PARAMS, llm_7b_fp16, small_onnx
+
+
+def test_mlp_counts_matmuls_and_elementwise(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.mlp(width=256, depth=2), tmp_path / "mlp.onnx")
+    w = onnx_workload(path, {"x": [4, 256]})
+    matmuls = 2 * (2 * 4 * 256 * 256)
+    elementwise = 2 * 2 * 4 * 256  # Add and Relu per layer, one FLOP per element
+    assert w.flops == matmuls + elementwise
+    assert w.weights_bytes == 2 * (256 * 256 + 256) * 4
+    assert w.coverage == 1.0
+    # Live set peaks with two [4, 256] fp32 tensors alive (producer and consumer).
+    assert w.activation_bytes == 2 * 4 * 256 * 4
+    assert w.bytes_moved > w.weights_bytes
+
+
+def test_symbolic_batch_unpinned_counts_nothing_and_says_so(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.mlp(), tmp_path / "mlp.onnx")
+    w = onnx_workload(path)
+    assert w.coverage == 0.0 and w.flops == 0.0
+    assert w.uncounted_ops == ()  # the ops have cost models; only shapes were missing
+
+
+def test_flops_scale_with_the_pinned_batch(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.mlp(), tmp_path / "mlp.onnx")
+    assert onnx_workload(path, {"x": [8, 256]}).flops == 8 * onnx_workload(path, {"x": [1, 256]}).flops
+
+
+def test_conv_and_pooling(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.conv(batch=1, size=32), tmp_path / "conv.onnx")
+    w = onnx_workload(path)
+    conv = 2 * (8 * 32 * 32) * (3 * 3 * 3)
+    maxpool = (8 * 16 * 16) * 4
+    gap = 8 * 16 * 16
+    assert w.flops == conv + maxpool + gap
+    assert w.weights_bytes == 8 * 3 * 3 * 3 * 4
+
+
+def test_lstm_counts_gates_per_step(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.lstm(seq=10, batch=2, inputs=16, hidden=32),
+                            tmp_path / "lstm.onnx")
+    w = onnx_workload(path)
+    per_step = 2 * 4 * 32 * (16 + 32) + 3 * 4 * 32
+    assert w.flops == 10 * 2 * per_step
+    assert w.coverage == 1.0
+
+
+def test_batched_matmul_attention_pair(tmp_path: Path) -> None:
+    b, h, s, d = 2, 4, 16, 8
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+         helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+         helper.make_node("Softmax", ["scores"], ["p"], axis=-1),
+         helper.make_node("MatMul", ["p", "v"], ["y"])], "attn",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [b, h, s, d]) for n in "qkv"],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [b, h, s, d])])
+    path = onnx_models.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                            tmp_path / "attn.onnx")
+    w = onnx_workload(path)
+    assert w.flops == 2 * (2 * b * h * s * s * d) + 5 * b * h * s * s
+
+
+def test_unknown_op_is_listed_and_lowers_coverage(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]),
+         helper.make_node("Mystery", ["r"], ["y"], domain="example.custom")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("example.custom", 1)])
+    path = tmp_path / "custom.onnx"
+    onnx.save_model(model, str(path))
+    w = onnx_workload(path)
+    assert w.uncounted_ops == ("example.custom.Mystery",)
+    assert w.coverage == 0.5 and w.flops == 8
+
+
+def test_weights_in_external_data_are_counted_without_loading_them(tmp_path: Path) -> None:
+    model = onnx_models.mlp(batch=1, width=64, depth=1)
+    onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="ext.data", size_threshold=0)
+    (tmp_path / "ext.data").write_bytes(b"")  # never read: only the graph's dims are used
+    w = onnx_workload(tmp_path / "ext.onnx")
+    assert w.weights_bytes == (64 * 64 + 64) * 4
+
+
+def test_examples_detector_counts_fully() -> None:
+    path = Path(__file__).resolve().parents[3] / "examples" / "edge-detector" / "models" / "detector.onnx"
+    w = onnx_workload(path, {"image": [1, 3, 224, 224]})
+    assert w.coverage == 1.0
+    assert 90e6 < w.flops < 110e6  # four strided 3x3 convs on 224x224: ~98 MFLOPs
+    assert w.weights_bytes == pytest.approx(path.stat().st_size, rel=0.01)
+
+
+def test_pinned_shapes_from_the_manifest() -> None:
+    art = small_onnx(inputs=(TensorSpec("x", "float32", ("batch", 3, "h", "h")),
+                             TensorSpec("ids", "int64", (1, None))))
+    spec = LatencySpec(dims={"batch": 2, "h": 64}, inputs={"ids": InputSpec(shape=(1, 7))})
+    shapes, assumed = pinned_shapes(art, spec)
+    assert shapes == {"x": [2, 3, 64, 64], "ids": [1, 7]}
+    assert assumed == ()
+    shapes, assumed = pinned_shapes(art, None)
+    assert shapes["x"] == [1, 3, 1, 1] and assumed == ("batch = 1", "h = 1", "ids[1] = 1")
+    assert batch_size(art, spec, shapes) == 2
+    assert batch_size(art, None, {"x": [4, 3, 8, 8]}) == 4
+    assert batch_size(art, None) == 1
+
+
+def test_llm_decode_per_token() -> None:
+    art = llm_7b_fp16()
+    shape = llm_shape(art)
+    assert shape is not None and shape.head_dim == 128 and shape.context == 4096
+    w = llm_workload(art, shape)
+    assert w.per == "token"
+    assert w.kv_cache_bytes == 2 * 32 * 32 * 128 * 2 * 4096
+    assert w.bytes_moved == art.weights_bytes + w.kv_cache_bytes
+    attention = 4 * 32 * 32 * 128 * 4096  # q.k and p.v over the context, every layer and head
+    assert w.flops == 2 * LLAMA_7B_PARAMS + attention
+    assert w.prefill_flops == 2 * LLAMA_7B_PARAMS * 4096
+
+
+def test_llm_gqa_and_context_cap() -> None:
+    art = llm_7b_fp16()
+    details = dict(art.details, num_key_value_heads=8, max_position_embeddings=131072,
+                   torch_dtype="bfloat16")
+    shape = llm_shape(type(art)(**{**art.__dict__, "details": details}))
+    assert shape is not None and shape.kv_heads == 8 and shape.context == CONTEXT_CAP_TOKENS
+    assert shape.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
+
+
+def test_llm_shape_from_gguf_metadata() -> None:
+    art = llm_7b_fp16()
+    gguf = type(art)(**{**art.__dict__, "format": "gguf", "bytes_by_dtype": {"q4_0": 3_800_000_000},
+                        "details": {"architecture": "llama", "context_length": 2048,
+                                    "block_count": 32, "embedding_length": 4096,
+                                    "head_count": 32, "head_count_kv": 32}})
+    shape = llm_shape(gguf)
+    assert shape is not None and shape.context == 2048 and shape.kv_dtype_bytes == 2
+
+
+def test_no_llm_config_no_shape() -> None:
+    assert llm_shape(small_onnx()) is None
