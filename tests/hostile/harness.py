@@ -45,7 +45,7 @@ class Outcome:
     def report(self) -> dict[str, Any] | None:
         """The JSON report, when stdout holds one."""
         try:
-            value = json.loads(self.stdout)
+            value = json.loads(self.stdout, parse_constant=_not_json)
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
@@ -76,6 +76,11 @@ class Outcome:
         """Everything, for assertion messages."""
         return (f"deploygate {' '.join(self.args)} -> exit {self.code} in {self.seconds:.1f}s\n"
                 f"--- stdout\n{self.stdout[:4000]}\n--- stderr\n{self.stderr[:4000]}")
+
+
+def _not_json(name: str) -> Any:
+    # Python writes NaN and Infinity, which JSON (and every other parser) refuses.
+    raise AssertionError(f"the JSON report contains {name}, which is not JSON")
 
 
 class HostileRepo:
