@@ -39,6 +39,8 @@ def _exact(text: str, pattern: str, what: str, hint: str, units: dict[str, int])
 
 
 def _bounded(value: int, text: object, what: str) -> int:
+    if value < 0:
+        raise ValueError(f"{value} is not {what}: it is negative")
     if value > MAX_QUANTITY:
         shown = text if isinstance(text, str) and len(text) <= 40 else "the value"
         raise ValueError(f"{shown} is larger than any real {what.removeprefix('a ')} "
