@@ -146,9 +146,10 @@ class HostileRepo:
                        done.stdout.decode("utf-8", "replace"),
                        done.stderr.decode("utf-8", "replace"), time.monotonic() - start)
 
-    def check(self, manifest: str = MANIFEST, *args: str) -> Outcome:
-        """``deploygate check --format json --no-probe --manifest MANIFEST``."""
-        return self.run("check", "--format", "json", "--no-probe", "--manifest", manifest, *args)
+    def check(self, manifest: str = MANIFEST, *args: str, probe: bool = False) -> Outcome:
+        """``deploygate check --format json [--no-probe] --manifest MANIFEST``."""
+        skip = () if probe else ("--no-probe",)
+        return self.run("check", "--format", "json", *skip, "--manifest", manifest, *args)
 
     def inspect(self, path: str) -> Outcome:
         """``deploygate inspect --format json PATH``."""

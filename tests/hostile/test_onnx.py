@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from tests.hostile.harness import HostileRepo
 
@@ -235,3 +236,37 @@ def test_onnx_declared_safetensors_but_onnx(repo: HostileRepo) -> None:
 def test_onnx_inspect_external_data_to_secret(repo: HostileRepo) -> None:
     repo.write(MODEL, _external(str(repo.secret), length="16"))
     repo.expect(repo.inspect(MODEL), 2, file=MODEL, says=["absolute"])
+
+
+# -- the probe: a hostile graph is stopped by the child's timeout and memory cap ------------------
+
+def _constant(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
+
+
+def test_onnx_probe_endless_loop_hits_the_timeout(repo: HostileRepo) -> None:
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Add", ["v_in", "v_in"], ["v_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [1])])
+    nodes = [_constant("M", np.array(2**62, np.int64)), _constant("c", np.array(True)),
+             helper.make_node("Loop", ["M", "c", "x"], ["y"], body=body)]
+    repo.model(MODEL, _bytes(_graph([], nodes)),
+               extra=", latency: {budget_ms: 10, timeout_s: 3, threads: 1}")
+    repo.expect(repo.check(probe=True), 2, rule="DG403", file=MODEL, says=["timeout_s=3"])
+
+
+def test_onnx_probe_memory_bomb_hits_the_cap(repo: HostileRepo) -> None:
+    # 2^36 float32 values: 256 GiB requested by one node, far over the child's address cap.
+    nodes = [_constant("shape", np.array([2**36], np.int64)),
+             helper.make_node("ConstantOfShape", ["shape"], ["big"],
+                              value=numpy_helper.from_array(np.array([1.0], np.float32), "v")),
+             helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+             helper.make_node("Add", ["x", "s"], ["y"])]
+    repo.model(MODEL, _bytes(_graph([], nodes)),
+               extra=", latency: {budget_ms: 10, timeout_s: 20, threads: 1}")
+    repo.expect(repo.check(probe=True), 2, rule="DG403", file=MODEL, says=["out of memory"])
