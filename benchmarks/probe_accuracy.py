@@ -48,14 +48,14 @@ def build_mlp(path: Path, width: int = 512, layers: int = 4) -> Path:
         nodes.append(helper.make_node("Relu", [f"m{i}"], [f"r{i}"]))
         last = f"r{i}"
     graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
-        [helper.make_tensor_value_info(last, TensorProto.FLOAT, ["batch", width])])
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["rows", width])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, ["rows", width])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
 
 def build_convnet(path: Path) -> Path:
-    """Two 3x3 convolutions on a 1x3x96x96 image."""
+    """Two 3x3 convolutions on a [batch, 3, h, w] image, weights in Constant nodes."""
     rng = np.random.default_rng(0)
     nodes = []
     channels = [3, 16, 16]
@@ -69,8 +69,8 @@ def build_convnet(path: Path) -> Path:
         last = f"r{i}"
     graph = helper.make_graph(
         nodes, "convnet",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 96, 96])],
-        [helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, 16, 96, 96])])
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, "h", "w"])],
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, ["batch", 16, "h", "w"])])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -138,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         paths = args.models or [build_mlp(Path(tmp) / "mlp.onnx"),
                                 build_convnet(Path(tmp) / "convnet.onnx")]
         if not args.models:
-            dims.setdefault("batch", 8)
+            # the MLP at 8 rows; the convnet's symbolic image pinned to 1x3x640x640
+            dims.setdefault("rows", 8)
+            dims.setdefault("batch", 1)
+            dims.setdefault("h", 640)
+            dims.setdefault("w", 640)
         spec = LatencySpec(dims=dims, warmup=5, max_time_s=args.seconds, timeout_s=120)
         print(f"onnxruntime {ort.__version__}, python {sys.version.split()[0]}")
         ratios = [compare(p.resolve(), spec, args.threads, args.rounds) for p in paths]

@@ -80,6 +80,19 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+def _parse_writes(_ctx: click.Context, _param: click.Parameter,
+                  values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """``FORMAT=FILE`` pairs from repeated ``--write``."""
+    pairs = []
+    for value in values:
+        fmt, sep, file = value.partition("=")
+        if not sep or fmt not in FORMATS or not file:
+            raise click.BadParameter(f"{value!r}: expected FORMAT=FILE with FORMAT one of "
+                                     f"{', '.join(FORMATS)}")
+        pairs.append((fmt, file))
+    return tuple(pairs)
+
+
 def _progress() -> Any:
     if not sys.stderr.isatty():
         return None
@@ -106,6 +119,9 @@ def cli(debug: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: github under GitHub Actions, else text).")
 @click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text also goes to stdout).")
+@click.option("--write", "writes", multiple=True, metavar="FORMAT=FILE", callback=_parse_writes,
+              help="Also write the report in FORMAT to FILE, from the same run (repeatable), "
+                   "e.g. --write sarif=deploygate.sarif.")
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
@@ -113,7 +129,8 @@ def cli(debug: bool) -> None:
               help="This runner is device ID: its measurement is the target's latency, not an "
                    "estimate (env DEPLOYGATE_DEVICE).")
 def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          base: str | None, no_probe: bool, strict: bool, on_device: str | None) -> None:
+          writes: tuple[tuple[str, str], ...], base: str | None, no_probe: bool,
+          strict: bool, on_device: str | None) -> None:
     """Validate the manifest, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
     from deploygate.reporters import render
@@ -123,9 +140,17 @@ def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str 
                            on_device=on_device or None)
     report = run_check(options)
     fmt = fmt or _default_format()
+    for extra_fmt, file in writes:
+        Path(file).write_text(render(extra_fmt, report), encoding="utf-8")
     _emit(render(fmt, report), output)
     if output and fmt != "text":
         click.echo(render("text", report), nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary:
+        from deploygate.reporters.github import render_summary
+
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(render_summary(report))
     sys.exit(report.exit_code)
 
 
@@ -312,6 +337,26 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
     target.write_text(render_manifest(answers), encoding="utf-8")
     click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); "
                "run `deploygate check` to try it")
+
+
+@cli.command()
+@click.option("--manifest", "-m", "manifests", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=True, path_type=Path),
+              help=f"A manifest (repeatable; default {DEFAULT_MANIFEST}).")
+def matrix(manifests: tuple[Path, ...]) -> None:
+    """Print the manifests' models as JSON for a CI job matrix (GitHub's fromJSON)."""
+    from deploygate.findings import exit_code
+    from deploygate.matrix import build_matrix
+
+    files = [(file, str(file)) for file in manifests or (Path(DEFAULT_MANIFEST),)]
+    result, findings = build_matrix(files)
+    for f in findings:
+        click.echo(str(f), err=True)
+    code = exit_code(findings)
+    if code:
+        sys.exit(code)
+    # One line, so it can go straight into $GITHUB_OUTPUT.
+    click.echo(json.dumps(result, separators=(",", ":")))
 
 
 @cli.command()

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts import ArtifactInfo, inspect_artifact
+from deploygate.baseline import (
+    BaseEntry, BaselineComparison, BaseRepository, Change, RefChoice, ResolvedRef, choose_ref,
+    head_repo_path,
+)
 from deploygate.checks import run_checks
 from deploygate.checks.context import ModelContext
-from deploygate.errors import DeploygateError
+from deploygate.checks.regression import check_removed
+from deploygate.errors import BaselineError, DeploygateError
 from deploygate.findings import Finding, Location, Severity
 from deploygate.host import host_info
 from deploygate.manifest.load import load_manifest
 from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
+from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.cost import CostEstimate, estimate_cost
-from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import estimate_memory
-from deploygate.targets.workload import Workload
 
 if TYPE_CHECKING:
     from deploygate.targets.advise import AdviceReport, ModelAdvice
@@ -84,7 +87,13 @@ def run_check(options: CheckOptions) -> Report:
         findings.append(Finding("DG100", Severity.ERROR,
                                 f"--on-device {options.on_device}: not a catalog device or a key of "
                                 "`devices` (see `deploygate devices`)", Location(manifest.display)))
-    reports = tuple(_check_model(manifest, spec, options) for spec in selected)
+    choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
+    # Opening the repository is lazy: without a ref, git is never touched.
+    with BaseRepository(manifest.root) as base_repo:
+        reports = tuple(_check_model(manifest, spec, options, base_repo, choices[spec.name])
+                        for spec in selected)
+        findings.extend(check_removed(_removed(manifest, base_repo, choices.values()),
+                                      manifest.display))
     return Report(shown, reports, tuple(_locate(manifest, f) for f in findings),
                   strict=options.strict, host=host_info())
 
@@ -107,6 +116,7 @@ def run_advise(options: AdviseOptions) -> AdviceReport:
 def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device],
                   options: AdviseOptions) -> ModelAdvice:
     from deploygate.targets.advise import ModelAdvice, advise_model
+    from deploygate.targets.assess import int8_weights, workload_for
     from deploygate.targets.workload import batch_size
 
     shown = display_path(spec.resolved_path)
@@ -123,11 +133,11 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
         from deploygate.targets.calibrate import host_peaks
 
         host = host_peaks()
-    workload = _workload(spec, artifact, latency)
+    workload = workload_for(spec, artifact, latency)
     advice = advise_model(spec, artifact, estimate_memory(artifact, workload=workload), workload,
                           devices, latency, host,
                           batch_size(artifact, spec.latency, latency.input_shapes if latency else None),
-                          _int8_weights(artifact))
+                          int8_weights(artifact))
     notes = [f.message for f in probe_findings] + ([skipped] if skipped else [])
     return replace(advice, notes=advice.notes + tuple(notes))
 
@@ -148,7 +158,8 @@ def device_for(manifest: Manifest, spec: ModelSpec) -> Device | None:
     return manifest.devices.get(spec.target.device) or load_catalog().get(spec.target.device)
 
 
-def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> ModelReport:
+def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
+                 base_repo: BaseRepository, choice: RefChoice | None) -> ModelReport:
     device = device_for(manifest, spec)
     report = ModelReport(spec.name, spec.target, device, latency_spec=spec.latency)
     shown = display_path(spec.resolved_path)
@@ -168,117 +179,47 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions) -> 
                                 Location(manifest.display, f"{spec.key}.path"), spec.name))
     latency, skipped = _probe(manifest, spec, device, artifact, options, findings)
     on_target = bool(options.on_device and device is not None and device.id == options.on_device)
+    comparison = _compare(manifest, spec, device, artifact, options, base_repo, choice)
     ctx = build_context(spec, manifest.display, artifact, device, latency, skipped,
-                        on_target=on_target)
+                        on_target=on_target, baseline=comparison)
     findings.extend(run_checks(ctx))
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=ctx.latency, estimates=estimates_json(ctx),
-                   findings=tuple(located))
+                   baseline=comparison, findings=tuple(located))
+
+
+def _threads(spec: ModelSpec, device: Device | None) -> int:
+    from deploygate.probe import default_threads
+
+    latency = spec.latency
+    return (latency.threads if latency else None) \
+        or (device.cores if device and device.cores else None) or default_threads()
 
 
 def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device: Device | None,
                   latency: LatencyResult | None, skipped: str | None = None, *,
-                  on_target: bool = False) -> ModelContext:
-    """Everything the checks judge about one model: workload, memory, target latency and cost.
+                  on_target: bool = False,
+                  baseline: BaselineComparison | None = None) -> ModelContext:
+    """Everything the checks judge about one model: facts plus the targets stage's estimates.
 
     ``on_target`` says the latency was measured on the target device itself, so it is the
     target's figure and nothing is estimated.
     """
+    from deploygate.targets.assess import assess
+
     if latency is not None and on_target and device is not None:
         latency = replace(latency, measured_on=device.id)
-    workload = _workload(spec, artifact, latency)
-    memory = estimate_memory(artifact, workload=workload)
-    target = None if on_target else _target_estimate(spec, device, artifact, workload, latency)
-    cost = _cost(spec, device, artifact, workload, latency, skipped, target, on_target)
-    return ModelContext(spec, manifest, artifact, memory, device, latency, skipped,
-                        workload=workload, target=target, cost=cost)
+    found = assess(spec, artifact, device, latency, skipped, on_target=on_target)
+    return ModelContext(spec, manifest, artifact, found.memory, device, latency, skipped,
+                        workload=found.workload, target=found.target, cost=found.cost,
+                        baseline=baseline)
 
 
 def estimates_json(ctx: ModelContext) -> dict[str, Any]:
     """The report's ``estimates``: memory (with headroom), workload, target latency, cost."""
-    device = ctx.device
-    estimates = ctx.memory.to_json(device.memory if device is not None else None)
-    if ctx.workload is not None:
-        estimates["workload"] = ctx.workload.to_json()
-    if ctx.target is not None:
-        estimates["target_latency_ms"] = ctx.target.ms
-        estimates["target_latency"] = ctx.target.to_json()
-    if ctx.cost is not None:
-        estimates["cost"] = ctx.cost.to_json()
-        if ctx.cost.usd_per_1k is not None:
-            estimates["usd_per_1k"] = ctx.cost.usd_per_1k
-    return estimates
+    from deploygate.targets.assess import Assessment
 
-
-def _workload(spec: ModelSpec, artifact: ArtifactInfo,
-              latency: LatencyResult | None) -> Workload | None:
-    """FLOPs and bytes per inference at the probe's shapes (else the manifest's pinned dims)."""
-    from deploygate.targets.workload import estimate_workload, pinned_shapes
-
-    assumed: tuple[str, ...] = ()
-    if latency is not None and latency.input_shapes:
-        shapes = dict(latency.input_shapes)
-    else:
-        shapes, assumed = pinned_shapes(artifact, spec.latency)
-    from google.protobuf.message import DecodeError
-
-    try:
-        return estimate_workload(spec.resolved_path, artifact, shapes, assumed)
-    except (OSError, ValueError, DecodeError):
-        # Inspection already judged the file; a graph that cannot be counted only leaves the
-        # estimates out (the checks that need them say what is missing).
-        return None
-
-
-def _int8_weights(artifact: ArtifactInfo) -> bool:
-    """Whether most weight bytes are 8-bit or smaller integers (int8 accelerator peaks apply)."""
-    small = sum(n for dtype, n in artifact.bytes_by_dtype.items()
-                if dtype.lower().startswith(("int8", "uint8", "int4", "uint4", "q")))
-    return small * 2 > artifact.weights_bytes > 0
-
-
-def _target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
-                     workload: Workload | None, latency: LatencyResult | None,
-                     measured_ms: float | None = None) -> TargetEstimate | None:
-    """The roofline estimate on the target, calibrated by the host measurement when there is one."""
-    if device is None or workload is None or not device.compute:
-        return None
-    from deploygate.targets.estimate import estimate_target, is_accelerator
-
-    host = None
-    if latency is not None and not is_accelerator(device):
-        from deploygate.targets.calibrate import host_peaks
-
-        host = host_peaks()
-        if measured_ms is None:
-            measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
-    return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
-                           threads=latency.threads if latency else 1,
-                           int8_weights=_int8_weights(artifact))
-
-
-def _cost(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
-          workload: Workload | None, latency: LatencyResult | None, skipped: str | None,
-          target: TargetEstimate | None, on_target: bool) -> CostEstimate | None:
-    """Cost per 1,000 inferences from the mean latency on the target (estimated or measured)."""
-    if spec.cost is None and (device is None or device.price_per_hour is None):
-        return None
-    from deploygate.targets.workload import batch_size
-
-    batch = batch_size(artifact, spec.latency, latency.input_shapes if latency else None)
-    ms: float | None
-    if latency is not None and (on_target or target is None):
-        where = f"measurement on {device.id}" if on_target and device else "host measurement"
-        ms, source = latency.mean_ms, f"{where} (mean)"
-    elif target is not None:
-        # Cost follows total time, so the estimate is redone from the mean, not the percentile.
-        mean = _target_estimate(spec, device, artifact, workload, latency,
-                                latency.mean_ms if latency else None) if latency else target
-        ms = (mean or target).ms
-        source = f"{'calibrated' if target.calibrated else 'uncalibrated'} target estimate"
-    else:
-        ms, source = None, skipped or "no latency was measured or estimated"
-    return estimate_cost(device, ms, source, batch)
+    return Assessment(ctx.memory, ctx.workload, ctx.target, ctx.cost).to_json(ctx.device)
 
 
 def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
@@ -290,10 +231,9 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
         return None, "the probe was skipped (--no-probe)"
     if not artifact.runnable:
         return None, f"{artifact.format} models are not probed (onnxruntime runs ONNX only)"
-    from deploygate.probe import default_threads, probe_latency
+    from deploygate.probe import probe_latency
 
-    threads = spec.latency.threads or (device.cores if device and device.cores else None) \
-        or default_threads()
+    threads = _threads(spec, device)
     try:
         result = probe_latency(spec.resolved_path, spec.latency, threads=threads, root=manifest.root,
                                base_dir=manifest.file.parent, display=display_path(spec.resolved_path),
@@ -353,3 +293,106 @@ def _locate(manifest: Manifest, finding: Finding) -> Finding:
     return replace(finding, location=replace(loc, line=mark[0], column=mark[1]))
 
 
+
+
+def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
+             options: CheckOptions, repo: BaseRepository,
+             choice: RefChoice | None) -> BaselineComparison | None:
+    """The baseline stage for one model: read the base from git, inspect it, A/B the latency."""
+    if choice is None:
+        if spec.baseline is None:
+            return None
+        return BaselineComparison(None, None, "skipped", reason=(
+            "no base ref: set baseline.ref, pass --base, or run in a pull request"))
+    say = options.progress or (lambda _msg: None)
+    say(f"{spec.name}: comparing with {choice.ref}")
+    try:
+        found = _base_path(manifest, spec, repo, repo.resolve(choice))
+        if found.status != "compared" or found.base_path is None:
+            return found
+        files = repo.materialize(found.base_path, found.commit or "", found.ref or "")
+    except BaselineError as e:
+        return BaselineComparison(choice.ref, choice.source, "unavailable", reason=str(e))
+    if files.pointers:
+        unread = (f"the base is a Git LFS pointer ({', '.join(files.pointers)}) and "
+               f"{files.pointer_reason or 'its content is not available'}; its size is the one "
+               "the pointer records")
+        return replace(found, size=Change(files.size_bytes, artifact.size_bytes),
+                       size_from_lfs_pointers=True, skipped={"params": unread, "latency": unread})
+    try:
+        base = inspect_artifact(files.path, display=files.display,
+                                declared_format=found.base_format)
+    except DeploygateError as e:
+        return replace(found, status="skipped",
+                       reason=f"the base version could not be inspected ({e})")
+    latency, why = _probe_ab(manifest, spec, device, artifact, base, files.path, files.display,
+                             options)
+    return replace(found, base=base, size=Change(base.size_bytes, artifact.size_bytes),
+                   params=Change(base.params, artifact.params), latency=latency,
+                   skipped={"latency": why} if why else {})
+
+
+def _base_path(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
+               resolved: ResolvedRef) -> BaselineComparison:
+    """Where the model lives on the base: by name in the base manifest, else by path.
+
+    The result is ``compared`` (to be filled in) with ``base_path`` set, or ``new``/``skipped``.
+    """
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    head_path = head_repo_path(manifest.root, spec.resolved_path)
+    if manifest_path is None or head_path is None:
+        raise BaselineError("the manifest or the model lies outside the git repository")
+    found = BaselineComparison(resolved.ref, resolved.source, "compared", commit=resolved.commit,
+                               base_path=head_path)
+    models = repo.base_models(resolved, manifest_path)
+    if models is None:
+        found = replace(found, notes=(f"no readable {manifest_path} on the base: matched by path",))
+        return found if repo.exists(resolved, head_path) else replace(found, status="new")
+    entry = models.get(spec.name)
+    if entry is None:
+        return replace(found, status="new")
+    if not repo.exists(resolved, entry.path):
+        return replace(found, status="skipped", base_path=entry.path, reason=(
+            f"the base manifest names {entry.path}, which is not in the base commit"))
+    return replace(found, base_path=entry.path, base_format=entry.format)
+
+
+def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: ArtifactInfo,
+              base: ArtifactInfo, base_file: Path, base_display: str,
+              options: CheckOptions) -> tuple[ABLatency | None, str | None]:
+    """Alternate base and head probes when ``max_latency_increase`` asks for them."""
+    if spec.baseline is None or spec.baseline.max_latency_increase is None:
+        return None, None
+    if not options.probe:
+        return None, "the probe was skipped (--no-probe)"
+    for info in (head, base):
+        if not info.runnable:
+            return None, f"{info.path} is {info.format}; onnxruntime probes ONNX only"
+    from deploygate.probe.ab import probe_ab
+
+    try:
+        return probe_ab(base_file, spec.resolved_path, spec.latency or LatencySpec(),
+                        threads=_threads(spec, device), root=manifest.root,
+                        base_dir=manifest.file.parent, base_display=base_display,
+                        head_display=display_path(spec.resolved_path),
+                        progress=options.progress), None
+    except DeploygateError as e:
+        return None, f"the A/B probe failed ({e})"
+
+
+def _removed(manifest: Manifest, repo: BaseRepository,
+             choices: Iterable[RefChoice | None]) -> Iterator[tuple[BaseEntry, str]]:
+    """Models declared in a base manifest that this manifest no longer declares."""
+    names = {m.name for m in manifest.models}
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    seen: set[str] = set()
+    for choice in dict.fromkeys(c for c in choices if c is not None):
+        try:
+            resolved = repo.resolve(choice)
+            models = repo.base_models(resolved, manifest_path) if manifest_path else None
+        except BaselineError:
+            continue  # each model using the ref already carries DG601
+        for entry in (models or {}).values():
+            if entry.name not in names and entry.name not in seen:
+                seen.add(entry.name)
+                yield entry, f"{resolved.ref} ({resolved.short})"

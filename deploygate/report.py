@@ -7,6 +7,7 @@ from typing import Any
 
 from deploygate import __version__
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, exit_code
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
@@ -30,6 +31,8 @@ class ModelReport:
     """Measured latency; None when no probe ran."""
     estimates: dict[str, Any] = field(default_factory=dict)
     """Derived figures: estimated memory, target latency, cost."""
+    baseline: BaselineComparison | None = None
+    """The comparison with the base ref, when one was asked for."""
     findings: tuple[Finding, ...] = ()
     """This model's findings."""
 
@@ -93,6 +96,7 @@ class Report:
                 "artifact": m.artifact.to_json() if m.artifact else None,
                 "latency": m.latency_json(),
                 "estimates": m.estimates,
+                "baseline": m.baseline.to_json() if m.baseline else None,
                 "findings": [finding_json(f) for f in m.findings],
             } for m in self.models],
             "findings": [finding_json(f) for f in self.findings],

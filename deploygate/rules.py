@@ -138,6 +138,17 @@ RULES: dict[str, Rule] = {r.id: r for r in (
 )}
 
 
+FAMILIES: dict[str, str] = {
+    "1": "manifest", "2": "artifact", "3": "fit", "4": "latency", "5": "cost", "6": "regression",
+}
+"""Rule family by the id's hundreds digit (DESIGN.md, "Every finding has a stable rule id")."""
+
+
+def family(rule_id: str) -> str:
+    """The family of ``rule_id`` (``DG401`` -> ``latency``)."""
+    return FAMILIES[rule_id[2]]
+
+
 def docs_url(rule_id: str) -> str:
     """The rules reference anchor for ``rule_id``."""
     return f"https://github.com/deploygate/deploygate/blob/main/docs/rules.md#{rule_id.lower()}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from deploygate.artifacts.lfs import MAX_POINTER_BYTES, looks_like_pointer, pointer_error
 from deploygate.errors import ArtifactError
 
 HEAD_BYTES = 64
-LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
 # A file name is only a hint: used to pick a parser (which then reports corruption) when the
 # content matches no known format.
 EXTENSION_HINTS = {
@@ -31,7 +31,7 @@ def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:
 
 def sniff(head: bytes, size: int) -> str | None:
     """The format the leading bytes show, or None. ``size`` is the file's size in bytes."""
-    if head.startswith(LFS_MAGIC):
+    if looks_like_pointer(head):
         return "lfs-pointer"
     if head.startswith(b"GGUF"):
         return "gguf"
@@ -60,9 +60,7 @@ def detect_format(path: Path, display: str) -> str:
                             rule="DG202")
     found = sniff(read_head(path), size)
     if found == "lfs-pointer":
-        raise ArtifactError(
-            "this is a Git LFS pointer, not the model: run `git lfs pull` "
-            "(in GitHub Actions, use `lfs: true` in actions/checkout)", file=display, rule="DG204")
+        raise pointer_error(display, read_head(path, MAX_POINTER_BYTES))
     if found is not None:
         return found
     hint = EXTENSION_HINTS.get(path.suffix.lower())

@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, TensorProto
 
 from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
+from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 
 # protobuf refuses messages over 2 GiB; say so before reading such a file whole.
@@ -147,6 +148,18 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
         details=_details(model, tally, bool(external_files)),
         runnable=True,
     )
+
+
+def external_locations(path: Path, display: str) -> tuple[str, ...]:
+    """The distinct external-data locations the model at ``path`` names, each checked as safe."""
+    model = _load(path, display)
+    tally = _Tally(display)
+    _walk_graph(model.graph, tally, display, depth=0)
+    for function in model.functions:
+        _walk_nodes(function.node, tally, display, depth=0)
+    for ref in tally.external:
+        _check_location_text(ref, display)
+    return tuple(dict.fromkeys(PurePosixPath(r.location).as_posix() for r in tally.external))
 
 
 def _load(path: Path, display: str) -> onnx.ModelProto:
@@ -357,6 +370,10 @@ def _check_external_data(path: Path, display: str,
         key = PurePosixPath(ref.location).as_posix()
         if key not in found:
             found[key] = _stat_location(folder, key, ref, display)
+            if found[key].st_size < MAX_POINTER_BYTES:
+                # An LFS pointer left in place of the data would fail the bounds check below
+                # with a misleading "truncated"; name the real cause.
+                refuse_pointer(folder / key, str(PurePosixPath(display).parent / key))
         _check_bounds(ref, found[key].st_size, display)
     return found
 

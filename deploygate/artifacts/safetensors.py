@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 
 # The reference implementation refuses headers over 100 MB; so do we, before allocating.
@@ -81,8 +82,11 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
 
 def read_header(path: Path, display: str) -> Header:
     """Read and validate the header of the safetensors file at ``path``; no tensor data is read."""
+    size = path.stat().st_size
+    if size < MAX_POINTER_BYTES:
+        # A shard left as an LFS pointer would otherwise read as a corrupt header length.
+        refuse_pointer(path, display)
     with path.open("rb") as f:
-        size = path.stat().st_size
         prefix = f.read(8)
         if len(prefix) < 8:
             _corrupt(display, f"the file has {len(prefix)} bytes, fewer than the 8-byte header "
@@ -302,6 +306,7 @@ def _is_simple(value: Any) -> bool:
 
 
 def _read_small_json(path: Path, limit: int, display: str) -> Any:
+    refuse_pointer(path, display)
     with path.open("rb") as f:
         raw = f.read(limit + 1)
     if len(raw) > limit:

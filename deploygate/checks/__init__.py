@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from deploygate.checks import cost, fit, latency, target
+from deploygate.checks import cost, fit, latency, regression, target
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding
 
@@ -16,6 +16,7 @@ CHECKS: dict[str, Callable[[ModelContext], Iterator[Finding]]] = {
     "latency": latency.check,
     "target": target.check,
     "cost": cost.check,
+    "regression": regression.check,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
@@ -38,6 +39,8 @@ class ModelContext:
     """Estimated latency on the target device (None when measured there or not estimable)."""
     cost: CostEstimate | None = None
     """Cost of 1,000 inferences, when the model declares a ceiling or the device has a price."""
+    baseline: BaselineComparison | None = None
+    """The comparison with the base ref, when one was asked for."""
 
     def finding(self, rule: str, key: str, message: str,
                 severity: Severity = Severity.ERROR) -> Finding:

@@ -9,6 +9,10 @@ from deploygate.report import Report
 REPORTERS: dict[str, str] = {
     "text": "deploygate.reporters.text",
     "json": "deploygate.reporters.json",
+    "sarif": "deploygate.reporters.sarif",
+    "junit": "deploygate.reporters.junit",
+    "github": "deploygate.reporters.github",
+    "markdown": "deploygate.reporters.markdown",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding
 from deploygate.manifest.units import format_bytes, format_count
 from deploygate.report import ModelReport, Report
@@ -40,7 +41,32 @@ def _model_lines(m: ModelReport) -> list[str]:
                      f"{per}{band}")
     if "usd_per_1k" in m.estimates:
         lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
+    if m.baseline is not None:
+        lines.append(f"      {baseline_line(m.baseline)}")
     return lines
+
+
+def baseline_line(b: BaselineComparison) -> str:
+    """``vs origin/main (1a2b3c4d5e): size 4.75 MB → 19 MB (+300%); params ...``."""
+    from deploygate.checks.regression import describe
+
+    where = f"vs {b.ref} ({b.commit[:10]})" if b.commit else f"vs {b.ref or 'no base ref'}"
+    if b.status == "new":
+        return f"{where}: new model, no baseline"
+    if b.status != "compared":
+        return f"{where}: not compared ({b.reason})"
+    parts = []
+    if b.size is not None:
+        parts.append(f"size {describe('size', b.size)}"
+                     + (" (base size from its LFS pointer)" if b.size_from_lfs_pointers else ""))
+    if b.params is not None:
+        parts.append(f"params {describe('params', b.params)}")
+    if b.latency is not None:
+        ab = b.latency
+        parts.append(f"p50 latency {ab.base_median_ms:.3f} ms → {ab.head_median_ms:.3f} ms "
+                     f"(x{ab.ratio:.2f}, {ab.rounds} alternating rounds)")
+    parts.extend(f"{measure} not compared" for measure in b.skipped)
+    return f"{where}: " + "; ".join(parts)
 
 
 def render_finding(f: Finding) -> str:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 import deploygate.engine
 from deploygate.cli import cli
 from tests.unit import onnx_models
-from tests.unit.factories import stand_in_inspect
+from tests.fixtures.factories import stand_in_inspect
 
 MANIFEST = """\
 version: 1

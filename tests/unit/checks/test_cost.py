@@ -11,8 +11,8 @@ from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.cost import usd_per_1k
-from tests.unit import onnx_models
-from tests.unit.factories import latency_result, small_onnx, spec
+from tests.fixtures import workload_models as onnx_models
+from tests.fixtures.factories import latency_result, small_onnx, spec
 
 G4DN = load_catalog()["aws-g4dn.xlarge"]
 

@@ -12,7 +12,7 @@ from deploygate.checks import fit
 from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Limits
 from deploygate.targets.catalog import load_catalog
-from tests.unit.factories import LLAMA_7B_CONFIG, LLAMA_7B_PARAMS, llm_7b_fp16, spec
+from tests.fixtures.factories import LLAMA_7B_CONFIG, LLAMA_7B_PARAMS, llm_7b_fp16, spec
 
 KV_7B_4096 = 2 * 32 * 32 * 128 * 2 * 4096  # keys and values, 32 layers x 32 heads x 128, fp16
 

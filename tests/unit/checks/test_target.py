@@ -8,7 +8,7 @@ from deploygate.findings import Severity
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import estimate_memory
-from tests.unit.factories import small_onnx, spec
+from tests.fixtures.factories import small_onnx, spec
 
 
 def _findings(budget: float, low: float, ms: float, high: float):

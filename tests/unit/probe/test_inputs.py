@@ -14,7 +14,7 @@ from deploygate.errors import ProbeError
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe.inputs import load_signature, synthesize_inputs
 
-from . import models
+from tests.fixtures import probe_models as models
 
 
 def synth(signature: tuple[TensorSpec, ...] | list[TensorSpec], repo: Path,

@@ -12,7 +12,7 @@ from deploygate.manifest.model import LatencySpec
 from deploygate.probe.measure import spec_to_json
 from deploygate.probe.process import child_environment, run_child
 
-from . import models
+from tests.fixtures import probe_models as models
 
 
 def request(model: Path, repo: Path, **spec: object) -> dict[str, object]:

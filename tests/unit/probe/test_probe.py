@@ -16,7 +16,7 @@ from deploygate.errors import ProbeError
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe import LatencyResult, default_threads, probe_latency
 
-from . import models
+from tests.fixtures import probe_models as models
 
 QUICK = {"max_time_s": 0.2, "warmup": 2, "timeout_s": 60.0}
 

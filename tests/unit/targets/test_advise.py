@@ -9,8 +9,8 @@ from deploygate.targets.calibrate import host_peaks
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
 from deploygate.targets.workload import llm_shape, llm_workload, onnx_workload
-from tests.unit import onnx_models
-from tests.unit.factories import latency_result, llm_7b_fp16, small_onnx, spec
+from tests.fixtures import workload_models as onnx_models
+from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
 
 CATALOG = load_catalog()
 

@@ -12,8 +12,8 @@ from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.estimate import BANDS, estimate_target, is_accelerator
 from deploygate.targets.workload import Workload
-from tests.unit import onnx_models
-from tests.unit.factories import latency_result, llm_7b_fp16, small_onnx, spec
+from tests.fixtures import workload_models as onnx_models
+from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
 
 CATALOG = load_catalog()
 HOST = HostPeaks(flops=100e9, bandwidth=10e9, cpu="test", cores=2, numpy="x", source="env")

@@ -18,8 +18,8 @@ from deploygate.targets.workload import (
     onnx_workload,
     pinned_shapes,
 )
-from tests.unit import onnx_models
-from tests.unit.factories import LLAMA_7B_PARAMS, llm_7b_fp16, small_onnx
+from tests.fixtures import workload_models as onnx_models
+from tests.fixtures.factories import LLAMA_7B_PARAMS, llm_7b_fp16, small_onnx
 
 
 def test_mlp_counts_matmuls_and_elementwise(tmp_path: Path) -> None:

@@ -1,0 +1,579 @@
+"""Baseline stage: the same model on a git ref, read straight from git objects.
+
+The ref is resolved to a commit; the base manifest and the model's files are read from that
+commit's trees and blobs into a private temporary folder (mode 0700, removed on close). Nothing
+here checks out, touches the working tree or index, or runs repository hooks. Git LFS pointers
+in the base are smudged with ``git lfs`` when it is installed; otherwise only the size they
+record is known. gitpython is imported only when a comparison actually runs.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.errors import BaselineError
+from deploygate.manifest.model import Baseline
+
+if TYPE_CHECKING:
+    import git
+
+    from deploygate.probe.ab import ABLatency
+
+MAX_REF_CHARS = 256
+"""Longer strings are not refs anyone types; refusing them keeps messages readable."""
+MAX_EVENT_BYTES = 16 << 20
+"""GitHub event payloads are small JSON; a bigger file is not one."""
+LFS_SMUDGE_TIMEOUT_S = 600.0
+"""A smudge may download the object; a stuck download must not hang the pipeline."""
+CHUNK_BYTES = 1 << 20
+"""Blobs are streamed to disk in pieces this big, never held whole in memory."""
+MODEL_SUFFIXES = (".onnx", ".safetensors", ".gguf", ".pt", ".pth", ".bin", ".ckpt", ".tflite",
+                  ".data")
+"""Files counted in a size taken from LFS pointers (metadata such as config.json is not)."""
+
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_LINK_MODE = 0o120000
+
+
+@dataclass(frozen=True)
+class RefChoice:
+    """Which ref to compare with, and where that choice came from."""
+
+    ref: str
+    """As given: ``origin/main``, a branch, a tag or a commit id."""
+    source: str
+    """``--base``, ``baseline.ref``, ``GITHUB_BASE_REF`` or ``pull_request.base.sha``."""
+    fallbacks: tuple[str, ...] = ()
+    """Refs tried in order when ``ref`` is not in the clone (the pull request's base commit)."""
+
+
+@dataclass(frozen=True)
+class ResolvedRef:
+    """A ref resolved to a commit."""
+
+    ref: str
+    """The ref that resolved (``RefChoice.ref`` or one of its fallbacks)."""
+    commit: str
+    """Full commit id."""
+    source: str
+    """Where the ref came from (see ``RefChoice.source``)."""
+
+    @property
+    def short(self) -> str:
+        """Abbreviated commit id for messages."""
+        return self.commit[:10]
+
+
+@dataclass(frozen=True)
+class BaseEntry:
+    """A model as the base manifest declares it."""
+
+    name: str
+    """The model's name."""
+    path: str
+    """Repository-relative POSIX path of its file or folder."""
+    format: str | None = None
+    """Its declared format, if any."""
+
+
+@dataclass(frozen=True)
+class BaseFiles:
+    """The base version of an artifact, written into the private temporary folder."""
+
+    path: Path
+    """The artifact (file or folder) inside the temporary folder."""
+    display: str
+    """How messages name it: ``<ref>:<repository path>``."""
+    repo_path: str
+    """Repository-relative path in the base commit."""
+    pointers: tuple[str, ...] = ()
+    """Files left as Git LFS pointers (git-lfs missing or the object unavailable)."""
+    size_bytes: int = 0
+    """Bytes of its model files, LFS pointers counted at the size they record."""
+    pointer_reason: str | None = None
+    """Why pointers were left as they are (git-lfs missing, or the smudge failed)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One measure before (base) and after (head)."""
+
+    before: float
+    """On the base ref."""
+    after: float
+    """In the working tree."""
+
+    @property
+    def delta(self) -> float:
+        """after - before."""
+        return self.after - self.before
+
+    @property
+    def fraction(self) -> float | None:
+        """Relative change (0.25 for +25%); None when the base was zero and the head is not."""
+        if self.before == 0:
+            return 0.0 if self.after == 0 else None
+        return self.delta / self.before
+
+    def to_json(self) -> dict[str, Any]:
+        """``{before, after, delta, change}``; change is the fraction (0.25 for +25%)."""
+        return {"before": self.before, "after": self.after, "delta": self.delta,
+                "change": self.fraction}
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    """What the baseline stage learned about one model: the boundary type the checks judge."""
+
+    ref: str | None
+    """The ref compared with (None when none could be chosen)."""
+    source: str | None
+    """Where the ref came from."""
+    status: str
+    """``compared``, ``new`` (no base version), ``skipped`` or ``unavailable`` (git failed)."""
+    commit: str | None = None
+    """The base commit id."""
+    base_path: str | None = None
+    """Repository-relative path of the base artifact."""
+    base_format: str | None = None
+    """The format the base manifest declares for it, if any."""
+    base: ArtifactInfo | None = None
+    """Inspection of the base artifact; None when it could not be inspected."""
+    size: Change | None = None
+    """Bytes on disk."""
+    params: Change | None = None
+    """Parameter count."""
+    latency: ABLatency | None = None
+    """Alternating base/head probes, when ``max_latency_increase`` is set and both ran."""
+    size_from_lfs_pointers: bool = False
+    """Whether the base size is the one recorded in LFS pointers."""
+    reason: str | None = None
+    """Why the comparison is ``unavailable`` or ``skipped``."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Measures (size, params, latency) not compared, and why."""
+    notes: tuple[str, ...] = ()
+    """Other facts worth showing (e.g. the base manifest could not be parsed)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The report's per-model ``baseline`` object."""
+        latency = None
+        if self.latency is not None:
+            ab = self.latency
+            latency = {**Change(ab.base_median_ms, ab.head_median_ms).to_json(),
+                       "ratio": ab.ratio, "rounds": ab.rounds, "threads": ab.threads,
+                       "base_p50_ms": list(ab.base_p50_ms), "head_p50_ms": list(ab.head_p50_ms)}
+        return {
+            "ref": self.ref, "source": self.source, "commit": self.commit,
+            "status": self.status, "base_path": self.base_path,
+            "size_bytes": self.size.to_json() if self.size else None,
+            "params": self.params.to_json() if self.params else None,
+            "latency_ms": latency,
+            "size_from_lfs_pointers": self.size_from_lfs_pointers,
+            "reason": self.reason, "skipped": dict(self.skipped), "notes": list(self.notes),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing and checking the ref
+
+
+def choose_ref(cli_ref: str | None, baseline: Baseline | None,
+               environ: Mapping[str, str]) -> RefChoice | None:
+    """The ref to compare with: ``--base``, else ``baseline.ref``, else the pull request's base.
+
+    The pull request's base is used only for models that declare ``baseline``.
+    """
+    if cli_ref is not None:
+        return RefChoice(cli_ref, "--base")
+    if baseline is None:
+        return None
+    if baseline.ref:
+        return RefChoice(baseline.ref, "baseline.ref")
+    return pull_request_base(environ)
+
+
+def pull_request_base(environ: Mapping[str, str]) -> RefChoice | None:
+    """The base of the GitHub pull request this runs for, from the environment; else None."""
+    sha = _event_base_sha(environ.get("GITHUB_EVENT_PATH"))
+    branch = environ.get("GITHUB_BASE_REF")
+    if branch:
+        return RefChoice(f"origin/{branch}", "GITHUB_BASE_REF", (sha,) if sha else ())
+    if sha:
+        return RefChoice(sha, "pull_request.base.sha")
+    return None
+
+
+def _event_base_sha(event_path: str | None) -> str | None:
+    if not event_path:
+        return None
+    try:
+        with open(event_path, "rb") as f:
+            raw = f.read(MAX_EVENT_BYTES + 1)
+        event: Any = json.loads(raw) if len(raw) <= MAX_EVENT_BYTES else None
+    except (OSError, ValueError):
+        return None  # not a pull request event we can read: no base from it
+    try:
+        sha = event["pull_request"]["base"]["sha"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return sha if isinstance(sha, str) and _FULL_SHA.fullmatch(sha) else None
+
+
+def check_ref_text(ref: str) -> None:
+    """Refuse ref strings that could be read as options, ranges or several words."""
+    shown = ref if ref.isprintable() and len(ref) <= MAX_REF_CHARS else repr(ref[:40])
+    problem = None
+    if not ref:
+        problem = "is empty"
+    elif len(ref) > MAX_REF_CHARS:
+        problem = f"is longer than {MAX_REF_CHARS} characters"
+    elif ref.startswith("-"):
+        problem = "starts with '-' (it would be read as an option)"
+    elif any(c.isspace() or not c.isprintable() for c in ref):
+        problem = "contains whitespace or control characters"
+    elif ".." in ref:
+        problem = "contains '..' (a range, not one commit)"
+    elif ":" in ref:
+        problem = "contains ':' (a path in a tree, not a commit)"
+    if problem:
+        raise BaselineError(f"base ref {shown} {problem}; refused, name one branch, tag or "
+                            "commit such as origin/main")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the base from git
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Turn git and file-system failures while reading the base into BaselineError."""
+    import git
+
+    try:
+        yield
+    except (git.GitError, OSError, ValueError) as e:
+        cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BaselineError(f"cannot read {what} from git ({type(e).__name__}: {cause})") from e
+
+
+class BaseRepository:
+    """The repository holding the manifest, opened to read base versions; a context manager.
+
+    Errors (not a repository, unknown ref) are raised per call as BaselineError, so that each
+    model using a ref gets the finding.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._repo: git.Repo | None = None
+        self._open_error: BaselineError | None = None
+        self._resolved: dict[tuple[str, tuple[str, ...]], ResolvedRef | BaselineError] = {}
+        self._manifests: dict[tuple[str, str], dict[str, BaseEntry] | None] = {}
+        self._tmp: Path | None = None
+        self._written = 0
+
+    def __enter__(self) -> BaseRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop git helper processes and remove the temporary folder."""
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def repo(self) -> git.Repo:
+        """The gitpython repository (opened once)."""
+        if self._open_error is not None:
+            raise self._open_error
+        if self._repo is None:
+            try:
+                self._repo = _open(self.root)
+            except BaselineError as e:
+                self._open_error = e
+                raise
+        return self._repo
+
+    def resolve(self, choice: RefChoice) -> ResolvedRef:
+        """The commit ``choice`` names; BaselineError when it cannot be found."""
+        key = (choice.ref, choice.fallbacks)
+        if key not in self._resolved:
+            try:
+                self._resolved[key] = self._resolve(choice)
+            except BaselineError as e:
+                self._resolved[key] = e
+        found = self._resolved[key]
+        if isinstance(found, BaselineError):
+            raise found
+        return found
+
+    def _resolve(self, choice: RefChoice) -> ResolvedRef:
+        import git
+
+        check_ref_text(choice.ref)
+        repo = self.repo()
+        for ref in (choice.ref, *choice.fallbacks):
+            check_ref_text(ref)
+            try:
+                # --end-of-options: even a checked ref is never parsed as an option.
+                commit = repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
+                                            f"{ref}^{{commit}}").strip()
+            except git.GitCommandError:
+                continue
+            if commit:
+                return ResolvedRef(ref, commit, choice.source)
+        try:
+            shallow = repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+        except git.GitCommandError:
+            shallow = False
+        if shallow:
+            raise BaselineError(f"the base ref {choice.ref} is not in this shallow clone: use "
+                                "`fetch-depth: 0` in actions/checkout or run "
+                                f"`{_fetch_command(repo, choice.ref)}`")
+        raise BaselineError(f"the base ref {choice.ref} does not exist in this repository "
+                            f"(from {choice.source}); check the name, or fetch it with "
+                            f"`{_fetch_command(repo, choice.ref)}`")
+
+    def base_models(self, resolved: ResolvedRef, manifest_path: str) -> dict[str, BaseEntry] | None:
+        """The base manifest's models by name; None when the base has no (readable) manifest."""
+        key = (resolved.commit, manifest_path)
+        if key not in self._manifests:
+            with _reading(f"{resolved.ref}:{manifest_path}"):
+                self._manifests[key] = self._read_manifest(resolved, manifest_path)
+        return self._manifests[key]
+
+    def _read_manifest(self, resolved: ResolvedRef, manifest_path: str) -> dict[str, BaseEntry] | None:
+        from deploygate.manifest.load import MAX_MANIFEST_BYTES, ManifestSyntaxError, parse_document
+
+        entry = self._entry(resolved, manifest_path)
+        if entry is None or entry.type != "blob" or entry.mode == _LINK_MODE \
+                or entry.size > MAX_MANIFEST_BYTES:
+            return None
+        try:
+            doc, _ = parse_document(entry.data_stream.read().decode("utf-8"), manifest_path)
+        except (UnicodeDecodeError, ManifestSyntaxError):
+            return None
+        return _entries(doc, posixpath.dirname(manifest_path))
+
+    def exists(self, resolved: ResolvedRef, repo_path: str) -> bool:
+        """Whether ``repo_path`` names a file or folder in the base commit."""
+        with _reading(f"{resolved.ref}:{repo_path}"):
+            return self._entry(resolved, repo_path) is not None
+
+    def materialize(self, repo_path: str, commit: str, ref: str) -> BaseFiles:
+        """Write the base artifact (file or folder, and ONNX external data) to the temp folder."""
+        with _reading(f"{ref}:{repo_path}"):
+            return self._materialize(repo_path, commit, ref)
+
+    def _materialize(self, repo_path: str, commit: str, ref: str) -> BaseFiles:
+        resolved = ResolvedRef(ref, commit, "")
+        entry = self._entry(resolved, repo_path)
+        display = f"{ref}:{repo_path}"
+        if entry is None:
+            raise BaselineError(f"{display} does not exist")
+        if self._tmp is None:
+            # mkdtemp creates the folder readable by this user only (0700).
+            self._tmp = Path(tempfile.mkdtemp(prefix="deploygate-base-"))
+        self._written += 1
+        slot = self._tmp / str(self._written)
+        slot.mkdir()
+        target = slot / posixpath.basename(repo_path)
+        writer = _Writer(self.repo(), display)
+        if entry.type == "tree":
+            target.mkdir()
+            for child in entry.blobs:
+                if child.mode != _LINK_MODE:  # links could point anywhere: never followed
+                    writer.write(child, target / _safe_name(child.name, display))
+            for onnx_file in sorted(p for p in target.iterdir() if p.suffix.lower() == ".onnx"):
+                self._external_data(writer, entry, onnx_file, display)
+        elif entry.type == "blob" and entry.mode != _LINK_MODE:
+            writer.write(entry, target)
+            parent = self._entry(resolved, posixpath.dirname(repo_path))
+            self._external_data(writer, parent, target, display)
+        else:
+            raise BaselineError(f"{display} is a symbolic link or submodule in the base commit; "
+                                "not followed")
+        return BaseFiles(target, display, repo_path, tuple(writer.pointers),
+                         _counted_size(target, writer), writer.pointer_reason)
+
+    def _external_data(self, writer: _Writer, folder: Any, model: Path, display: str) -> None:
+        """Write the external-data files an ONNX model names, from its folder in the base tree."""
+        if str(model) in writer.pointer_paths:
+            return  # the model itself is a pointer: its external data cannot be known
+        from deploygate.artifacts.onnx import external_locations
+        from deploygate.errors import ArtifactError
+
+        try:
+            locations = external_locations(model, display)
+        except ArtifactError:
+            return  # not readable as ONNX: inspection will say so
+        for location in locations:
+            dest = model.parent / location
+            if dest.exists() or folder is None:
+                continue
+            try:
+                blob = folder / location
+            except KeyError:
+                continue  # inspection reports the missing file
+            if blob.type != "blob" or blob.mode == _LINK_MODE:
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            writer.write(blob, dest)
+
+    def _entry(self, resolved: ResolvedRef, repo_path: str) -> Any:
+        tree = self.repo().commit(resolved.commit).tree
+        if repo_path in ("", "."):
+            return tree
+        try:
+            return tree / repo_path
+        except KeyError:
+            return None
+
+
+def _open(root: Path) -> git.Repo:
+    try:
+        import git
+    except ImportError as e:  # gitpython raises ImportError when no git executable works
+        raise BaselineError(f"git is not available ({str(e).splitlines()[0]}); install git to "
+                            "compare with a base ref") from e
+    if not (root / ".git").exists():
+        raise BaselineError(f"{root.name or root} is not in a git repository; a base ref needs "
+                            "one (run in a clone, or drop --base and baseline.ref)")
+    try:
+        return git.Repo(root)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError) as e:
+        raise BaselineError(f"cannot open the git repository at {root} ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''})") from e
+
+
+def _fetch_command(repo: git.Repo, ref: str) -> str:
+    remotes = [r.name for r in repo.remotes] or ["origin"]
+    remote, branch = ("origin" if "origin" in remotes else remotes[0]), ref
+    head, _, rest = ref.partition("/")
+    if rest and head in remotes:
+        remote, branch = head, rest
+    elif ref.startswith("refs/remotes/"):
+        remote, _, branch = ref.removeprefix("refs/remotes/").partition("/")
+    return f"git fetch {remote} {branch} --depth=1"
+
+
+def _entries(doc: Any, manifest_dir: str) -> dict[str, BaseEntry] | None:
+    """Model names and paths from a base manifest's data; tolerant of older or odd manifests."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+        return None
+    defaults: dict[str, Any] = doc["defaults"] if isinstance(doc.get("defaults"), dict) else {}
+    found: dict[str, BaseEntry] = {}
+    for raw in doc["models"]:
+        if not isinstance(raw, dict):
+            continue
+        name, path = raw.get("name"), raw.get("path")
+        fmt = raw.get("format", defaults.get("format"))
+        if not isinstance(name, str) or not isinstance(path, str):
+            continue
+        repo_path = repo_relative(manifest_dir, path)
+        if repo_path is not None:
+            found.setdefault(name, BaseEntry(name, repo_path, fmt if isinstance(fmt, str) else None))
+    return found
+
+
+def repo_relative(manifest_dir: str, path: str) -> str | None:
+    """``manifest_dir/path`` normalised, or None when absolute or outside the repository."""
+    if path.startswith("/") or "\\" in path or "\x00" in path:
+        return None
+    joined = posixpath.normpath(posixpath.join(manifest_dir, path))
+    if joined == ".." or joined.startswith("../"):
+        return None
+    return joined
+
+
+def _safe_name(name: str, display: str) -> str:
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise BaselineError(f"{display}: the base tree has an entry named {name!r}; refused")
+    return name
+
+
+class _Writer:
+    """Streams blobs to disk, smudging LFS pointers when git-lfs is installed."""
+
+    def __init__(self, repo: git.Repo, display: str) -> None:
+        self.repo, self.display = repo, display
+        self.pointers: list[str] = []
+        self.pointer_paths: set[str] = set()
+        self.pointer_sizes: dict[str, int] = {}
+        self.pointer_reason: str | None = None
+
+    def write(self, blob: Any, dest: Path) -> None:
+        from deploygate.artifacts.lfs import MAX_POINTER_BYTES, parse_pointer
+
+        stream = blob.data_stream
+        if blob.size < MAX_POINTER_BYTES:
+            data = stream.read()
+            pointer = parse_pointer(data)
+            if pointer is not None and self._smudge(data, pointer.size, dest):
+                return
+            dest.write_bytes(data)
+            if pointer is not None:
+                self.pointers.append(str(dest.name))
+                self.pointer_paths.add(str(dest))
+                self.pointer_sizes[str(dest)] = pointer.size
+            return
+        with dest.open("wb") as out:
+            while chunk := stream.read(CHUNK_BYTES):
+                out.write(chunk)
+
+    def _smudge(self, pointer: bytes, size: int, dest: Path) -> bool:
+        """Replace a pointer by its content with ``git lfs smudge``; False when that fails."""
+        git_lfs = shutil.which("git-lfs")
+        if git_lfs is None or self.repo.working_tree_dir is None:
+            self.pointer_reason = "git-lfs is not installed"
+            return False
+        try:
+            with dest.open("wb") as out:
+                done = subprocess.run([git_lfs, "smudge"], input=pointer, stdout=out,
+                                      stderr=subprocess.DEVNULL, cwd=self.repo.working_tree_dir,
+                                      timeout=LFS_SMUDGE_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as e:
+            self.pointer_reason = f"`git lfs smudge` failed ({type(e).__name__})"
+            return False
+        # With GIT_LFS_SKIP_SMUDGE set, or the object missing, the pointer comes back unchanged.
+        if done.returncode == 0 and dest.stat().st_size == size:
+            return True
+        self.pointer_reason = "`git lfs smudge` could not fetch the object"
+        return False
+
+
+def _counted_size(target: Path, writer: _Writer) -> int:
+    """Bytes of the artifact's model files, LFS pointers at the size they record."""
+    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else \
+        [p for p in target.parent.rglob("*") if p.is_file()]
+    total = 0
+    for p in files:
+        if str(p) in writer.pointer_sizes:
+            total += writer.pointer_sizes[str(p)]
+        elif not target.is_dir() or p.suffix.lower() in MODEL_SUFFIXES:
+            total += p.stat().st_size
+    return total
+
+
+def head_repo_path(root: Path, path: Path) -> str | None:
+    """``path`` relative to the repository root as POSIX, or None when outside it."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None

@@ -1,0 +1,64 @@
+"""GitHub Actions: workflow-command annotations on the manifest, and a job-summary body.
+
+The runner reads any stdout line that starts with ``::`` as a command, so every piece of text
+that comes from a manifest or a model is escaped the way GitHub documents: a message or a
+model name cannot start a line of its own, and so cannot inject ``::stop-commands::``,
+``::add-mask::`` or a forged annotation.
+"""
+
+from __future__ import annotations
+
+from deploygate.findings import Finding, Severity
+from deploygate.report import Report
+
+_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+
+
+def escape_data(text: str) -> str:
+    """``text`` escaped for the message part of a workflow command."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """``text`` escaped for a ``key=value`` property of a workflow command."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_annotation(f: Finding) -> str:
+    """One finding as ``::error file=…,line=…,col=…,title=…::message``."""
+    props: list[tuple[str, str]] = []
+    loc = f.location
+    if loc is not None:
+        props.append(("file", loc.file))
+        if loc.line is not None and loc.line >= 1:
+            props.append(("line", str(loc.line)))
+            if loc.column is not None and loc.column >= 1:
+                props.append(("col", str(loc.column)))
+    props.append(("title", f"{f.rule} {f.name}"))
+    where = f"{loc.path}: " if loc is not None and loc.path else ""
+    who = f"{f.model}: " if f.model else ""
+    properties = ",".join(f"{key}={escape_property(value)}" for key, value in props)
+    return f"::{_COMMANDS[f.severity]} {properties}::{escape_data(who + where + f.message)}"
+
+
+def render(report: Report) -> str:
+    """Annotation lines for every finding, then a short plain summary."""
+    lines = [render_annotation(f) for f in report.all_findings]
+    # Each summary line starts with fixed text, and names are escaped, so none is a command.
+    for m in report.models:
+        verdict = "PASS" if m.passed else "FAIL"
+        lines.append(f"deploygate: {verdict} {escape_data(m.name)}")
+    failed = sum(not m.passed for m in report.models)
+    checked = len(report.models)
+    verdict = "passed" if report.passed else "FAILED"
+    lines.append(f"deploygate {verdict}: {checked} model{'s' * (checked != 1)} checked, "
+                 f"{checked - failed} passed, {failed} failed, {len(report.all_findings)} "
+                 f"finding{'s' * (len(report.all_findings) != 1)} (exit {report.exit_code})")
+    return "\n".join(lines) + "\n"
+
+
+def render_summary(report: Report) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: the PR-comment body."""
+    from deploygate.reporters import markdown
+
+    return markdown.render(report)

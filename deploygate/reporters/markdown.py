@@ -1,0 +1,182 @@
+"""Markdown for a pull-request comment or a GitHub job summary.
+
+The table is the source of truth; the findings list says where and why; the latency charts
+are only a picture of numbers the table already holds. Text from manifests and models is
+escaped, so a name or message cannot break the table or inject HTML.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from deploygate.findings import Finding, Severity
+from deploygate.manifest.units import format_bytes, format_count
+from deploygate.report import ModelReport, Report
+
+PERCENTILES = ("p50", "p90", "p95", "p99")
+_ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.NOTE: "ℹ️"}
+_UNSAFE_IN_CHART = re.compile(r"[^A-Za-z0-9 ._/-]")
+
+
+def escape_text(text: str) -> str:
+    """``text`` safe as Markdown inline text: no HTML, no line breaks."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines())
+
+
+def escape_cell(text: str) -> str:
+    """``text`` safe inside a table cell: also no ``|`` column breaks."""
+    return escape_text(text).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """``text`` as an inline code span, whatever backticks it holds."""
+    text = " ".join(text.splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _target(m: ModelReport) -> str:
+    return f"{m.target.kind} / {m.target.device}" if m.target.device else m.target.kind
+
+
+def _latency_cell(m: ModelReport) -> str:
+    spec = m.latency_spec
+    if m.latency is None:
+        return "not measured" if spec is not None and spec.budget_ms is not None else "—"
+    pct = spec.percentile if spec else "p95"
+    measured = m.latency.at(pct)
+    cell = f"{pct} {measured:.2f} ms"
+    if spec is not None and spec.budget_ms is not None:
+        cell += f" {'≤' if measured <= spec.budget_ms else '>'} {spec.budget_ms:g} ms"
+    estimated = m.estimates.get("target_latency_ms")
+    if estimated is not None:
+        cell += f" (est. {estimated:.1f} ms on {m.target.device})"
+    return cell
+
+
+def _verdict(m: ModelReport) -> str:
+    if not m.passed:
+        return "❌ fail"
+    warnings = sum(f.severity is Severity.WARNING for f in m.findings)
+    return f"⚠️ pass, {warnings} warning{'s' * (warnings != 1)}" if warnings else "✅ pass"
+
+
+def _row(m: ModelReport) -> str:
+    a = m.artifact
+    cells = [m.name, _target(m), format_bytes(a.size_bytes) if a else "—",
+             format_count(a.params) if a else "—", _latency_cell(m), _verdict(m)]
+    return "| " + " | ".join(escape_cell(c) for c in cells) + " |"
+
+
+def render_finding(f: Finding) -> str:
+    """One finding as a list item: icon, rule, ``file:line``, key path, message."""
+    loc = f.location
+    where = f" at {_code(str(loc))}" if loc is not None else ""
+    key = f" ({_code(loc.path)})" if loc is not None and loc.path else ""
+    who = f"{escape_text(f.model)}: " if f.model else ""
+    return (f"- {_ICONS[f.severity]} **{f.rule}** {_code(f.name)}{where}{key}: "
+            f"{who}{escape_text(f.message)}")
+
+
+def _chart_label(text: str) -> str:
+    return _UNSAFE_IN_CHART.sub("_", text)
+
+
+def render_chart(m: ModelReport) -> list[str]:
+    """A mermaid bar chart of p50..p99 with the budget as a line (empty without latency)."""
+    if m.latency is None:
+        return []
+    values = [m.latency.at(p) for p in PERCENTILES]
+    budget = m.latency_spec.budget_ms if m.latency_spec else None
+    top = math.ceil(max(values + ([budget] if budget is not None else [])) * 1.1) or 1
+    lines = ["```mermaid", "xychart-beta",
+             f'    title "{_chart_label(m.name)} latency (ms)"',
+             f"    x-axis [{', '.join(PERCENTILES)}]",
+             f'    y-axis "ms" 0 --> {top}',
+             f"    bar [{', '.join(f'{v:.2f}' for v in values)}]"]
+    if budget is not None:
+        lines.append(f"    line [{', '.join(f'{budget:g}' for _ in PERCENTILES)}]")
+    lines.append("```")
+    return lines
+
+
+def render_baseline_rows(m: ModelReport) -> list[str]:
+    """Table rows for one model's comparison with the baseline: before, after and change."""
+    from deploygate.checks.regression import signed_percent
+
+    b = m.baseline
+    assert b is not None
+    name, ref = escape_cell(m.name), escape_cell(f"{b.ref} ({b.commit[:10]})" if b.commit
+                                                 else str(b.ref or "none"))
+    if b.status != "compared":
+        why = "new model, no baseline" if b.status == "new" else f"not compared: {b.reason}"
+        return [f"| {name} | {ref} | — | — | — | {escape_cell(why)} |"]
+    rows = []
+    changes = [("size", b.size, format_bytes), ("params", b.params, format_count)]
+    if b.latency is not None:
+        from deploygate.baseline import Change
+
+        changes.append(("p50 latency (A/B)", Change(b.latency.base_median_ms, b.latency.head_median_ms),
+                        lambda ms: f"{ms:.3f} ms"))
+    for measure, change, fmt in changes:
+        if change is not None:
+            rows.append(f"| {name} | {ref} | {measure} | {fmt(change.before)} | {fmt(change.after)} "
+                        f"| {signed_percent(change.fraction)} |")
+    rows += [f"| {name} | {ref} | {measure} | — | — | not compared: {escape_cell(why)} |"
+             for measure, why in b.skipped.items()]
+    return rows
+
+
+def render(report: Report) -> str:
+    """The report as a Markdown PR comment: verdict, table, findings, latency charts."""
+    checked = len(report.models)
+    failed = sum(not m.passed for m in report.models)
+    findings = report.all_findings
+    verdict = "✅ deploygate passed" if report.passed else "❌ deploygate failed"
+    lines = [f"## {verdict} (exit {report.exit_code})", "",
+             (f"{_code(report.manifest)}: {checked} model{'s' * (checked != 1)} checked, "
+              f"{checked - failed} passed, {failed} failed; {len(findings)} "
+              f"finding{'s' * (len(findings) != 1)}."), ""]
+    if report.models:
+        lines += ["| model | target | size | params | latency vs budget | verdict |",
+                  "| --- | --- | ---: | ---: | --- | --- |"]
+        lines += [_row(m) for m in report.models]
+        lines.append("")
+    if findings:
+        lines += ["### Findings", ""]
+        lines += [render_finding(f) for f in findings]
+        lines.append("")
+    compared = [m for m in report.models if m.baseline is not None]
+    if compared:
+        lines += ["### Against the baseline", "", "| model | ref | measure | before | after | Δ |",
+                  "| --- | --- | --- | ---: | ---: | ---: |"]
+        for m in compared:
+            lines += render_baseline_rows(m)
+        lines.append("")
+    measured = [m for m in report.models if m.latency is not None]
+    if measured:
+        lines += ["### Latency", ""]
+        for m in measured:
+            budget = m.latency_spec.budget_ms if m.latency_spec else None
+            against = f" against the {budget:g} ms budget (line)" if budget is not None else ""
+            summary = f"<details><summary>{escape_text(m.name)}: p50–p99 in ms{against}</summary>"
+            lines += [summary, "", *render_chart(m), "", "</details>", ""]
+        if any(m.latency.measured_on == "host" for m in measured if m.latency):
+            lines += [_host_line(report), ""]
+    return "\n".join(lines)
+
+
+def _host_line(report: Report) -> str:
+    host = report.host
+    parts = [str(host[k]) for k in ("cpu",) if host.get(k)]
+    if host.get("cores"):
+        parts.append(f"{host['cores']} cores")
+    if host.get("onnxruntime"):
+        parts.append(f"onnxruntime {host['onnxruntime']}")
+    where = ", ".join(parts) if parts else "this runner"
+    return (f"<sub>Latency measured on the host running deploygate ({escape_text(where)}), "
+            "not on the target device.</sub>")

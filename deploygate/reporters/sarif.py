@@ -1,0 +1,118 @@
+"""SARIF 2.1.0 for GitHub code scanning (and any other SARIF consumer).
+
+Rules come from ``deploygate.rules.RULES``, so a new rule id needs no change here. Findings
+point at the manifest: its key path becomes a logical location, its line and column a region.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+from urllib.parse import quote
+
+import deploygate
+from deploygate.findings import Finding, Severity
+from deploygate.report import Report
+from deploygate.rules import RULES, docs_url, family
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+INFORMATION_URI = "https://github.com/deploygate/deploygate"
+FINGERPRINT_KEY = "deploygateFinding/v1"
+"""Our own partialFingerprints key. GitHub reserves ``primaryLocationLineHash`` for a hash it
+computes from the line's text; ours names the finding (rule, file, model, key path) instead,
+so an alert survives lines moving and a re-measured latency (new numbers in the message)."""
+
+_LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+_RULE_IDS = list(RULES)
+
+
+def render(report: Report) -> str:
+    """The report as a SARIF 2.1.0 log with one run."""
+    return json.dumps(sarif_log(report), indent=2) + "\n"
+
+
+def sarif_log(report: Report) -> dict[str, Any]:
+    """The SARIF log as a JSON-ready dict."""
+    return {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "deploygate",
+                "version": deploygate.__version__,
+                "semanticVersion": deploygate.__version__,
+                "informationUri": INFORMATION_URI,
+                "rules": [_rule(rule_id) for rule_id in _RULE_IDS],
+            }},
+            # PyYAML counts columns in code points, not UTF-16 units (SARIF's other choice).
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
+            "results": [_result(report, f) for f in report.all_findings],
+        }],
+    }
+
+
+def _rule(rule_id: str) -> dict[str, Any]:
+    rule = RULES[rule_id]
+    url = docs_url(rule_id)
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": f"{rule.summary} {rule.fix}"},
+        "help": {"text": f"{rule.summary}\nFix: {rule.fix}\nSee {url}",
+                 "markdown": f"{rule.summary}\n\n**Fix:** {rule.fix}\n\n[{rule.id} {rule.name}]({url})"},
+        "helpUri": url,
+        # Every rule can fail the gate; each result carries the level it was actually given.
+        "defaultConfiguration": {"level": "error"},
+        "properties": {"tags": ["deploygate", family(rule.id)]},
+    }
+
+
+def _result(report: Report, f: Finding) -> dict[str, Any]:
+    loc = f.location
+    # GitHub needs a location on every result; a finding about the run points at the manifest.
+    file = loc.file if loc is not None else report.manifest
+    physical: dict[str, Any] = {"artifactLocation": artifact_location(file)}
+    if loc is not None and loc.line is not None and loc.line >= 1:
+        region: dict[str, Any] = {"startLine": loc.line}
+        if loc.column is not None and loc.column >= 1:
+            region["startColumn"] = loc.column
+        physical["region"] = region
+    location: dict[str, Any] = {"physicalLocation": physical}
+    key_path = loc.path if loc is not None else None
+    if key_path:
+        location["logicalLocations"] = [{"name": _last_key(key_path),
+                                         "fullyQualifiedName": key_path, "kind": "property"}]
+    result: dict[str, Any] = {
+        "ruleId": f.rule,
+        "ruleIndex": _RULE_IDS.index(f.rule),
+        "level": _LEVELS[f.severity],
+        "message": {"text": f"{f.model}: {f.message}" if f.model else f.message},
+        "locations": [location],
+        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, file, key_path)},
+    }
+    if f.model:
+        result["properties"] = {"model": f.model}
+    return result
+
+
+def artifact_location(file: str) -> dict[str, Any]:
+    """A SARIF artifactLocation for ``file``: a relative URI against %SRCROOT% when relative."""
+    posix = file.replace("\\", "/")
+    if posix.startswith("/"):
+        return {"uri": "file://" + quote(posix)}
+    return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
+
+
+def _last_key(key_path: str) -> str:
+    cut = max(key_path.rfind("."), key_path.rfind("["))
+    return key_path[cut + 1:].rstrip("]") if cut >= 0 else key_path
+
+
+def _fingerprint(f: Finding, file: str, key_path: str | None) -> str:
+    # Without a key path the line is the best identity left (e.g. a YAML syntax error).
+    where = key_path or (str(f.location.line) if f.location and f.location.line else f.message)
+    identity = "\0".join((f.rule, file, f.model or "", where))
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,128 @@
+"""The targets stage for one model: workload, memory, latency on the target, and cost.
+
+Pure estimates from the facts upstream (manifest entry, artifact, host measurement); the checks
+judge them and the reports show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from deploygate.artifacts.base import ArtifactInfo
+from deploygate.manifest.model import Device, ModelSpec
+from deploygate.probe.result import LatencyResult
+from deploygate.targets.cost import CostEstimate, estimate_cost
+from deploygate.targets.estimate import TargetEstimate
+from deploygate.targets.memory import MemoryEstimate, estimate_memory
+from deploygate.targets.workload import Workload
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What the targets stage estimates about one model."""
+
+    memory: MemoryEstimate
+    """Serving memory: weights, activations, KV cache, runtime overhead."""
+    workload: Workload | None = None
+    """FLOPs and bytes per inference, when countable."""
+    target: TargetEstimate | None = None
+    """Latency on the target device (None when measured there or not estimable)."""
+    cost: CostEstimate | None = None
+    """Cost of 1,000 inferences, when asked for or the device has a price."""
+
+    def to_json(self, device: Device | None) -> dict[str, Any]:
+        """The report's ``estimates`` object."""
+        estimates = self.memory.to_json(device.memory if device is not None else None)
+        if self.workload is not None:
+            estimates["workload"] = self.workload.to_json()
+        if self.target is not None:
+            estimates["target_latency_ms"] = self.target.ms
+            estimates["target_latency"] = self.target.to_json()
+        if self.cost is not None:
+            estimates["cost"] = self.cost.to_json()
+            if self.cost.usd_per_1k is not None:
+                estimates["usd_per_1k"] = self.cost.usd_per_1k
+        return estimates
+
+
+def assess(spec: ModelSpec, artifact: ArtifactInfo, device: Device | None,
+           latency: LatencyResult | None, skipped: str | None = None, *,
+           on_target: bool = False) -> Assessment:
+    """Workload, memory, target latency and cost of one model."""
+    workload = workload_for(spec, artifact, latency)
+    memory = estimate_memory(artifact, workload=workload)
+    target = None if on_target else target_estimate(spec, device, artifact, workload, latency)
+    cost = cost_for(spec, device, artifact, workload, latency, skipped, target, on_target)
+    return Assessment(memory, workload, target, cost)
+
+
+def workload_for(spec: ModelSpec, artifact: ArtifactInfo,
+              latency: LatencyResult | None) -> Workload | None:
+    """FLOPs and bytes per inference at the probe's shapes (else the manifest's pinned dims)."""
+    from google.protobuf.message import DecodeError
+
+    from deploygate.targets.workload import estimate_workload, pinned_shapes
+
+    assumed: tuple[str, ...] = ()
+    if latency is not None and latency.input_shapes:
+        shapes = dict(latency.input_shapes)
+    else:
+        shapes, assumed = pinned_shapes(artifact, spec.latency)
+    try:
+        return estimate_workload(spec.resolved_path, artifact, shapes, assumed)
+    except (OSError, ValueError, DecodeError):
+        # Inspection already judged the file; a graph that cannot be counted only leaves the
+        # estimates out (the checks that need them say what is missing).
+        return None
+
+
+def int8_weights(artifact: ArtifactInfo) -> bool:
+    """Whether most weight bytes are 8-bit or smaller integers (int8 accelerator peaks apply)."""
+    small = sum(n for dtype, n in artifact.bytes_by_dtype.items()
+                if dtype.lower().startswith(("int8", "uint8", "int4", "uint4", "q")))
+    return small * 2 > artifact.weights_bytes > 0
+
+
+def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
+                     workload: Workload | None, latency: LatencyResult | None,
+                     measured_ms: float | None = None) -> TargetEstimate | None:
+    """The roofline estimate on the target, calibrated by the host measurement when there is one."""
+    if device is None or workload is None or not device.compute:
+        return None
+    from deploygate.targets.estimate import estimate_target, is_accelerator
+
+    host = None
+    if latency is not None and not is_accelerator(device):
+        from deploygate.targets.calibrate import host_peaks
+
+        host = host_peaks()
+        if measured_ms is None:
+            measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
+    return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
+                           threads=latency.threads if latency else 1,
+                           int8_weights=int8_weights(artifact))
+
+
+def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
+          workload: Workload | None, latency: LatencyResult | None, skipped: str | None,
+          target: TargetEstimate | None, on_target: bool) -> CostEstimate | None:
+    """Cost per 1,000 inferences from the mean latency on the target (estimated or measured)."""
+    if spec.cost is None and (device is None or device.price_per_hour is None):
+        return None
+    from deploygate.targets.workload import batch_size
+
+    batch = batch_size(artifact, spec.latency, latency.input_shapes if latency else None)
+    ms: float | None
+    if latency is not None and (on_target or target is None):
+        where = f"measurement on {device.id}" if on_target and device else "host measurement"
+        ms, source = latency.mean_ms, f"{where} (mean)"
+    elif target is not None:
+        # Cost follows total time, so the estimate is redone from the mean, not the percentile.
+        mean = target_estimate(spec, device, artifact, workload, latency,
+                                latency.mean_ms if latency else None) if latency else target
+        ms = (mean or target).ms
+        source = f"{'calibrated' if target.calibrated else 'uncalibrated'} target estimate"
+    else:
+        ms, source = None, skipped or "no latency was measured or estimated"
+    return estimate_cost(device, ms, source, batch)

@@ -1,0 +1,83 @@
+"""action.yml and the workflows: valid against GitHub's schemas (check-jsonschema's vendored
+copies, offline), clean under zizmor's offline audits, actions pinned, credentials dropped."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTION = ROOT / "action.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml")) + sorted(
+    (ROOT / "examples").glob("github-*.yml"))
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+# The examples refer to deploygate's own release by tag, which users replace with its SHA.
+PLACEHOLDER = "deploygate/deploygate@v0.1.0"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def steps(document: dict) -> list[dict]:
+    if "runs" in document:
+        return list(document["runs"].get("steps", []))
+    return [step for job in document["jobs"].values() for step in job.get("steps", [])]
+
+
+def test_there_are_workflows() -> None:
+    names = {p.name for p in WORKFLOWS}
+    assert {"ci.yml", "github-workflow.yml", "github-matrix-workflow.yml"} <= names
+
+
+@pytest.mark.skipif(importlib.util.find_spec("check_jsonschema") is None,
+                    reason="check-jsonschema is not installed (pip install -e '.[test]')")
+def test_valid_against_githubs_schemas() -> None:
+    result = run(sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                 "vendor.github-actions", str(ACTION))
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                 "vendor.github-workflows", *map(str, WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("zizmor") is None,
+                    reason="zizmor is not installed (pip install -e '.[test]')")
+def test_zizmor_finds_nothing_of_medium_severity_or_worse() -> None:
+    result = run("zizmor", "--offline", "--min-severity", "medium", str(ACTION),
+                 *map(str, WORKFLOWS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", [ACTION, *WORKFLOWS], ids=lambda p: p.name)
+def test_actions_are_pinned_and_checkouts_keep_no_credentials(path: Path) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    for step in steps(document):
+        uses = step.get("uses")
+        if uses is None or uses.startswith("./"):
+            continue
+        assert PINNED.match(uses) or uses == PLACEHOLDER, f"{path.name}: {uses} is not pinned"
+        if uses.startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False, path.name
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_grant_least_privilege(path: Path) -> None:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    triggers = document[True]  # YAML 1.1 reads the key `on` as true
+    assert "pull_request_target" not in triggers and "workflow_run" not in triggers
+    assert document["permissions"] in ({}, {"contents": "read"})
+    for name, job in document["jobs"].items():
+        granted = job.get("permissions", document["permissions"])
+        writes = {scope for scope, level in granted.items() if level == "write"}
+        assert writes <= {"security-events"}, (path.name, name)
+        if writes:  # the job that may write runs no code from the pull request
+            assert not any(s.get("uses", "").startswith(("actions/checkout", "deploygate/"))
+                           for s in job["steps"]), (path.name, name)

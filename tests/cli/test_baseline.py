@@ -1,0 +1,474 @@
+"""`deploygate check --base`: regression against a git ref, on real repositories built here."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft202012Validator
+from safetensors.numpy import save_file
+
+from deploygate.cli import cli
+from tests.fixtures.git_repos import commit_all, git, init_repo, matmul_chain
+from tests.fixtures.onnx_models import external_data_model, save_with_external_data
+from tests.fixtures.lfs import pointer_for
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORT_SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text())
+
+MANIFEST = """\
+version: 1
+models:
+  - name: det
+    path: models/det.onnx
+    target: {{kind: edge}}
+{baseline}
+"""
+LIMITS = """\
+    baseline:
+      max_size_increase: 500%
+      max_params_increase: 10%
+"""
+
+
+@pytest.fixture(autouse=True)
+def _not_in_a_pull_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests choose their refs; the runner's own pull request must not leak in.
+    for name in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def check(repo: Path, *args: str) -> tuple[int, dict, str]:
+    """Run `check --format json` on ``repo``'s manifest; returns exit code, report, stderr."""
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "--no-probe", "--manifest",
+                                      str(repo / "deploy-constraints.yaml"), *args])
+    assert "Traceback" not in result.output
+    report = json.loads(result.stdout)
+    Draft202012Validator(REPORT_SCHEMA).validate(report)
+    assert report["exit_code"] == result.exit_code
+    return result.exit_code, report, result.stderr
+
+
+def rules(report: dict) -> list[str]:
+    return [f["rule"] for f in report["findings"]] + [
+        f["rule"] for m in report["models"] for f in m["findings"]]
+
+
+def repo_with_model(tmp_path: Path, *, baseline: str = LIMITS, width: int = 16) -> Path:
+    """A repository whose main branch holds models/det.onnx and its manifest."""
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=width, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=baseline))
+    commit_all(repo, "model")
+    git(repo, "switch", "-q", "-c", "feature")
+    return repo
+
+
+def test_params_quadrupled_fails_with_before_and_after(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 1
+    (model,) = report["models"]
+    assert [f["rule"] for f in model["findings"]] == ["DG603"]
+    finding = model["findings"][0]
+    assert finding["location"]["path"] == "models[0].baseline.max_params_increase"
+    assert "512 → 2.048K (+300%)" in finding["message"] and "max_params_increase 10%" in finding["message"]
+    base = model["baseline"]
+    assert base["status"] == "compared" and base["ref"] == "main" and base["source"] == "--base"
+    assert base["commit"] == git(repo, "rev-parse", "main")
+    assert base["params"] == {"before": 512, "after": 2048, "delta": 1536, "change": 3.0}
+    assert base["size_bytes"]["after"] == (repo / "models" / "det.onnx").stat().st_size
+    assert base["size_bytes"]["before"] < base["size_bytes"]["after"]
+
+
+def test_text_report_shows_the_change_both_ways(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+
+    result = CliRunner().invoke(cli, ["check", "--no-probe", "--format", "text", "--base", "main",
+                                      "--manifest", str(repo / "deploy-constraints.yaml")])
+
+    assert result.exit_code == 1
+    line = next(x for x in result.stdout.splitlines() if x.strip().startswith("vs main ("))
+    assert "params 512 → 2.048K (+300%)" in line and "size " in line and " → " in line
+
+
+def test_unchanged_model_passes(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    (repo / "README.md").write_text("docs only\n")
+    commit_all(repo, "docs")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0 and rules(report) == []
+    base = report["models"][0]["baseline"]
+    assert base["params"]["change"] == 0 and base["size_bytes"]["delta"] == 0
+
+
+def test_uncommitted_change_is_compared_too(tmp_path: Path) -> None:
+    # The working tree is the head: what CI checked out, or what a developer is about to commit.
+    repo = repo_with_model(tmp_path, width=16)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+
+
+def test_baseline_ref_from_the_manifest(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline=LIMITS + "      ref: main\n")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo)
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert report["models"][0]["baseline"]["source"] == "baseline.ref"
+
+
+def test_no_baseline_block_and_no_base_means_no_git(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline="")
+
+    code, report, _ = check(repo)
+
+    assert code == 0 and report["models"][0]["baseline"] is None
+
+
+def test_new_model_is_a_note(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    matmul_chain(repo / "models" / "cls.onnx", width=8, depth=1)
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(
+        text + "  - {name: cls, path: models/cls.onnx, target: {kind: edge}}\n")
+    commit_all(repo, "new model")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0
+    det, cls = report["models"]
+    assert det["findings"] == [] and det["baseline"]["status"] == "compared"
+    (note,) = cls["findings"]
+    assert note["rule"] == "DG605" and note["severity"] == "note"
+    assert "new model, no baseline" in note["message"]
+    assert cls["baseline"]["status"] == "new"
+
+
+def test_deleted_model_is_a_manifest_level_warning(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=8, depth=1)
+    matmul_chain(repo / "models" / "old.onnx", width=8, depth=1)
+    (repo / "deploy-constraints.yaml").write_text(
+        MANIFEST.format(baseline="") + "  - {name: old, path: models/old.onnx, target: {kind: edge}}\n")
+    commit_all(repo, "two models")
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=""))
+    (repo / "models" / "old.onnx").unlink()
+    commit_all(repo, "drop old")
+
+    code, report, _ = check(repo, "--base", "HEAD~1")
+
+    assert code == 0
+    (warning,) = report["findings"]
+    assert warning["rule"] == "DG606" and warning["severity"] == "warning"
+    assert "'old' (models/old.onnx)" in warning["message"]
+
+
+def test_model_renamed_on_disk_is_matched_by_name(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    git(repo, "mv", "models/det.onnx", "models/detector.onnx")
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(text.replace("det.onnx", "detector.onnx"))
+    commit_all(repo, "rename")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0
+    assert report["models"][0]["baseline"]["base_path"] == "models/det.onnx"
+
+
+def test_base_without_a_manifest_matches_by_path(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+    commit_all(repo, "model only")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert "matched by path" in report["models"][0]["baseline"]["notes"][0]
+
+
+def _shallow_clone(tmp_path: Path) -> tuple[Path, str]:
+    origin = repo_with_model(tmp_path)
+    git(origin, "switch", "-q", "main")
+    first = git(origin, "rev-parse", "HEAD")
+    (origin / "README.md").write_text("second commit\n")
+    commit_all(origin, "second")
+    git(origin, "branch", "other", first)
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth=1", f"file://{origin}", str(clone))
+    return clone, first
+
+
+def test_shallow_clone_missing_the_base_commit(tmp_path: Path) -> None:
+    clone, first = _shallow_clone(tmp_path)
+
+    code, report, _ = check(clone, "--base", first)
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601"
+    assert finding["message"] == (
+        f"the base ref {first} is not in this shallow clone: use `fetch-depth: 0` in "
+        f"actions/checkout or run `git fetch origin {first} --depth=1`")
+
+
+def test_shallow_clone_missing_the_base_branch(tmp_path: Path) -> None:
+    clone, _ = _shallow_clone(tmp_path)
+
+    code, report, _ = check(clone, "--base", "origin/other")
+
+    assert code == 2
+    message = report["models"][0]["findings"][0]["message"]
+    assert message == ("the base ref origin/other is not in this shallow clone: use "
+                       "`fetch-depth: 0` in actions/checkout or run "
+                       "`git fetch origin other --depth=1`")
+    # The fix works in a checkout made like actions/checkout's (a wildcard fetch refspec, where
+    # `git clone --depth=1` would track main alone): after it, the same check judges.
+    git(clone, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(clone, "fetch", "-q", "origin", "other", "--depth=1")
+    code, report, _ = check(clone, "--base", "origin/other")
+    assert code == 0 and report["models"][0]["baseline"]["status"] == "compared"
+
+
+def test_pull_request_base_from_the_environment(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    clone, _ = _shallow_clone(tmp_path)
+    git(clone, "config", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*")
+    git(clone, "fetch", "-q", "origin", "other", "--depth=1")
+    monkeypatch.setenv("GITHUB_BASE_REF", "other")
+
+    code, report, _ = check(clone)
+
+    assert code == 0
+    base = report["models"][0]["baseline"]
+    assert (base["ref"], base["source"]) == ("origin/other", "GITHUB_BASE_REF")
+
+
+def test_nonexistent_ref_is_exit_2_naming_it(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+
+    code, report, _ = check(repo, "--base", "no-such-branch")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "no-such-branch does not exist" in finding["message"]
+    assert report["models"][0]["baseline"]["status"] == "unavailable"
+
+
+@pytest.mark.parametrize("ref", ["--output=x", "main..feature", "main feature", "HEAD:README.md",
+                                 "main\n"])
+def test_option_like_and_odd_refs_are_refused(tmp_path: Path, ref: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path)
+    monkeypatch.chdir(repo)
+
+    code, report, _ = check(repo, "--base", ref)
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "refused" in finding["message"]
+    assert not (repo / "x").exists()
+
+
+def test_not_a_git_repository(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    matmul_chain(folder / "models" / "det.onnx", width=8, depth=1)
+    (folder / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=""))
+
+    code, report, _ = check(folder, "--base", "main")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG601" and "not in a git repository" in finding["message"]
+
+
+def test_baseline_limits_without_any_ref_are_a_warning(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+
+    code, report, _ = check(repo)
+
+    assert code == 0 and rules(report) == ["DG607"]
+    assert "no base ref" in report["models"][0]["findings"][0]["message"]
+
+
+def test_base_model_as_lfs_pointer_compares_size_and_skips_params(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    matmul_chain(tmp_path / "scratch.onnx", width=16, depth=2)
+    head_size = (tmp_path / "scratch.onnx").stat().st_size
+    (repo / "models").mkdir()
+    # Committed as a pointer with no LFS object behind it: the content cannot be had.
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * (head_size // 2)))
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "pointer")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0
+    (model,) = report["models"]
+    (warning,) = model["findings"]
+    assert warning["rule"] == "DG607" and warning["severity"] == "warning"
+    assert warning["location"]["path"] == "models[0].baseline.max_params_increase"
+    assert "Git LFS pointer" in warning["message"]
+    base = model["baseline"]
+    assert base["size_from_lfs_pointers"] is True
+    assert base["size_bytes"]["before"] == head_size // 2 and base["params"] is None
+    assert set(base["skipped"]) == {"params", "latency"}
+
+
+def test_size_regression_judged_from_an_lfs_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * 100))
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(
+        baseline="    baseline: {max_size_increase: 10%}\n"))
+    commit_all(repo, "pointer")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG602"]
+    assert "100 B →" in report["models"][0]["findings"][0]["message"]
+
+
+def test_lfs_pointer_in_the_working_tree_is_exit_2_with_the_fix(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path)
+    (repo / "models" / "det.onnx").write_bytes(pointer_for(b"\0" * 5000))
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 2
+    (finding,) = report["models"][0]["findings"]
+    assert finding["rule"] == "DG204"
+    assert "run `git lfs pull`" in finding["message"] and "lfs: true" in finding["message"]
+
+
+def test_onnx_external_data_is_read_from_the_base(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    save_with_external_data(external_data_model(), repo / "models" / "det.onnx",
+                            location="weights.bin")
+    (repo / "models" / "unrelated.bin").write_bytes(b"\0" * 10_000)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "external data")
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0 and rules(report) == []
+    base = report["models"][0]["baseline"]
+    assert base["size_bytes"]["delta"] == 0 and base["params"]["before"] == 16 * 32 + 32 * 4
+
+
+def test_sharded_safetensors_folder(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ckpt = repo / "ckpt"
+    ckpt.mkdir()
+    save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+    save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
+        "    baseline: {max_params_increase: 10%}\n")
+    commit_all(repo, "shards")
+    save_file({"a": np.ones((8, 8), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 1 and rules(report) == ["DG603"]
+    assert report["models"][0]["baseline"]["params"] == {
+        "before": 20, "after": 68, "delta": 48, "change": 2.4}
+
+
+def test_neither_working_tree_nor_temp_files_are_left_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path)
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    head = git(repo, "rev-parse", "HEAD")
+
+    code, _, _ = check(repo, "--base", "main")
+
+    assert code == 1
+    assert git(repo, "status", "--porcelain") == "" and git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "branch", "--show-current") == "feature"
+    assert list(scratch.iterdir()) == []
+
+
+LATENCY = """\
+    latency: {threads: 1, warmup: 2, max_time_s: 0.3}
+    baseline: {max_latency_increase: 50%}
+"""
+
+
+def test_latency_not_compared_without_the_probe(tmp_path: Path) -> None:
+    repo = repo_with_model(tmp_path, baseline=LATENCY)
+
+    code, report, _ = check(repo, "--base", "main")
+
+    assert code == 0 and rules(report) == ["DG607"]
+    assert "--no-probe" in report["models"][0]["findings"][0]["message"]
+
+
+def test_head_four_times_slower_fails_on_the_ab_ratio(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    # Four times the MatMuls: a ratio near 4, far from the 1.5 limit on any machine.
+    matmul_chain(repo / "models" / "det.onnx", width=256, depth=2, batch=64)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LATENCY))
+    commit_all(repo, "fast")
+    matmul_chain(repo / "models" / "det.onnx", width=256, depth=8, batch=64)
+
+    result = CliRunner().invoke(cli, ["check", "--format", "json", "--base", "HEAD", "--manifest",
+                                      str(repo / "deploy-constraints.yaml")])
+
+    report = json.loads(result.stdout)
+    Draft202012Validator(REPORT_SCHEMA).validate(report)
+    assert result.exit_code == 1 and rules(report) == ["DG604"]
+    latency = report["models"][0]["baseline"]["latency_ms"]
+    assert latency["rounds"] == 3 and len(latency["base_p50_ms"]) == 3
+    assert latency["ratio"] == pytest.approx(latency["after"] / latency["before"])
+    assert latency["ratio"] > 1.5
+    message = report["models"][0]["findings"][0]["message"]
+    assert "alternating probes" in message and "max_latency_increase 50%" in message
+
+
+def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ckpt = repo / "ckpt"
+    ckpt.mkdir()
+    save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
+    (ckpt / "model-00002-of-00002.safetensors").write_bytes(pointer_for(b"\0" * 1000))
+    (ckpt / "config.json").write_text('{"model_type": "tiny"}')
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
+        "    baseline: {max_params_increase: 10%, max_size_increase: 10%}\n")
+    commit_all(repo, "one shard in LFS")
+    save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0 and rules(report) == ["DG607"]
+    base = report["models"][0]["baseline"]
+    first = (ckpt / "model-00001-of-00002.safetensors").stat().st_size
+    assert base["size_bytes"]["before"] == first + 1000  # config.json is not model data
+    assert base["size_from_lfs_pointers"] and base["params"] is None

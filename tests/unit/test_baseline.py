@@ -1,0 +1,107 @@
+"""Choosing and checking the base ref; reading base manifests. (Git itself: tests/cli.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deploygate.baseline import (
+    Change, RefChoice, check_ref_text, choose_ref, pull_request_base, repo_relative,
+)
+from deploygate.errors import BaselineError
+from deploygate.manifest.model import Baseline
+
+SHA = "a" * 40
+
+
+def event(tmp_path: Path, payload: object) -> str:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(payload))
+    return str(path)
+
+
+def test_base_flag_wins_over_everything(tmp_path: Path) -> None:
+    env = {"GITHUB_BASE_REF": "main"}
+    assert choose_ref("v1.0", Baseline(ref="origin/dev"), env) == RefChoice("v1.0", "--base")
+
+
+def test_manifest_ref_wins_over_the_pull_request() -> None:
+    env = {"GITHUB_BASE_REF": "main"}
+    assert choose_ref(None, Baseline(ref="origin/dev"), env) == RefChoice("origin/dev",
+                                                                          "baseline.ref")
+
+
+def test_pull_request_base_only_for_models_that_declare_baseline(tmp_path: Path) -> None:
+    env = {"GITHUB_BASE_REF": "main",
+           "GITHUB_EVENT_PATH": event(tmp_path, {"pull_request": {"base": {"sha": SHA}}})}
+    assert choose_ref(None, None, env) is None
+    assert choose_ref(None, Baseline(), env) == RefChoice("origin/main", "GITHUB_BASE_REF", (SHA,))
+
+
+def test_event_payload_alone(tmp_path: Path) -> None:
+    env = {"GITHUB_EVENT_PATH": event(tmp_path, {"pull_request": {"base": {"sha": SHA}}})}
+    assert pull_request_base(env) == RefChoice(SHA, "pull_request.base.sha")
+
+
+@pytest.mark.parametrize("payload", [{"push": {}}, {"pull_request": {"base": {"sha": "--x"}}},
+                                     ["not", "an", "object"], {"pull_request": None}])
+def test_other_events_give_no_base(tmp_path: Path, payload: object) -> None:
+    assert pull_request_base({"GITHUB_EVENT_PATH": event(tmp_path, payload)}) is None
+
+
+def test_unreadable_event_gives_no_base(tmp_path: Path) -> None:
+    (tmp_path / "event.json").write_text("{not json")
+    assert pull_request_base({"GITHUB_EVENT_PATH": str(tmp_path / "event.json")}) is None
+    assert pull_request_base({"GITHUB_EVENT_PATH": str(tmp_path / "missing.json")}) is None
+
+
+@pytest.mark.parametrize("ref", ["main", "origin/main", "v1.2.3", SHA, "HEAD~1", "HEAD^",
+                                 "main@{1}", "refs/remotes/origin/release/2.0"])
+def test_ordinary_refs_pass(ref: str) -> None:
+    check_ref_text(ref)
+
+
+@pytest.mark.parametrize(("ref", "why"), [
+    ("", "is empty"), ("--output=x", "starts with '-'"), ("-c", "starts with '-'"),
+    ("main dev", "whitespace"), ("main\x1b[2J", "control"), ("a..b", "'..'"),
+    ("a...b", "'..'"), ("HEAD:secret", "':'"), ("x" * 300, "longer than"), ("main\t", "whitespace"),
+])
+def test_odd_refs_are_refused(ref: str, why: str) -> None:
+    with pytest.raises(BaselineError) as caught:
+        check_ref_text(ref)
+    assert why in caught.value.message and "refused" in caught.value.message
+    assert "\x1b" not in caught.value.message and "\n" not in caught.value.message
+
+
+@pytest.mark.parametrize(("folder", "path", "expected"), [
+    ("", "models/det.onnx", "models/det.onnx"),
+    ("ml", "../models/det.onnx", "models/det.onnx"),
+    ("ml", "./a/../b.onnx", "ml/b.onnx"),
+    ("", "../outside.onnx", None),
+    ("", "/etc/passwd", None),
+    ("", "a\\b.onnx", None),
+])
+def test_base_manifest_paths_stay_in_the_repository(folder: str, path: str,
+                                                    expected: str | None) -> None:
+    assert repo_relative(folder, path) == expected
+
+
+def test_change() -> None:
+    assert Change(4, 16).fraction == 3.0 and Change(4, 16).delta == 12
+    assert Change(0, 0).fraction == 0.0 and Change(0, 5).fraction is None
+
+
+def test_validate_never_imports_gitpython(tmp_path: Path) -> None:
+    manifest = tmp_path / "deploy-constraints.yaml"
+    manifest.write_text("version: 1\nmodels:\n  - name: m\n    path: m.onnx\n"
+                        "    target: {kind: edge}\n    baseline: {ref: origin/main}\n")
+    code = ("import sys; from deploygate.cli import main; sys.argv=['deploygate','validate',"
+            f"{str(manifest)!r}]\ntry: main()\nexcept SystemExit: pass\n"
+            "print('git' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip().splitlines()[-1] == "False"
