@@ -21,13 +21,17 @@ MAX_MESSAGE_CHARS = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` on one line: control characters escaped, the middle elided past ``limit``."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+def elide(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with its middle elided when longer than ``limit`` (the ends carry the fix)."""
     if len(text) > limit:
         keep = limit // 2
         text = f"{text[:keep]} ... {text[-keep:]}"
     return text
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line: control characters escaped, the middle elided past ``limit``."""
+    return elide(_CONTROL.sub(lambda m: repr(m.group())[1:-1], text), limit)
 
 
 class Severity(str, Enum):
@@ -50,12 +54,6 @@ class Location:
     """1-based line, when resolved."""
     column: int | None = None
     """1-based column, when resolved."""
-
-    def __post_init__(self) -> None:
-        # File names and keys come from the pull request: keep every rendering on one line.
-        object.__setattr__(self, "file", one_line(self.file))
-        if self.path is not None:
-            object.__setattr__(self, "path", one_line(self.path))
 
     def __str__(self) -> str:
         where = self.file
@@ -82,7 +80,9 @@ class Finding:
     """The model's name, None for manifest-level findings."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "message", one_line(self.message))
+        # Messages quote names from untrusted files: bound them here, once, for every output.
+        # Escaping is each output's own job (JSON, XML, workflow commands escape differently).
+        object.__setattr__(self, "message", elide(self.message))
 
     @property
     def name(self) -> str:
@@ -100,7 +100,9 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         key = f"{self.location.path}: " if self.location and self.location.path else ""
-        return f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+        line = f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+        # The plain-text form (text report, validate): one finding, one terminal line.
+        return one_line(line, limit=4 * MAX_MESSAGE_CHARS)
 
 
 def exit_code(findings: Iterable[Finding], strict: bool = False) -> int:

@@ -67,8 +67,9 @@ class Outcome:
             if f["severity"] != "error":
                 continue
             location = f.get("location") or {}
-            # As the text report shows it: the key path, then the message.
-            key = f"{location['path']}: " if location.get("path") else ""
+            # The key path, then the message (as the text report shows them); the path may
+            # hold escaped characters from the file, the message must be one line by itself.
+            key = f"{location['path']!r}: " if location.get("path") else ""
             problems.append((f["rule"], key + f["message"], location.get("file")))
         return problems
 
