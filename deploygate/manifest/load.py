@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from deploygate.findings import Finding, Location, Severity
+from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
     Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
 )
@@ -142,6 +142,11 @@ def _check_nesting(text: str) -> None:
         loader.dispose()
 
 
+def _flat(text: str) -> str:
+    """PyYAML's text on one line: whitespace runs collapsed, control characters escaped."""
+    return one_line(" ".join(text.split()))
+
+
 def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
     """YAML text to plain data, with key and value marks and duplicate-key findings."""
     loader = _Loader(text)
@@ -156,9 +161,10 @@ def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
         mark = e.problem_mark or e.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else None
         problem = " ".join(str(p) for p in (e.context, e.problem) if p)
-        raise ManifestSyntaxError(f"not valid YAML: {problem}", where) from e
+        raise ManifestSyntaxError(f"not valid YAML: {_flat(problem)}", where) from e
     except yaml.YAMLError as e:
-        raise ManifestSyntaxError(f"not valid YAML: {e}") from e
+        # e.g. ReaderError for a control character: its text spans lines
+        raise ManifestSyntaxError(f"not valid YAML: {_flat(str(e))}") from e
     except RecursionError as e:
         raise ManifestSyntaxError("nested too deeply to parse") from e
     except ValueError as e:
