@@ -228,6 +228,14 @@ def test_onnx_git_lfs_pointer(repo: HostileRepo) -> None:
     repo.expect(repo.check(), 2, rule="DG204", file=MODEL, says=["git lfs pull"])
 
 
+def test_onnx_file_name_with_a_line_break(repo: HostileRepo) -> None:
+    # git stores such names; the folder's one .onnx file is the model, named in the message.
+    repo.write("models/x\n::error::pwned.onnx", b"\x08garbage")
+    repo.model("models")
+    message = repo.expect(repo.check(), 2, rule="DG202", file="models", says=["::error::pwned"])
+    assert "x\\n::error" in message
+
+
 def test_onnx_declared_safetensors_but_onnx(repo: HostileRepo) -> None:
     repo.model(MODEL, small_model(), fmt="safetensors")
     repo.expect(repo.check(), 2, rule="DG206", file=MODEL, says=["format"])
