@@ -34,11 +34,11 @@ from deploygate.manifest.load import LoadResult, load_manifest
 from tests.hostile.harness import PROJECT
 from tests.hostile.test_onnx import small_model
 
-FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SHORT = settings(FAST, max_examples=150)
+SHORT = settings(FAST, max_examples=120)
 # The manifest loader validates a schema per example: fewer, still hundreds.
-LOADER = settings(FAST, max_examples=200)
+LOADER = settings(FAST, max_examples=150)
 
 _WORK = Path(tempfile.mkdtemp(prefix="deploygate-fuzz-"))
 (_WORK / ".git").mkdir()
