@@ -16,7 +16,7 @@ import click
 
 from deploygate import __version__
 from deploygate.errors import DeploygateError
-from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL
+from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
 
 DEFAULT_MANIFEST = "deploy-constraints.yaml"
 FORMATS = ["text", "json", "sarif", "junit", "github", "markdown"]
@@ -57,7 +57,7 @@ def _rule_label(error: DeploygateError) -> str:
 def _fail(ctx: click.Context, line: str, code: int, error: BaseException) -> NoReturn:
     if _debug(ctx):
         traceback.print_exception(type(error), error, error.__traceback__)
-    click.echo(line, err=True)
+    click.echo(one_line(line), err=True)
     ctx.exit(code)
     raise AssertionError("unreachable")
 

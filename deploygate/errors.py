@@ -22,7 +22,10 @@ class DeploygateError(Exception):
             self.rule = rule
 
     def __str__(self) -> str:
-        prefix = f"{self.file}: " if self.file else ""
+        from deploygate.findings import one_line
+
+        # File names come from the pull request and may hold line breaks: escape them here.
+        prefix = f"{one_line(self.file)}: " if self.file else ""
         return f"{prefix}{self.message}"
 
 

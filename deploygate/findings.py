@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -12,6 +13,25 @@ EXIT_OK = 0
 EXIT_VIOLATION = 1
 EXIT_CANNOT_JUDGE = 2
 EXIT_INTERNAL = 3
+
+MAX_MESSAGE_CHARS = 1000
+"""Messages quote names from untrusted files; longer ones are elided in the middle."""
+# Line breaks would split one finding over lines (and could start a CI workflow command such
+# as ``::error::`` on a line of their own); other control characters could rewrite a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def elide(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` with its middle elided when longer than ``limit`` (the ends carry the fix)."""
+    if len(text) > limit:
+        keep = limit // 2
+        text = f"{text[:keep]} ... {text[-keep:]}"
+    return text
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` on one line: control characters escaped, the middle elided past ``limit``."""
+    return elide(_CONTROL.sub(lambda m: repr(m.group())[1:-1], text), limit)
 
 
 class Severity(str, Enum):
@@ -59,6 +79,11 @@ class Finding:
     model: str | None = None
     """The model's name, None for manifest-level findings."""
 
+    def __post_init__(self) -> None:
+        # Messages quote names from untrusted files: bound them here, once, for every output.
+        # Escaping is each output's own job (JSON, XML, workflow commands escape differently).
+        object.__setattr__(self, "message", elide(self.message))
+
     @property
     def name(self) -> str:
         """The rule's kebab-case name."""
@@ -75,7 +100,9 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
         key = f"{self.location.path}: " if self.location and self.location.path else ""
-        return f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+        line = f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+        # The plain-text form (text report, validate): one finding, one terminal line.
+        return one_line(line, limit=4 * MAX_MESSAGE_CHARS)
 
 
 def exit_code(findings: Iterable[Finding], strict: bool = False) -> int:

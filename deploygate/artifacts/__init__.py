@@ -32,10 +32,10 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
     """Inspect the file or folder at ``path``; ``display`` is how messages name it."""
     from deploygate.artifacts.detect import detect_format
 
-    if not path.exists():
-        raise ArtifactError("no such file or folder; fix `path` or commit the model",
-                            file=display, rule="DG201")
     try:
+        if not path.exists():
+            raise ArtifactError("no such file or folder; fix `path` or commit the model",
+                                file=display, rule="DG201")
         if path.is_dir():
             target, target_display, fmt = _resolve_folder(path, display)
         else:

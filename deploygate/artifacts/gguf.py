@@ -9,6 +9,7 @@ included) are kept as data and never rendered.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,6 +321,8 @@ def tensor_nbytes(t: TensorInfo) -> int:
 
 def _scalar(metadata: dict[str, Any], key: str) -> Any:
     value = metadata.get(key)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities have no JSON form: the report would not parse
     return value if isinstance(value, (int, float, str)) else None
 
 

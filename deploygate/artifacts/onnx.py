@@ -7,7 +7,6 @@ those files are only checked (location, links, bounds) and stat'ed for their siz
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -27,6 +26,9 @@ PROTOBUF_LIMIT = 2**31 - 1
 # Subgraphs nest (If inside Loop inside If...); a cap keeps a hostile file from exhausting the
 # stack. Real exporters stay far below it.
 MAX_GRAPH_DEPTH = 64
+# No real tensor holds 2^50 elements (4 PiB of float32); a larger count is a corrupt or hostile
+# header, refused before any arithmetic on it.
+MAX_TENSOR_ELEMENTS = 2**50
 # Domains onnxruntime implements itself; anything else needs a custom-op library.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
 
@@ -82,7 +84,7 @@ def packed_nbytes(elem_type: int, elements: int) -> int | None:
     entry = DTYPES.get(elem_type)
     if entry is None or entry[1] == 0:
         return None
-    return math.ceil(elements * entry[1] / 8)
+    return (elements * entry[1] + 7) // 8  # integers: no float rounding or overflow
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,72 @@ def _note_attribute_tensors(attr: onnx.AttributeProto, tally: _Tally) -> None:
         _note_external(tensor, tally)
 
 
+def _elements(dims: Iterable[int], what: str, display: str) -> int:
+    """The element count of ``dims``, refusing negative and absurd dimensions."""
+    elements = 1
+    for d in dims:
+        if d < 0:
+            raise ArtifactError(f"{what} has a negative dimension ({d}); the file is corrupt, "
+                                "re-export it", file=display, rule="DG202")
+        elements *= d
+        if elements > MAX_TENSOR_ELEMENTS:
+            raise ArtifactError(f"{what} declares more than 2^50 elements; the file is corrupt "
+                                "or hostile, re-export it", file=display, rule="DG202")
+    return elements
+
+
+# Where an inline tensor keeps its values when not in raw_data, and how many per element.
+_TYPED_FIELDS: dict[str, tuple[str, int]] = {
+    "FLOAT": ("float_data", 1), "COMPLEX64": ("float_data", 2),
+    "DOUBLE": ("double_data", 1), "COMPLEX128": ("double_data", 2),
+    "INT64": ("int64_data", 1), "UINT32": ("uint64_data", 1), "UINT64": ("uint64_data", 1),
+    "INT32": ("int32_data", 1), "INT16": ("int32_data", 1), "INT8": ("int32_data", 1),
+    "UINT16": ("int32_data", 1), "UINT8": ("int32_data", 1), "BOOL": ("int32_data", 1),
+    "FLOAT16": ("int32_data", 1), "BFLOAT16": ("int32_data", 1),
+    "STRING": ("string_data", 1),
+}
+TYPED_FIELDS: dict[int, tuple[str, int]] = {
+    int(getattr(TensorProto, name)): entry for name, entry in _TYPED_FIELDS.items()
+}
+_VALUE_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data",
+                 "uint64_data")
+
+
+def _check_inline_data(tensor: onnx.TensorProto, elements: int, display: str) -> None:
+    """An inline tensor must hold exactly the data its dims and type call for.
+
+    Otherwise the header lies about the weights: a 4-byte tensor claiming 2^40 elements would
+    be judged on its claim, and onnxruntime would refuse (or misread) it.
+    """
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return
+    what = f"tensor {tensor.name or '<unnamed>'!r}"
+    if tensor.raw_data:
+        expected = packed_nbytes(tensor.data_type, elements)
+        if expected is not None and len(tensor.raw_data) != expected:
+            raise ArtifactError(
+                f"{what}: its shape and type need {expected} bytes but it holds "
+                f"{len(tensor.raw_data)}; the file is corrupt, re-export it", file=display,
+                rule="DG202")
+        return
+    typed = TYPED_FIELDS.get(tensor.data_type)
+    held = sum(len(getattr(tensor, f)) for f in _VALUE_FIELDS)
+    if typed is not None:
+        field_name, per_element = typed
+        held = len(getattr(tensor, field_name)) // per_element
+        if held != elements:
+            raise ArtifactError(
+                f"{what}: its shape declares {elements} elements but it holds {held} values; "
+                "the file is corrupt, re-export it", file=display, rule="DG202")
+    elif elements and not held:
+        raise ArtifactError(f"{what}: its shape declares {elements} elements but it holds no "
+                            "data; the file is corrupt, re-export it", file=display,
+                            rule="DG202")
+
+
 def _count_tensor(tensor: onnx.TensorProto, tally: _Tally) -> None:
-    elements = math.prod(tensor.dims)
+    elements = _elements(tensor.dims, f"tensor {tensor.name or '<unnamed>'!r}", tally.display)
+    _check_inline_data(tensor, elements, tally.display)
     if tensor.data_type == TensorProto.STRING:
         # Strings have no fixed size: count the bytes stored inline (strings are never external).
         nbytes = sum(len(s) for s in tensor.string_data)
@@ -260,7 +326,8 @@ def _count_tensor(tensor: onnx.TensorProto, tally: _Tally) -> None:
 def _count_sparse(sparse: onnx.SparseTensorProto, tally: _Tally) -> None:
     # A sparse weight counts as its dense shape: that is its parameter count, and onnxruntime
     # densifies sparse initializers when it loads them.
-    elements = math.prod(sparse.dims)
+    elements = _elements(sparse.dims, f"sparse tensor {sparse.values.name or '<unnamed>'!r}",
+                         tally.display)
     elem_type = sparse.values.data_type
     tally.add(dtype_name(elem_type), elements, packed_nbytes(elem_type, elements) or 0)
     _note_external(sparse.values, tally)
@@ -278,7 +345,8 @@ def _note_external(tensor: onnx.TensorProto, tally: _Tally) -> None:
         location=entries.get("location", ""),
         offset=_entry_int(entries.get("offset", "0"), "offset", name, tally.display),
         length=None if length is None else _entry_int(length, "length", name, tally.display),
-        expected=packed_nbytes(tensor.data_type, math.prod(tensor.dims)),
+        expected=packed_nbytes(tensor.data_type, _elements(tensor.dims, f"tensor {name!r}",
+                                                           tally.display)),
     ))
 
 
@@ -350,6 +418,11 @@ def _stat_location(folder: Path, location: str, ref: ExternalRef,
     if st is None or not stat.S_ISREG(st.st_mode):
         raise ArtifactError(f"{where} is not a regular file; re-save the model", file=display,
                             rule="DG208")
+    if st.st_nlink > 1:
+        # A hard link shares its data with a file that may lie anywhere on the machine; git
+        # never checks one out, so a linked data file was planted (onnx refuses them too).
+        raise ArtifactError(f"{where} is a hard link ({st.st_nlink} names share its data); "
+                            "refused, commit the data file itself", file=display, rule="DG208")
     # Defence in depth: the checks above already keep the path inside the folder.
     if not current.resolve().is_relative_to(folder.resolve()):
         raise ArtifactError(f"{where} resolves outside the model's folder; refused",

@@ -108,6 +108,10 @@ def read_header(path: Path, display: str) -> Header:
                               parse_constant=_reject_constant)
     except (ValueError, _DuplicateKey) as e:
         _corrupt(display, f"the header is not valid JSON ({e}); re-save it", e)
+    except RecursionError as e:
+        # A real header nests three levels; thousands of '[' exhaust the decoder's stack.
+        _corrupt(display, "the header's JSON nests too deeply; the file is corrupt or hostile",
+                 e)
     if not isinstance(document, dict):
         _corrupt(display, f"the header is a JSON {type(document).__name__}, not an object; "
                  "re-save it")
@@ -313,6 +317,9 @@ def _read_small_json(path: Path, limit: int, display: str) -> Any:
                           parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise ArtifactError(f"not valid JSON ({e}); re-save it", file=display,
+                            rule="DG202") from e
+    except RecursionError as e:
+        raise ArtifactError("not valid JSON (nested too deeply); re-save it", file=display,
                             rule="DG202") from e
 
 

@@ -6,6 +6,8 @@ onnx, onnxruntime or numpy: this is the fast ``validate`` path.
 
 from __future__ import annotations
 
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from deploygate.findings import Finding, Location, Severity
+from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
     Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
 )
@@ -97,6 +99,10 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
             items.append(_to_data(item, _child(path, i), walk, depth + 1))
         return items
     value = walk.constructor.construct_object(node)
+    if isinstance(value, float) and not math.isfinite(value):
+        # NaN compares false with everything: a NaN budget would make the gate always pass.
+        walk.problem("DG102", _mark(node), path,
+                     f"{node.value} is not a finite number; write a plain number")
     if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
         walk.problem("DG102", _mark(node), path,
                      f"{node.value} is read as the octal number {value} by YAML; "
@@ -112,10 +118,40 @@ def find_repository_root(start: Path) -> Path:
     return start
 
 
+def _check_nesting(text: str) -> None:
+    """Refuse deep nesting from the event stream, before the composer sees it.
+
+    libyaml's parser keeps its own stack, but the composer recurses in C once per level: flow
+    collections cost one byte a level, so a document under the size cap could nest deep enough
+    to overflow the C stack (a crash no exception handler catches).
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise ManifestSyntaxError(f"nested deeper than {MAX_DEPTH} levels",
+                                              (mark.line + 1, mark.column + 1))
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+
+
+def _flat(text: str) -> str:
+    """PyYAML's text on one line: whitespace runs collapsed, control characters escaped."""
+    return one_line(" ".join(text.split()))
+
+
 def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
     """YAML text to plain data, with key and value marks and duplicate-key findings."""
     loader = _Loader(text)
     try:
+        _check_nesting(text)
         node = loader.get_single_node()
         walk = _Walk(display, loader)
         if node is None:
@@ -125,11 +161,16 @@ def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
         mark = e.problem_mark or e.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else None
         problem = " ".join(str(p) for p in (e.context, e.problem) if p)
-        raise ManifestSyntaxError(f"not valid YAML: {problem}", where) from e
+        raise ManifestSyntaxError(f"not valid YAML: {_flat(problem)}", where) from e
     except yaml.YAMLError as e:
-        raise ManifestSyntaxError(f"not valid YAML: {e}") from e
+        # e.g. ReaderError for a control character: its text spans lines
+        raise ManifestSyntaxError(f"not valid YAML: {_flat(str(e))}") from e
     except RecursionError as e:
         raise ManifestSyntaxError("nested too deeply to parse") from e
+    except ValueError as e:
+        # Python refuses to convert integers of more than 4300 digits (a DoS guard).
+        raise ManifestSyntaxError(f"a number is too long to read ({str(e).split(':')[0]}); "
+                                  "write it with fewer digits") from e
     finally:
         loader.dispose()
 
@@ -153,6 +194,11 @@ def load_manifest(file: Path, display: str | None = None) -> LoadResult:
 
     if file.is_dir():
         return fatal("is a folder, not a manifest file; pass the YAML file with --manifest")
+    if _links_outside(file):
+        # The manifest comes from the pull request: a link to a file elsewhere on the runner
+        # would echo that file's contents into the CI log through error messages.
+        return fatal("is a link to a file outside the repository; refused, commit the manifest "
+                     "itself")
     try:
         with file.open("rb") as f:
             raw = f.read(MAX_MANIFEST_BYTES + 1)
@@ -191,6 +237,16 @@ def load_manifest(file: Path, display: str | None = None) -> LoadResult:
                       tuple(sorted(builder.findings, key=_position)))
 
 
+def _links_outside(file: Path) -> bool:
+    """Whether ``file`` is (or goes through) a link to somewhere outside its repository."""
+    where = Path(os.path.abspath(file))
+    root = find_repository_root(where.parent)
+    try:
+        return not where.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a link loop, a name too long: refuse rather than follow
+        return True
+
+
 def _position(finding: Finding) -> tuple[int, int]:
     loc = finding.location
     return (loc.line or 0, loc.column or 0) if loc else (0, 0)
@@ -206,12 +262,24 @@ def _merge(defaults: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class UnusablePath(ValueError):
+    """A manifest path the operating system cannot resolve (NUL byte, name too long, loop)."""
+
+
 def resolve_inside(root: Path, base: Path, relative: str) -> Path | None:
-    """``base/relative`` resolved (symlinks followed), or None when it leaves ``root``."""
+    """``base/relative`` resolved (symlinks followed), or None when it leaves ``root``.
+
+    Raises UnusablePath when the path cannot name a file at all.
+    """
+    if "\x00" in relative:
+        raise UnusablePath("contains a NUL character")
     candidate = Path(relative)
     if candidate.is_absolute():
         return None
-    resolved = (base / candidate).resolve()
+    try:
+        resolved = (base / candidate).resolve()
+    except (OSError, RuntimeError) as e:
+        raise UnusablePath(f"cannot be resolved ({getattr(e, 'strerror', None) or e})") from e
     try:
         resolved.relative_to(root.resolve())
     except ValueError:
@@ -234,8 +302,12 @@ class _Builder:
     def build(self) -> Manifest:
         from deploygate.targets.catalog import closest_ids, device_from_mapping, load_catalog
 
-        devices = {k: device_from_mapping(k, v, custom=True)
-                   for k, v in self.doc.get("devices", {}).items()}
+        devices = {}
+        for device_id, fields in self.doc.get("devices", {}).items():
+            try:
+                devices[device_id] = device_from_mapping(device_id, fields, custom=True)
+            except ValueError as e:  # a quantity past what the units accept
+                self.problem("DG102", f"devices.{device_id}", str(e))
         known = {**load_catalog(), **devices}
         defaults = self.doc.get("defaults", {})
         models: list[ModelSpec] = []
@@ -261,34 +333,49 @@ class _Builder:
                 close = closest_ids(device_id, sorted(known))
                 hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
                 self.problem("DG104", device_key, f"unknown device '{device_id}' ({hint})")
-            resolved = resolve_inside(self.root, self.file.parent, entry["path"])
+            resolved = self._inside(f"{key}.path", entry["path"],
+                                    "use a path inside it, relative to the manifest")
             if resolved is None:
-                self.problem("DG106", f"{key}.path",
-                             f"'{entry['path']}' resolves outside the repository; "
-                             "use a path inside it, relative to the manifest")
+                continue
+            try:
+                limits = _limits(entry.get("limits", {}))
+                baseline = _baseline(entry["baseline"]) if "baseline" in entry else None
+            except ValueError as e:  # a quantity past what the units accept
+                self.problem("DG102", key, str(e))
                 continue
             latency = self._latency(entry.get("latency"), key)
             models.append(ModelSpec(
                 index=i, name=name, path=entry["path"], resolved_path=resolved,
                 target=Target(kind=target["kind"], device=device_id),
                 format=entry.get("format"),
-                limits=_limits(entry.get("limits", {})),
+                limits=limits,
                 latency=latency,
                 cost=Cost(entry["cost"]["max_usd_per_1k"]) if "cost" in entry else None,
-                baseline=_baseline(entry["baseline"]) if "baseline" in entry else None,
+                baseline=baseline,
             ))
         return Manifest(file=self.file, display=self.display, root=self.root, models=tuple(models),
                         devices=devices, marks=dict(self.marks))
+
+    def _inside(self, key: str, relative: str, fix: str) -> Path | None:
+        """``relative`` resolved inside the repository, or None after reporting why not."""
+        shown = _shorten(relative)
+        try:
+            resolved = resolve_inside(self.root, self.file.parent, relative)
+        except UnusablePath as e:
+            self.problem("DG102", key, f"{shown} {e}; write a plain relative path")
+            return None
+        if resolved is None:
+            self.problem("DG106", key, f"{shown} resolves outside the repository; {fix}")
+        return resolved
 
     def _latency(self, raw: dict[str, Any] | None, key: str) -> LatencySpec | None:
         if raw is None:
             return None
         inputs = {}
         for name, spec in raw.get("inputs", {}).items():
-            if "file" in spec and resolve_inside(self.root, self.file.parent, spec["file"]) is None:
-                self.problem("DG106", f"{key}.latency.inputs.{name}.file",
-                             f"'{spec['file']}' resolves outside the repository; keep sample "
-                             "inputs inside it")
+            if "file" in spec:
+                self._inside(f"{key}.latency.inputs.{name}.file", spec["file"],
+                             "keep sample inputs inside it")
             chosen = [k for k in ("range", "value", "file") if k in spec]
             if len(chosen) > 1:
                 self.problem("DG102", f"{key}.latency.inputs.{name}",
@@ -306,6 +393,13 @@ class _Builder:
             threads=raw.get("threads"), dims=dict(raw.get("dims", {})), inputs=inputs,
             warmup=raw.get("warmup", 5), max_time_s=raw.get("max_time_s", 10.0),
             timeout_s=raw.get("timeout_s", 120.0))
+
+
+def _shorten(value: str, limit: int = 120) -> str:
+    """``value`` quoted for a message, its middle elided when long (paths come from the PR)."""
+    if len(value) > limit:
+        value = value[: limit // 2] + "..." + value[-limit // 2:]
+    return repr(value)
 
 
 def _limits(raw: dict[str, Any]) -> Limits:

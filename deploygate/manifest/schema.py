@@ -9,6 +9,8 @@ from importlib import resources
 from typing import Any
 from collections.abc import Iterator
 
+from deploygate.findings import one_line
+
 SCHEMA_FILE = "deploy-constraints.schema.json"
 
 
@@ -85,7 +87,9 @@ def iter_schema_problems(doc: Any) -> Iterator[tuple[str, bool, str]]:
                 guess = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f" (did you mean '{guess[0]}'?)" if guess else \
                     (f" (allowed: {', '.join(allowed)})" if allowed else "")
-                yield _json_path([*error.absolute_path, key]), True, f"unknown key '{key}'{hint}"
+                # The key comes from the file: quoted with its control characters escaped.
+                yield (_json_path([*error.absolute_path, key]), True,
+                       f"unknown key '{one_line(str(key), 120)}'{hint}")
             continue
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else error.message

@@ -50,3 +50,18 @@ def test_every_schema_property_has_a_description() -> None:
                 walk(sub, f"{path}[{i}]")
 
     walk(load_schema(), "")
+
+
+def test_limits_table_is_generated_from_the_registry() -> None:
+    from deploygate.limits import render_limits_markdown
+
+    text = (ROOT / "docs" / "security.md").read_text()
+    table = text.split("<!-- limits:begin -->\n", 1)[1].split("<!-- limits:end -->", 1)[0]
+    assert table == render_limits_markdown()
+
+
+def test_limits_match_the_constants_they_name() -> None:
+    from deploygate.limits import LIMITS
+
+    for limit in LIMITS:
+        assert limit.current() == limit.value, f"{limit.module}.{limit.name}"
