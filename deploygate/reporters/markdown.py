@@ -8,6 +8,7 @@ escaped, so a name or message cannot break the table or inject HTML.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import re
 
 from deploygate.findings import Finding, Severity
@@ -115,11 +116,12 @@ def render_baseline_rows(m: ModelReport) -> list[str]:
     if b.status != "compared":
         why = "new model, no baseline" if b.status == "new" else f"not compared: {b.reason}"
         return [f"| {name} | {ref} | — | — | — | {escape_cell(why)} |"]
-    rows = []
-    changes = [("size", b.size, format_bytes), ("params", b.params, format_count)]
-    if b.latency is not None:
-        from deploygate.baseline import Change
+    from deploygate.baseline import Change
 
+    rows = []
+    changes: list[tuple[str, Change | None, Callable[[float], str]]] = [
+        ("size", b.size, format_bytes), ("params", b.params, format_count)]
+    if b.latency is not None:
         changes.append(("p50 latency (A/B)", Change(b.latency.base_median_ms, b.latency.head_median_ms),
                         lambda ms: f"{ms:.3f} ms"))
     for measure, change, fmt in changes:
