@@ -15,15 +15,15 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import BaselineError
-from deploygate.manifest.model import Baseline
+from deploygate.manifest.model import Baseline, Manifest, ModelSpec
 
 if TYPE_CHECKING:
     import git
@@ -577,3 +577,46 @@ def head_repo_path(root: Path, path: Path) -> str | None:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None
+
+
+def locate_base(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
+               resolved: ResolvedRef) -> BaselineComparison:
+    """Where the model lives on the base: by name in the base manifest, else by path.
+
+    The result is ``compared`` (to be filled in) with ``base_path`` set, or ``new``/``skipped``.
+    """
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    head_path = head_repo_path(manifest.root, spec.resolved_path)
+    if manifest_path is None or head_path is None:
+        raise BaselineError("the manifest or the model lies outside the git repository")
+    found = BaselineComparison(resolved.ref, resolved.source, "compared", commit=resolved.commit,
+                               base_path=head_path)
+    models = repo.base_models(resolved, manifest_path)
+    if models is None:
+        found = replace(found, notes=(f"no readable {manifest_path} on the base: matched by path",))
+        return found if repo.exists(resolved, head_path) else replace(found, status="new")
+    entry = models.get(spec.name)
+    if entry is None:
+        return replace(found, status="new")
+    if not repo.exists(resolved, entry.path):
+        return replace(found, status="skipped", base_path=entry.path, reason=(
+            f"the base manifest names {entry.path}, which is not in the base commit"))
+    return replace(found, base_path=entry.path, base_format=entry.format)
+
+
+def removed_models(manifest: Manifest, repo: BaseRepository,
+             choices: Iterable[RefChoice | None]) -> Iterator[tuple[BaseEntry, str]]:
+    """Models declared in a base manifest that this manifest no longer declares."""
+    names = {m.name for m in manifest.models}
+    manifest_path = head_repo_path(manifest.root, manifest.file)
+    seen: set[str] = set()
+    for choice in dict.fromkeys(c for c in choices if c is not None):
+        try:
+            resolved = repo.resolve(choice)
+            models = repo.base_models(resolved, manifest_path) if manifest_path else None
+        except BaselineError:
+            continue  # each model using the ref already carries DG601
+        for entry in (models or {}).values():
+            if entry.name not in names and entry.name not in seen:
+                seen.add(entry.name)
+                yield entry, f"{resolved.ref} ({resolved.short})"

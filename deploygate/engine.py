@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts import ArtifactInfo, inspect_artifact
 from deploygate.baseline import (
-    BaseEntry, BaselineComparison, BaseRepository, Change, RefChoice, ResolvedRef, choose_ref,
-    head_repo_path,
+    BaselineComparison, BaseRepository, Change, RefChoice, choose_ref, locate_base, removed_models,
 )
 from deploygate.checks import run_checks
 from deploygate.checks.context import ModelContext
@@ -92,7 +91,7 @@ def run_check(options: CheckOptions) -> Report:
     with BaseRepository(manifest.root) as base_repo:
         reports = tuple(_check_model(manifest, spec, options, base_repo, choices[spec.name])
                         for spec in selected)
-        findings.extend(check_removed(_removed(manifest, base_repo, choices.values()),
+        findings.extend(check_removed(removed_models(manifest, base_repo, choices.values()),
                                       manifest.display))
     return Report(shown, reports, tuple(_locate(manifest, f) for f in findings),
                   strict=options.strict, host=host_info())
@@ -293,8 +292,6 @@ def _locate(manifest: Manifest, finding: Finding) -> Finding:
     return replace(finding, location=replace(loc, line=mark[0], column=mark[1]))
 
 
-
-
 def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
              options: CheckOptions, repo: BaseRepository,
              choice: RefChoice | None) -> BaselineComparison | None:
@@ -307,7 +304,7 @@ def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifac
     say = options.progress or (lambda _msg: None)
     say(f"{spec.name}: comparing with {choice.ref}")
     try:
-        found = _base_path(manifest, spec, repo, repo.resolve(choice))
+        found = locate_base(manifest, spec, repo, repo.resolve(choice))
         if found.status != "compared" or found.base_path is None:
             return found
         files = repo.materialize(found.base_path, found.commit or "", found.ref or "")
@@ -332,31 +329,6 @@ def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifac
                    skipped={"latency": why} if why else {})
 
 
-def _base_path(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
-               resolved: ResolvedRef) -> BaselineComparison:
-    """Where the model lives on the base: by name in the base manifest, else by path.
-
-    The result is ``compared`` (to be filled in) with ``base_path`` set, or ``new``/``skipped``.
-    """
-    manifest_path = head_repo_path(manifest.root, manifest.file)
-    head_path = head_repo_path(manifest.root, spec.resolved_path)
-    if manifest_path is None or head_path is None:
-        raise BaselineError("the manifest or the model lies outside the git repository")
-    found = BaselineComparison(resolved.ref, resolved.source, "compared", commit=resolved.commit,
-                               base_path=head_path)
-    models = repo.base_models(resolved, manifest_path)
-    if models is None:
-        found = replace(found, notes=(f"no readable {manifest_path} on the base: matched by path",))
-        return found if repo.exists(resolved, head_path) else replace(found, status="new")
-    entry = models.get(spec.name)
-    if entry is None:
-        return replace(found, status="new")
-    if not repo.exists(resolved, entry.path):
-        return replace(found, status="skipped", base_path=entry.path, reason=(
-            f"the base manifest names {entry.path}, which is not in the base commit"))
-    return replace(found, base_path=entry.path, base_format=entry.format)
-
-
 def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: ArtifactInfo,
               base: ArtifactInfo, base_file: Path, base_display: str,
               options: CheckOptions) -> tuple[ABLatency | None, str | None]:
@@ -378,21 +350,3 @@ def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: 
                         progress=options.progress), None
     except DeploygateError as e:
         return None, f"the A/B probe failed ({e})"
-
-
-def _removed(manifest: Manifest, repo: BaseRepository,
-             choices: Iterable[RefChoice | None]) -> Iterator[tuple[BaseEntry, str]]:
-    """Models declared in a base manifest that this manifest no longer declares."""
-    names = {m.name for m in manifest.models}
-    manifest_path = head_repo_path(manifest.root, manifest.file)
-    seen: set[str] = set()
-    for choice in dict.fromkeys(c for c in choices if c is not None):
-        try:
-            resolved = repo.resolve(choice)
-            models = repo.base_models(resolved, manifest_path) if manifest_path else None
-        except BaselineError:
-            continue  # each model using the ref already carries DG601
-        for entry in (models or {}).values():
-            if entry.name not in names and entry.name not in seen:
-                seen.add(entry.name)
-                yield entry, f"{resolved.ref} ({resolved.short})"
