@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import BaselineError
 from deploygate.manifest.model import Baseline, Manifest, ModelSpec
+from deploygate.manifest.units import format_bytes, format_count
 
 if TYPE_CHECKING:
     import git
@@ -130,6 +131,24 @@ class Change:
         """``{before, after, delta, change}``; change is the fraction (0.25 for +25%)."""
         return {"before": self.before, "after": self.after, "delta": self.delta,
                 "change": self.fraction}
+
+
+def signed_percent(fraction: float | None) -> str:
+    """0.25 as ``+25%``; None (growth from zero) as ``+inf%``."""
+    if fraction is None:
+        return "+inf%"
+    return f"{fraction * 100:+.3g}%" if abs(fraction) < 10 else f"{fraction * 100:+.0f}%"
+
+
+def describe(measure: str, change: Change) -> str:
+    """``4.75 MB → 19 MB (+300%)`` for sizes, counts for params, ms for latency."""
+    if measure == "size":
+        before, after = format_bytes(int(change.before)), format_bytes(int(change.after))
+    elif measure == "params":
+        before, after = format_count(int(change.before)), format_count(int(change.after))
+    else:
+        before, after = f"{change.before:.3f} ms", f"{change.after:.3f} ms"
+    return f"{before} → {after} ({signed_percent(change.fraction)})"
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from deploygate.baseline import BaseEntry, BaselineComparison, Change
+from deploygate.baseline import BaseEntry, BaselineComparison, Change, describe
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding, Location, Severity
-from deploygate.manifest.units import format_bytes, format_count
 
 LIMITS = (("size", "max_size_increase", "DG602"), ("params", "max_params_increase", "DG603"),
           ("latency", "max_latency_increase", "DG604"))
@@ -93,19 +92,3 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:.4g}%"
 
 
-def signed_percent(fraction: float | None) -> str:
-    """0.25 as ``+25%``; None (growth from zero) as ``+inf%``."""
-    if fraction is None:
-        return "+inf%"
-    return f"{fraction * 100:+.3g}%" if abs(fraction) < 10 else f"{fraction * 100:+.0f}%"
-
-
-def describe(measure: str, change: Change) -> str:
-    """``4.75 MB → 19 MB (+300%)`` for sizes, counts for params, ms for latency."""
-    if measure == "size":
-        before, after = format_bytes(int(change.before)), format_bytes(int(change.after))
-    elif measure == "params":
-        before, after = format_count(int(change.before)), format_count(int(change.after))
-    else:
-        before, after = f"{change.before:.3f} ms", f"{change.after:.3f} ms"
-    return f"{before} → {after} ({signed_percent(change.fraction)})"

@@ -107,7 +107,7 @@ def render_chart(m: ModelReport) -> list[str]:
 
 def render_baseline_rows(m: ModelReport) -> list[str]:
     """Table rows for one model's comparison with the baseline: before, after and change."""
-    from deploygate.checks.regression import signed_percent
+    from deploygate.baseline import signed_percent
 
     b = m.baseline
     assert b is not None

@@ -48,7 +48,7 @@ def _model_lines(m: ModelReport) -> list[str]:
 
 def baseline_line(b: BaselineComparison) -> str:
     """``vs origin/main (1a2b3c4d5e): size 4.75 MB → 19 MB (+300%); params ...``."""
-    from deploygate.checks.regression import describe
+    from deploygate.baseline import describe
 
     where = f"vs {b.ref} ({b.commit[:10]})" if b.commit else f"vs {b.ref or 'no base ref'}"
     if b.status == "new":
