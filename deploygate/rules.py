@@ -29,10 +29,13 @@ class Rule:
     """One sentence: what the rule checks."""
     fix: str
     """One sentence: what to do about it."""
+    level: str = "error"
+    """The severity its findings usually carry: error, warning or note."""
 
 
-def _rule(id: str, name: str, outcome: Outcome, summary: str, fix: str) -> Rule:
-    return Rule(id, name, outcome, summary, fix)
+def _rule(id: str, name: str, outcome: Outcome, summary: str, fix: str,
+          level: str = "error") -> Rule:
+    return Rule(id, name, outcome, summary, fix, level)
 
 
 V, J = Outcome.VIOLATION, Outcome.CANNOT_JUDGE
@@ -73,7 +76,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (
           "Remove `format` or set it to the detected format."),
     _rule("DG207", "artifact-contains-code", V,
           "The archive carries code (TorchScript) that runs when it is loaded.",
-          "Review the code, or ship weights as safetensors."),
+          "Review the code, or ship weights as safetensors.", level="warning"),
     _rule("DG208", "external-data-refused", J,
           "An ONNX external-data location is absolute, escapes the model's folder, is a link, "
           "or lies past the end of its file.",
@@ -99,18 +102,19 @@ RULES: dict[str, Rule] = {r.id: r for r in (
           "Make the model faster, give it more threads, or raise the budget."),
     _rule("DG402", "latency-inconclusive", V,
           "The budget lies inside the measurement's noise band; the verdict is uncertain.",
-          "Re-run on a quieter runner, or keep the budget clear of the measured band."),
+          "Re-run on a quieter runner, or keep the budget clear of the measured band.", level="warning"),
     _rule("DG403", "probe-failed", J, "The latency probe could not run the model.",
           "Pin the inputs under `latency.inputs` or `latency.dims` as the message says."),
     _rule("DG404", "latency-not-measured", V,
           "A latency budget is declared but no latency was measured.",
-          "Run without --no-probe, or use a format onnxruntime can run."),
+          "Run without --no-probe, or use a format onnxruntime can run.", level="warning"),
     _rule("DG405", "target-latency-over-budget", V,
           "The estimated latency on the target device exceeds `latency.budget_ms`.",
           "Pick a faster device (`deploygate advise`) or make the model smaller."),
     _rule("DG406", "target-latency-inconclusive", V,
           "The budget lies inside the uncertainty band of the target-latency estimate.",
-          "Measure on the device itself (--on-device) or keep the budget clear of the band."),
+          "Measure on the device itself (--on-device) or keep the budget clear of the band.",
+          level="warning"),
     _rule("DG501", "cost-over-budget", V,
           "The cost of 1,000 inferences exceeds `cost.max_usd_per_1k`.",
           "Pick a cheaper device, batch requests, or raise the ceiling."),
@@ -129,12 +133,12 @@ RULES: dict[str, Rule] = {r.id: r for r in (
           "Latency grew more than `baseline.max_latency_increase` (A/B median ratio).",
           "Find the slowdown or raise the allowed increase."),
     _rule("DG605", "model-new", V, "The model has no version on the baseline ref.",
-          "Nothing to do: a new model is compared from its next change on."),
+          "Nothing to do: a new model is compared from its next change on.", level="note"),
     _rule("DG606", "model-removed", V, "A model on the baseline ref is gone from the manifest.",
-          "Nothing to do if the removal is intended."),
+          "Nothing to do if the removal is intended.", level="warning"),
     _rule("DG607", "baseline-skipped", V,
           "A baseline comparison was skipped (e.g. the base artifact is a Git LFS pointer).",
-          "Install git-lfs on the runner so the base content can be read."),
+          "Install git-lfs on the runner so the base content can be read.", level="warning"),
 )}
 
 

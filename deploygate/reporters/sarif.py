@@ -64,8 +64,8 @@ def _rule(rule_id: str) -> dict[str, Any]:
         "help": {"text": f"{rule.summary}\nFix: {rule.fix}\nSee {url}",
                  "markdown": f"{rule.summary}\n\n**Fix:** {rule.fix}\n\n[{rule.id} {rule.name}]({url})"},
         "helpUri": url,
-        # Every rule can fail the gate; each result carries the level it was actually given.
-        "defaultConfiguration": {"level": "error"},
+        # Each result still carries the level it was actually given (--strict, for instance).
+        "defaultConfiguration": {"level": rule.level},
         "properties": {"tags": ["deploygate", family(rule.id)]},
     }
 
