@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -472,3 +473,26 @@ def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
     first = (ckpt / "model-00001-of-00002.safetensors").stat().st_size
     assert base["size_bytes"]["before"] == first + 1000  # config.json is not model data
     assert base["size_from_lfs_pointers"] and base["params"] is None
+
+
+@pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs git-lfs")
+def test_base_in_real_git_lfs_is_smudged_and_compared(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    git(repo, "lfs", "install", "--local")
+    git(repo, "lfs", "track", "*.onnx")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "model in LFS")
+    # the commit holds a pointer; the content sits in the repository's local LFS store
+    assert git(repo, "cat-file", "-p", "HEAD:models/det.onnx").startswith(
+        "version https://git-lfs.github.com/spec/v1")
+    git(repo, "switch", "-q", "-c", "feature")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo, "--base", "main")
+
+    (model,) = report["models"]
+    assert code == 1 and rules(report) == ["DG603"]
+    assert model["baseline"]["size_from_lfs_pointers"] is False
+    assert model["baseline"]["params"]["before"] == 16 * 16 * 2
+    assert model["baseline"]["params"]["after"] == 32 * 32 * 2
