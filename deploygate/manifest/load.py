@@ -161,6 +161,8 @@ def parse_document(text: str, display: str) -> tuple[Any, _Walk]:
         mark = e.problem_mark or e.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else None
         problem = " ".join(str(p) for p in (e.context, e.problem) if p)
+        if "nesting depth" in problem:  # newer PyYAML refuses deep flow nesting in its scanner
+            raise ManifestSyntaxError(f"nested deeper than {MAX_DEPTH} levels", where) from e
         raise ManifestSyntaxError(f"not valid YAML: {_flat(problem)}", where) from e
     except yaml.YAMLError as e:
         # e.g. ReaderError for a control character: its text spans lines
