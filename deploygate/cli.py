@@ -34,6 +34,11 @@ class _Group(click.Group):
             _fail(ctx, f"deploygate: error: {_rule_label(e)}{e}", _exit_for(e), e)
         except KeyboardInterrupt:
             raise
+        except BrokenPipeError:
+            # The reader went away (`deploygate check | head`): no traceback, and no pass either,
+            # since the verdict was never delivered. Keep Python quiet when it flushes at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(EXIT_CANNOT_JUDGE)
         except Exception as e:  # a bug: say so in one line
             cause = str(e).splitlines()[0] if str(e) else ""
             _fail(ctx, f"deploygate: internal error, please report: {type(e).__name__}: {cause} "

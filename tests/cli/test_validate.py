@@ -84,3 +84,13 @@ def test_python_dash_m_runs_the_cli() -> None:
 def test_usage_error_exits_2() -> None:
     result = CliRunner().invoke(cli, ["check", "--format", "yaml"])
     assert result.exit_code == 2
+
+
+def test_closed_pipe_is_quiet_and_not_a_pass() -> None:
+    reader = subprocess.Popen([sys.executable, "-m", "deploygate", "devices"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    reader.stdout.close()  # like `| head -0`: nobody reads what it prints
+    code = reader.wait(timeout=60)
+    error = reader.stderr.read().decode()
+    assert code == 2 and "Traceback" not in error and "internal error" not in error
