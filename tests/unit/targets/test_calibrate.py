@@ -56,3 +56,15 @@ def test_peak_scales_with_threads() -> None:
     peaks = HostPeaks(80e9, 1e9, "c", 8, "n")
     assert peaks.flops_at(2) == 20e9
     assert peaks.flops_at(64) == 80e9
+
+
+def test_a_stale_cache_is_refreshed_keeping_the_better_figures(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda: HostPeaks(1e9, 20e9, "c", 2, "n"))
+    stale = host_peaks()  # measured "under load": 1 GFLOPS
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda: HostPeaks(50e9, 5e9, "c", 2, "n"))
+    fresh = calibrate.refresh_host_peaks(stale)
+    assert (fresh.flops, fresh.bandwidth) == (50e9, 20e9)
+    assert host_peaks().flops == 50e9  # and the cache now holds it
