@@ -34,11 +34,21 @@ from deploygate.manifest.load import LoadResult, load_manifest
 from tests.hostile.harness import PROJECT
 from tests.hostile.test_onnx import small_model
 
-FAST = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+# CI runs a few hundred fixed examples per property; a longer, random hunt is
+# `DEPLOYGATE_FUZZ_SCALE=15 python -m pytest tests/hostile/test_fuzz.py` (thousands each).
+SCALE = float(os.environ.get("DEPLOYGATE_FUZZ_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """``n`` examples, scaled by DEPLOYGATE_FUZZ_SCALE."""
+    return max(1, int(n * SCALE))
+
+
+FAST = settings(max_examples=examples(200), deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SHORT = settings(FAST, max_examples=120)
+SHORT = settings(FAST, max_examples=examples(120))
 # The manifest loader validates a schema per example: fewer, still hundreds.
-LOADER = settings(FAST, max_examples=150)
+LOADER = settings(FAST, max_examples=examples(150))
 
 _WORK = Path(tempfile.mkdtemp(prefix="deploygate-fuzz-"))
 (_WORK / ".git").mkdir()
@@ -118,7 +128,7 @@ def test_manifest_loader_never_raises_on_bytes(data: bytes) -> None:
     _loads(data)
 
 
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=examples(150))
 @given(st.fixed_dictionaries({"version": st.sampled_from([1, 2, "1"]),
                               "models": st.lists(documents, max_size=3)}, optional={
                                   "devices": documents, "defaults": documents}))
@@ -154,7 +164,7 @@ PARSERS: list[tuple[Callable[[Any], Any], st.SearchStrategy[Any]]] = [
 ]
 
 
-@settings(FAST, max_examples=250)
+@settings(FAST, max_examples=examples(250))
 @given(st.data())
 def test_unit_parsers_return_or_raise_value_error(data: st.DataObject) -> None:
     for parse, inputs in PARSERS:
