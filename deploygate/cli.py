@@ -203,8 +203,8 @@ def inspect(path: Path, fmt: str) -> None:
             click.echo(f"  {label}:   {t.name} {t.dtype} {shape}")
     for key, value in info.details.items():
         click.echo(f"  {key}: {value}")
-    if info.contains_code:
-        click.echo("  warning: this archive contains code that runs when it is loaded")
+    click.echo("  safety:  WARNING: contains code that runs when it is loaded" if info.contains_code
+               else "  safety:  no embedded code found (unsafe files are refused with DG203)")
 
 
 @cli.command()

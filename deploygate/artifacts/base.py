@@ -69,5 +69,6 @@ class ArtifactInfo:
             "inputs": [t.to_json() for t in self.inputs],
             "outputs": [t.to_json() for t in self.outputs],
             "files": list(self.files),
+            "contains_code": self.contains_code,
             "details": self.details,
         }
