@@ -184,27 +184,13 @@ def validate(files: tuple[Path, ...]) -> None:
 def inspect(path: Path, fmt: str) -> None:
     """Print facts about one model file or folder (no manifest needed)."""
     from deploygate.artifacts import inspect_artifact
-    from deploygate.manifest.units import format_bytes, format_count
+    from deploygate.reporters.text import render_artifact
 
     info = inspect_artifact(path, display=str(path))
     if fmt == "json":
         click.echo(json.dumps(info.to_json(), indent=2))
-        return
-    click.echo(f"{info.path}: {info.format}")
-    click.echo(f"  size:    {format_bytes(info.size_bytes)} ({info.size_bytes} bytes, "
-               f"{len(info.files) or 1} file{'s' * (len(info.files) > 1)})")
-    click.echo(f"  params:  {format_count(info.params)} ({info.params})")
-    for dtype, n in sorted(info.bytes_by_dtype.items()):
-        click.echo(f"  {dtype + ':':<9}{format_bytes(n)}")
-    for label, tensors in (("input", info.inputs), ("output", info.outputs)):
-        for t in tensors:
-            shape = "?" if t.shape is None else "[" + ", ".join("?" if d is None else str(d)
-                                                                  for d in t.shape) + "]"
-            click.echo(f"  {label}:   {t.name} {t.dtype} {shape}")
-    for key, value in info.details.items():
-        click.echo(f"  {key}: {value}")
-    click.echo("  safety:  WARNING: contains code that runs when it is loaded" if info.contains_code
-               else "  safety:  no embedded code found (unsafe files are refused with DG203)")
+    else:
+        click.echo(render_artifact(info), nl=False)
 
 
 @cli.command()

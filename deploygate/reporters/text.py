@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding
 from deploygate.manifest.units import format_bytes, format_count
@@ -67,6 +68,25 @@ def baseline_line(b: BaselineComparison) -> str:
                      f"(x{ab.ratio:.2f}, {ab.rounds} alternating rounds)")
     parts.extend(f"{measure} not compared" for measure in b.skipped)
     return f"{where}: " + "; ".join(parts)
+
+
+def render_artifact(info: ArtifactInfo) -> str:
+    """`deploygate inspect` as text: size, parameters, bytes by dtype, tensors, details, safety."""
+    files = len(info.files) or 1
+    lines = [f"{info.path}: {info.format}",
+             f"  size:    {format_bytes(info.size_bytes)} ({info.size_bytes} bytes, "
+             f"{files} file{'s' * (files > 1)})",
+             f"  params:  {format_count(info.params)} ({info.params})"]
+    lines += [f"  {dtype + ':':<9}{format_bytes(n)}" for dtype, n in sorted(info.bytes_by_dtype.items())]
+    for label, tensors in (("input", info.inputs), ("output", info.outputs)):
+        for t in tensors:
+            shape = "?" if t.shape is None else \
+                "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
+            lines.append(f"  {label + ':':<9}{t.name} {t.dtype} {shape}")
+    lines += [f"  {key}: {value}" for key, value in info.details.items()]
+    lines.append("  safety:  WARNING: contains code that runs when it is loaded" if info.contains_code
+                 else "  safety:  no embedded code found (unsafe files are refused with DG203)")
+    return "\n".join(lines) + "\n"
 
 
 def render_finding(f: Finding) -> str:
