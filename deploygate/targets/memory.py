@@ -7,7 +7,7 @@ total = weights + activations + KV cache + runtime overhead, where
   ``workload.py``), 0 when unknown;
 * the KV cache is an LLM's 2 x layers x kv_heads x head_dim x dtype bytes x context, at the
   model's maximum context capped at 4096 tokens;
-* overhead is a fixed 256 MiB for the runtime plus 10% of the weights.
+* overhead is a fixed 64 MiB for the runtime plus 10% of the weights.
 """
 
 from __future__ import annotations
