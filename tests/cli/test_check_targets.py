@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import deploygate.engine
 from deploygate.cli import cli
 from tests.fixtures import workload_models as onnx_models
-from tests.fixtures.factories import stand_in_inspect
 
 MANIFEST = """\
 version: 1
@@ -28,7 +26,6 @@ models:
 
 @pytest.fixture()
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(deploygate.engine, "inspect_artifact", stand_in_inspect)
     onnx_models.save(onnx_models.conv(batch="batch", size=64), tmp_path / "net.onnx")
     (tmp_path / "deploy-constraints.yaml").write_text(MANIFEST)
     monkeypatch.chdir(tmp_path)
