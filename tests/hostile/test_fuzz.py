@@ -31,6 +31,7 @@ from deploygate.artifacts.pickle_scan import PickleScanError, scan_pickle
 from deploygate.errors import DeploygateError
 from deploygate.manifest import units
 from deploygate.manifest.load import LoadResult, load_manifest
+from tests.fixtures.mutations import mutations
 from tests.hostile.harness import PROJECT
 from tests.hostile.test_onnx import small_model
 
@@ -59,28 +60,6 @@ def _file(name: str, data: bytes) -> Path:
     path = _WORK / name
     path.write_bytes(data)
     return path
-
-
-def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
-    """``seed`` with a few bytes overwritten, inserted or cut, or truncated."""
-
-    @st.composite
-    def mutate(draw: st.DrawFn) -> bytes:
-        data = bytearray(seed)
-        for _ in range(draw(st.integers(1, 8))):
-            kind = draw(st.sampled_from(["set", "insert", "delete", "truncate"]))
-            at = draw(st.integers(0, max(len(data) - 1, 0)))
-            if kind == "set" and data:
-                data[at] = draw(st.integers(0, 255))
-            elif kind == "insert":
-                data[at:at] = draw(st.binary(min_size=1, max_size=16))
-            elif kind == "delete":
-                del data[at:at + draw(st.integers(1, 16))]
-            else:
-                del data[at:]
-        return bytes(data)
-
-    return mutate()
 
 
 def _only_own_errors(call: Callable[[], Any]) -> None:
@@ -144,7 +123,7 @@ VALID_MANIFEST = (b"version: 1\ndevices:\n  b: {kind: edge, memory: 2GiB, comput
 
 
 @FAST
-@given(_mutations(VALID_MANIFEST))
+@given(mutations(VALID_MANIFEST))
 def test_manifest_loader_never_raises_on_mutated_manifest(data: bytes) -> None:
     _loads(data)
 
@@ -214,7 +193,7 @@ SMALL_ONNX = small_model()
 
 
 @FAST
-@given(_mutations(SMALL_ONNX))
+@given(mutations(SMALL_ONNX))
 def test_onnx_reader_on_mutated_model(data: bytes) -> None:
     path = _file("m.onnx", data)
     _only_own_errors(lambda: onnx_reader.inspect(path, "m.onnx"))
@@ -235,7 +214,7 @@ GGUF_SEED = _gguf_seed()
 
 
 @FAST
-@given(st.one_of(_mutations(GGUF_SEED), st.binary(max_size=200).map(lambda b: b"GGUF" + b)))
+@given(st.one_of(mutations(GGUF_SEED), st.binary(max_size=200).map(lambda b: b"GGUF" + b)))
 def test_gguf_reader_on_bytes(data: bytes) -> None:
     path = _file("m.gguf", data)
     _only_own_errors(lambda: gguf.inspect(path, "m.gguf"))
@@ -251,7 +230,7 @@ PICKLE_SEEDS = [pickle.dumps({"a": [1, 2.5, "x", b"y", (None, True)], "b": {1, 2
 
 
 @FAST
-@given(st.one_of(*(_mutations(seed) for seed in PICKLE_SEEDS), st.binary(max_size=200)))
+@given(st.one_of(*(mutations(seed) for seed in PICKLE_SEEDS), st.binary(max_size=200)))
 def test_pickle_walker_raises_only_its_error(data: bytes) -> None:
     try:
         scan_pickle(io.BytesIO(data), end=len(data))
@@ -260,7 +239,7 @@ def test_pickle_walker_raises_only_its_error(data: bytes) -> None:
 
 
 @FAST
-@given(st.one_of(*(_mutations(seed) for seed in PICKLE_SEEDS),
+@given(st.one_of(*(mutations(seed) for seed in PICKLE_SEEDS),
                  st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b)))
 def test_pytorch_reader_on_bytes(data: bytes) -> None:
     path = _file("m.pt", data)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from deploygate.artifacts import inspect_artifact
 from deploygate.artifacts import pytorch as reader
 from deploygate.errors import ArtifactError
+from tests.fixtures.mutations import mutations
 
 DATA = Path(__file__).parents[2] / "data" / "pytorch"
 
@@ -344,11 +345,8 @@ def test_scanning_reads_pickles_in_memory_only(tmp_path: Path) -> None:
 @given(st.sampled_from(sorted(EXPECTED)), st.data())
 def test_mutated_fixtures_only_ever_raise_artifact_errors(tmp_path: Path, name: str,
                                                           data: st.DataObject) -> None:
-    raw = bytearray((DATA / name).read_bytes())
-    for _ in range(data.draw(st.integers(1, 4))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     path = tmp_path / "mutated.pt"
-    path.write_bytes(bytes(raw))
+    path.write_bytes(data.draw(mutations((DATA / name).read_bytes())))
     try:
         reader.inspect(path, "m.pt")
     except ArtifactError as e:

@@ -15,6 +15,7 @@ from deploygate.artifacts import inspect_artifact  # noqa: E402
 from deploygate.artifacts import tflite as reader  # noqa: E402
 from deploygate.artifacts.base import TensorSpec  # noqa: E402
 from deploygate.errors import ArtifactError  # noqa: E402
+from tests.fixtures.mutations import mutations  # noqa: E402
 
 FLOAT32, FLOAT16, INT8 = 0, 1, 9
 FULLY_CONNECTED, CUSTOM, BATCH_MATMUL = 9, 32, 126
@@ -185,11 +186,8 @@ def test_root_offset_out_of_bounds(model: Path, tmp_path: Path) -> None:
 @given(st.data())
 def test_mutations_only_ever_raise_artifact_errors(model: Path, tmp_path: Path,
                                                    data: st.DataObject) -> None:
-    raw = bytearray(model.read_bytes())
-    for _ in range(data.draw(st.integers(1, 6))):
-        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
     path = tmp_path / "mutated.tflite"
-    path.write_bytes(bytes(raw))
+    path.write_bytes(data.draw(mutations(model.read_bytes())))
     try:
         reader.inspect(path, "m")
     except ArtifactError as e:
