@@ -266,7 +266,7 @@ class ProbeOptions:
 def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     """Inspect and probe one model without a manifest; raises DeploygateError on failure."""
     from deploygate.errors import ProbeError
-    from deploygate.manifest.load import find_repository_root
+    from deploygate.paths import find_repository_root
     from deploygate.probe import default_threads, probe_latency
 
     shown = display_path(options.model)

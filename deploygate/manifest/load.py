@@ -20,6 +20,7 @@ from deploygate.manifest.model import (
     Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
 )
 from deploygate.manifest.schema import iter_schema_problems
+from deploygate.paths import UnusablePath, find_repository_root, resolve_inside
 from deploygate.manifest.units import parse_count, parse_percent, parse_size
 
 MAX_MANIFEST_BYTES = 1 << 20
@@ -108,14 +109,6 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
                      f"{node.value} is read as the octal number {value} by YAML; "
                      f"write it without the leading zero, or quote it")
     return value
-
-
-def find_repository_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` holding ``.git``; else ``start`` itself."""
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists():
-            return folder
-    return start
 
 
 def _check_nesting(text: str) -> None:
@@ -262,31 +255,6 @@ def _merge(defaults: dict[str, Any], model: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-class UnusablePath(ValueError):
-    """A manifest path the operating system cannot resolve (NUL byte, name too long, loop)."""
-
-
-def resolve_inside(root: Path, base: Path, relative: str) -> Path | None:
-    """``base/relative`` resolved (symlinks followed), or None when it leaves ``root``.
-
-    Raises UnusablePath when the path cannot name a file at all.
-    """
-    if "\x00" in relative:
-        raise UnusablePath("contains a NUL character")
-    candidate = Path(relative)
-    if candidate.is_absolute():
-        return None
-    try:
-        resolved = (base / candidate).resolve()
-    except (OSError, RuntimeError) as e:
-        raise UnusablePath(f"cannot be resolved ({getattr(e, 'strerror', None) or e})") from e
-    try:
-        resolved.relative_to(root.resolve())
-    except ValueError:
-        return None
-    return resolved
 
 
 class _Builder:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import TensorSpec
 from deploygate.errors import ProbeError
+from deploygate.paths import UnusablePath, resolve_inside
 from deploygate.manifest.model import InputSpec, LatencySpec
 
 if TYPE_CHECKING:
@@ -286,12 +287,14 @@ def resolve_input_file(file: str, *, name: str, root: Path, base_dir: Path) -> P
         raise ProbeError(f"{key} must be relative to the manifest's folder, not absolute "
                          f"({file})", path=key)
     try:
-        resolved = (base_dir / given).resolve(strict=True)
-    except (OSError, RuntimeError):
+        resolved = resolve_inside(root, base_dir, file)
+    except UnusablePath:
         raise ProbeError(f"{key}: {file} does not exist", path=key) from None
-    if not resolved.is_relative_to(root.resolve()):
+    if resolved is None:
         raise ProbeError(f"{key}: {file} resolves outside the repository; keep input files "
                          "inside it", path=key)
+    if not resolved.exists():
+        raise ProbeError(f"{key}: {file} does not exist", path=key)
     if resolved.suffix.lower() != ".npy" or not resolved.is_file():
         raise ProbeError(f"{key}: {file} is not a .npy file (save one with numpy.save)",
                          path=key)
