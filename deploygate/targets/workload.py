@@ -39,14 +39,16 @@ DEFAULT_DIM = 1
 GGUF_KV_DTYPE_BYTES = 2
 """llama.cpp keeps the KV cache in f16 by default, whatever the weights' quantization."""
 
-# ONNX TensorProto element type -> bytes per element (sub-byte types as fractions).
-_ONNX_ITEMSIZE: dict[int, float] = {
-    1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16,
-    16: 2, 17: 1, 18: 1, 19: 1, 20: 1, 21: 0.5, 22: 0.5, 23: 0.5, 24: 1, 25: 0.25, 26: 0.25,
-    27: 0.75, 28: 0.75,
-}
 _TORCH_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2,
                       "float64": 8, "int8": 1, "uint8": 1}
+
+def _onnx_itemsize(elem_type: int) -> float:
+    """Bytes per element of an ONNX element type (sub-byte types as fractions; 0 if unknown)."""
+    from deploygate.artifacts.onnx import DTYPES
+
+    entry = DTYPES.get(elem_type)
+    return entry[1] / 8 if entry else 0
+
 
 ELEMENTWISE_OPS = frozenset("""
 Abs Acos Acosh Add And Asin Asinh Atan Atanh BiasGelu BitShift Cast CastLike Ceil Celu Clip Cos
@@ -321,7 +323,7 @@ class _Graph:
 
 def _static(type_proto: Any) -> tuple[tuple[int, ...] | None, float]:
     tensor_type = type_proto.tensor_type
-    itemsize = _ONNX_ITEMSIZE.get(tensor_type.elem_type, 0)
+    itemsize = _onnx_itemsize(tensor_type.elem_type)
     if not tensor_type.HasField("shape"):
         return None, itemsize
     dims = []
@@ -358,7 +360,7 @@ def _collect(model: Any) -> _Graph:
     graph = _Graph()
     g = model.graph
     for init in g.initializer:
-        graph.tensors[init.name] = _Tensor(tuple(init.dims), _ONNX_ITEMSIZE.get(init.data_type, 0))
+        graph.tensors[init.name] = _Tensor(tuple(init.dims), _onnx_itemsize(init.data_type))
         graph.weights.add(init.name)
     for value in list(g.input) + list(g.value_info) + list(g.output):
         if value.name in graph.weights or not value.type.HasField("tensor_type"):
@@ -370,7 +372,7 @@ def _collect(model: Any) -> _Graph:
             value = _attr(node, "value")
             if value is not None and hasattr(value, "dims"):
                 graph.tensors[node.output[0]] = _Tensor(tuple(value.dims),
-                                                        _ONNX_ITEMSIZE.get(value.data_type, 0))
+                                                        _onnx_itemsize(value.data_type))
                 graph.weights.add(node.output[0])
     return graph
 
