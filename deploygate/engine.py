@@ -275,10 +275,28 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
         raise ProbeError(f"{artifact.format} models are not probed (onnxruntime runs ONNX only)",
                          file=shown)
     cwd = Path.cwd()
-    result = probe_latency(options.model, options.spec, threads=options.threads or default_threads(),
-                           root=find_repository_root(cwd), base_dir=cwd, display=shown,
-                           progress=options.progress)
+    try:
+        result = probe_latency(options.model, options.spec,
+                               threads=options.threads or default_threads(),
+                               root=find_repository_root(cwd), base_dir=cwd, display=shown,
+                               progress=options.progress)
+    except ProbeError as e:
+        # The message names manifest keys; without a manifest, the flags set the same things.
+        flag = next((f for key, f in _PROBE_FLAGS if (e.path or "").startswith(key)), None)
+        if flag is None:
+            raise
+        raise ProbeError(f"{e.message} (with `deploygate probe`: {flag})", file=e.file,
+                         path=e.path, rule=e.rule) from e
     return artifact, result
+
+
+_PROBE_FLAGS = (
+    ("latency.dims", "--dim NAME=VALUE"),
+    ("latency.inputs", "--input NAME=shape:1x3x224x224, range:LO..HI or value:V"),
+    ("latency.timeout_s", "--timeout-s"),
+    ("latency.max_time_s", "--max-time-s"),
+    ("latency.threads", "--threads"),
+)
 
 
 def _locate(manifest: Manifest, finding: Finding) -> Finding:

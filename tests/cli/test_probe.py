@@ -28,6 +28,7 @@ def test_probe_unpinned_dim_is_exit_2_naming_it() -> None:
     result = CliRunner().invoke(cli, ["probe", str(MODEL), "--max-time-s", "0.2"])
     assert result.exit_code == 2
     assert "DG403" in result.output and "'batch'" in result.output
+    assert "--dim NAME=VALUE" in result.output  # the fix, as a flag of this command
 
 
 def test_probe_impossible_budget_is_exit_1() -> None:
