@@ -127,12 +127,13 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
     latency, skipped = _probe(manifest, spec, device_for(manifest, spec), artifact,
                               CheckOptions(manifest.file, probe=options.probe,
                                            progress=options.progress), probe_findings)
-    host = None
-    if latency is not None:
-        from deploygate.targets.calibrate import host_peaks
-
-        host = host_peaks()
     workload = workload_for(spec, artifact, latency)
+    host = None
+    if latency is not None and workload is not None:
+        from deploygate.targets.calibrate import host_peaks_for
+
+        host = host_peaks_for(workload.flops, latency.at(spec.latency.percentile if spec.latency
+                                                         else "p95"), latency.threads)
     advice = advise_model(spec, artifact, estimate_memory(artifact, workload=workload), workload,
                           devices, latency, host,
                           batch_size(artifact, spec.latency, latency.input_shapes if latency else None),

@@ -94,14 +94,11 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
 
     host = None
     if latency is not None and not is_accelerator(device):
-        from deploygate.targets.calibrate import host_peaks, refresh_host_peaks
+        from deploygate.targets.calibrate import host_peaks_for
 
-        host = host_peaks()
         if measured_ms is None:
             measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
-        if host.source != "env" and \
-                workload.flops / (measured_ms / 1000) > host.flops_at(latency.threads):
-            host = refresh_host_peaks(host)  # the model beat the cached "peak": it is stale
+        host = host_peaks_for(workload.flops, measured_ms, latency.threads)
     return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
                            threads=latency.threads if latency else 1,
                            int8_weights=int8_weights(artifact))

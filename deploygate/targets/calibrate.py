@@ -116,6 +116,19 @@ def host_peaks() -> HostPeaks:
     return peaks
 
 
+def host_peaks_for(flops: float, measured_ms: float, threads: int) -> HostPeaks:
+    """This machine's peaks to calibrate a run of ``flops`` measured at ``measured_ms``.
+
+    A run faster than the cached peak means the cache was measured on a busy machine: measure
+    again (unless the peaks come from the environment, which the user set on purpose).
+    """
+    host = host_peaks()
+    if host.source != "env" and measured_ms > 0 and \
+            flops / (measured_ms / 1000) > host.flops_at(threads):
+        host = refresh_host_peaks(host)
+    return host
+
+
 def refresh_host_peaks(stale: HostPeaks) -> HostPeaks:
     """Measure again and keep the better of both: for when a run just beat the cached peak,
     which happens when the cache was measured on a busy machine."""
