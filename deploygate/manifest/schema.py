@@ -61,7 +61,7 @@ def _def_name(subschema: Any) -> str | None:
     defs = load_schema()["$defs"]
     for name, definition in defs.items():
         if subschema is definition or subschema == definition:
-            return name
+            return str(name)
     return None
 
 

@@ -436,7 +436,7 @@ def _recurrent_flops(node: Any, g: _Graph) -> float | None:
     directions, inputs = w[0], w[2]
     gemms = 2.0 * gates * hidden * (inputs + hidden)
     pointwise = 3.0 * gates * hidden  # bias adds, activations and the state update
-    return directions * seq * batch * (gemms + pointwise)
+    return float(directions * seq * batch * (gemms + pointwise))
 
 
 def _attention_flops(node: Any, g: _Graph) -> float | None:

@@ -60,7 +60,10 @@ def test_init_flags_answer_the_questions(repo: Path) -> None:
                                       "aws-g4dn.xlarge", "--budget-ms", "50",
                                       "--max-usd-per-1k", "0.02"])
     assert result.exit_code == 0, result.output
-    (model,) = load_manifest(repo / "deploy-constraints.yaml").manifest.models
+    manifest = load_manifest(repo / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.latency is not None and model.cost is not None
     assert (model.target.kind, model.target.device) == ("cloud", "aws-g4dn.xlarge")
     assert model.latency.budget_ms == 50 and model.cost.max_usd_per_1k == 0.02
 
@@ -71,7 +74,10 @@ def test_init_asks_three_questions(repo: Path) -> None:
     for question in ("target (edge or cloud) (edge, cloud) [edge]", "device",
                      "latency budget in ms (p95) [1000.0]", "cost ceiling"):
         assert question in result.output
-    (model,) = load_manifest(repo / "deploy-constraints.yaml").manifest.models
+    manifest = load_manifest(repo / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.latency is not None and model.cost is not None
     assert (model.target.device, model.latency.budget_ms, model.cost.max_usd_per_1k) == \
         ("aws-g5.xlarge", 200, 0.5)
 
@@ -106,7 +112,9 @@ def test_big_models_default_to_a_priced_cloud_device(tmp_path: Path) -> None:
 
     big = FoundModel("llm", "safetensors", 14 * 10**9)
     assert default_kind(big) == "cloud"
-    device = load_catalog()[default_device(big, "cloud")]
+    device_id = default_device(big, "cloud")
+    assert device_id is not None
+    device = load_catalog()[device_id]
     assert device.memory >= 14 * 10**9 and device.price_per_hour is not None
     # The ceiling is what a whole-budget inference costs there, rounded up.
     assert default_ceiling(load_catalog()["aws-g5.xlarge"], 1000) == 0.28

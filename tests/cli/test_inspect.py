@@ -56,6 +56,6 @@ def test_inspect_missing_path(tmp_path: Path) -> None:
 def test_check_jsonschema_accepts_both_schemas() -> None:
     root = Path(__file__).resolve().parents[2]
     for name in ("deploy-constraints.schema.json", "report.schema.json"):
-        done = subprocess.run(["check-jsonschema", "--check-metaschema",
+        done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--check-metaschema",
                                str(root / "schemas" / name)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -386,7 +386,7 @@ def test_unsafe_location_refused_before_any_file_is_touched(tmp_path: Path,
     model.graph.initializer.insert(0, good)
     path = _save(model, tmp_path / "m.onnx")
     touched: list[object] = []
-    monkeypatch.setattr(onnx_reader.os, "lstat", lambda p: touched.append(p))
+    monkeypatch.setattr("deploygate.artifacts.onnx.os.lstat", lambda p: touched.append(p))
 
     with pytest.raises(ArtifactError) as caught:
         onnx_reader.inspect(path, "m.onnx")
@@ -454,7 +454,7 @@ def test_file_over_the_protobuf_limit_is_refused_unread(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     path = _save(conv_net_model(), tmp_path / "big.onnx")
     monkeypatch.setattr(onnx_reader, "PROTOBUF_LIMIT", 100)
-    monkeypatch.setattr(onnx_reader.onnx, "load", lambda *a, **k: pytest.fail("file was read"))
+    monkeypatch.setattr("deploygate.artifacts.onnx.onnx.load", lambda *a, **k: pytest.fail("file was read"))
 
     with pytest.raises(ArtifactError) as caught:
         onnx_reader.inspect(path, "big.onnx")

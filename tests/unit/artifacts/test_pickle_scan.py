@@ -22,7 +22,7 @@ from deploygate.artifacts.pickle_scan import (
 )
 
 
-def scan(data: bytes, **kw: Any):  # type: ignore[no-untyped-def]
+def scan(data: bytes, **kw: Any):
     return scan_pickle(io.BytesIO(data), end=len(data), **kw)
 
 

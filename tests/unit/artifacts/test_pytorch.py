@@ -307,7 +307,7 @@ def test_zip_without_data_pkl(tmp_path: Path) -> None:
 
 def test_too_many_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "MAX_MEMBERS", 5)
-    assert "limit 5" in refused(shutil.copy(DATA / "mlp_zip.pt", tmp_path / "m.pt"),
+    assert "limit 5" in refused(Path(shutil.copy(DATA / "mlp_zip.pt", tmp_path / "m.pt")),
                                 "DG202").message
 
 
@@ -336,7 +336,7 @@ def test_every_fixture_prefix_truncation_is_clean(tmp_path: Path) -> None:
 
 def test_scanning_reads_pickles_in_memory_only(tmp_path: Path) -> None:
     before = set(tmp_path.iterdir())
-    inspect(shutil.copy(DATA / "mlp_script.pt", tmp_path / "s.pt"))
+    inspect(Path(shutil.copy(DATA / "mlp_script.pt", tmp_path / "s.pt")))
     assert set(tmp_path.iterdir()) == before | {tmp_path / "s.pt"}
 
 

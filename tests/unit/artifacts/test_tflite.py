@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,14 @@ FLOAT32, FLOAT16, INT8 = 0, 1, 9
 FULLY_CONNECTED, CUSTOM, BATCH_MATMUL = 9, 32, 126
 
 
-def _ivec(b: flatbuffers.Builder, xs: list[int]) -> int:
+def _ivec(b: Any, xs: list[int]) -> int:
     b.StartVector(4, len(xs), 4)
     for x in reversed(xs):
         b.PrependInt32(x)
     return b.EndVector()
 
 
-def _tables(b: flatbuffers.Builder, offs: list[int]) -> int:
+def _tables(b: Any, offs: list[int]) -> int:
     b.StartVector(4, len(offs), 4)
     for o in reversed(offs):
         b.PrependUOffsetTRelative(o)

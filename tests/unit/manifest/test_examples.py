@@ -27,9 +27,11 @@ def test_negative_manifest_findings(file: Path) -> None:
                 for line, col, rule, path in EXPECT.findall(file.read_text())]
     assert expected, f"{file.name} has no '# expect:' lines"
     result = load_manifest(file, file.name)
-    got = [(f.location.line, f.location.column, f.rule, f.location.path) for f in result.findings]
+    assert all(f.location is not None for f in result.findings)
+    got = [(f.location.line, f.location.column, f.rule, f.location.path)
+           for f in result.findings if f.location is not None]
     assert got == expected
     assert result.manifest is None
     for finding in result.findings:
-        assert finding.location.file == file.name
+        assert finding.location is not None and finding.location.file == file.name
         assert "\n" not in finding.message

@@ -50,6 +50,7 @@ def test_defaults_target_device_unknown_points_at_defaults(tmp_path: Path) -> No
             "models:\n  - {name: a, path: a.onnx}\n")
     result = load_manifest(write(tmp_path, text))
     (finding,) = result.findings
+    assert finding.location is not None
     assert finding.rule == "DG104" and finding.location.path == "defaults.target.device"
 
 
@@ -113,7 +114,7 @@ def test_sample_file_outside_repository(tmp_path: Path) -> None:
     text = ("version: 1\nmodels:\n  - name: a\n    path: a.onnx\n    target: {kind: edge}\n"
             "    latency: {inputs: {x: {file: ../../x.npy}}}\n")
     result = load_manifest(write(tmp_path, text))
-    assert [(f.rule, f.location.path) for f in result.findings] == \
+    assert [(f.rule, f.location and f.location.path) for f in result.findings] == \
         [("DG106", "models[0].latency.inputs.x.file")]
 
 

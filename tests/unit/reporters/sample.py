@@ -9,14 +9,15 @@ from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 
 MANIFEST = "deploy-constraints.yaml"
-HOST = {"cpu": "Example CPU @ 2.40GHz", "cores": 4, "python": "3.11.7", "onnxruntime": "1.23.2"}
+HOST: dict[str, str | int] = {"cpu": "Example CPU @ 2.40GHz", "cores": 4, "python": "3.11.7",
+                              "onnxruntime": "1.23.2"}
 
 
 def latency(p50: float, p90: float, p95: float, p99: float, threads: int = 2) -> LatencyResult:
     """A LatencyResult with fixed figures."""
     return LatencyResult(threads=threads, runs=120, p50_ms=p50, p90_ms=p90, p95_ms=p95, p99_ms=p99,
-                         mean_ms=p50 + 1, min_ms=p50 - 1, stdev_ms=2.5, host_cpu=HOST["cpu"],
-                         onnxruntime=HOST["onnxruntime"])
+                         mean_ms=p50 + 1, min_ms=p50 - 1, stdev_ms=2.5, host_cpu=str(HOST["cpu"]),
+                         onnxruntime=str(HOST["onnxruntime"]))
 
 
 def passing_model() -> ModelReport:

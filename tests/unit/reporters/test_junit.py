@@ -17,7 +17,7 @@ def parse(report: Report) -> ET.Element:
 
 
 def cases(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
-    return {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
+    return {(c.get("classname", ""), c.get("name", "")): c for c in root.iter("testcase")}
 
 
 def test_counts_and_testcases_of_the_sample() -> None:
@@ -39,7 +39,8 @@ def test_counts_and_testcases_of_the_sample() -> None:
     assert "deploy-constraints.yaml:28:7" in (latency.text or "")
     # The schema error means "cannot judge": a JUnit error, not a failure.
     manifest = found[("deploygate", "manifest")]
-    assert manifest.find("error") is not None and manifest.find("error").get("type") == "DG102"
+    error = manifest.find("error")
+    assert error is not None and error.get("type") == "DG102"
     assert len(found[("deploygate.detector", "latency")]) == 0
 
 
@@ -51,7 +52,8 @@ def test_unmeasured_latency_is_skipped_unless_strict() -> None:
     case = cases(parse(Report("deploy-constraints.yaml", (model,))))[("deploygate.detector", "latency")]
     skipped = case.find("skipped")
     assert skipped is not None and "--no-probe" in skipped.get("message", "")
-    assert "DG404" in (case.find("system-out").text or "")
+    out = case.find("system-out")
+    assert out is not None and "DG404" in (out.text or "")
     strict = parse(Report("deploy-constraints.yaml", (model,), strict=True))
     assert strict.get("skipped") == "0" and strict.get("failures") == "1"
 
@@ -62,7 +64,8 @@ def test_unreadable_artifact_skips_the_families_it_blocks() -> None:
     model = replace(passing_model(), artifact=None, latency=None, findings=(missing,))
     root = parse(Report("deploy-constraints.yaml", (model,)))
     found = cases(root)
-    assert found[("deploygate.detector", "artifact")].find("error").get("type") == "DG201"
+    error = found[("deploygate.detector", "artifact")].find("error")
+    assert error is not None and error.get("type") == "DG201"
     assert found[("deploygate.detector", "fit")].find("skipped") is not None
     assert found[("deploygate.detector", "latency")].find("skipped") is not None
     assert (root.get("errors"), root.get("skipped")) == ("1", "2")
@@ -76,7 +79,8 @@ def test_hostile_text_round_trips_as_xml() -> None:
     failure = root.find(".//failure")
     assert failure is not None
     assert failure.get("message") == message.replace("\x1b", "\ufffd").replace("\x00", "\ufffd")
-    assert root.find(".//testcase[@name='fit']").get("classname") == "deploygate.a<b>&\"c'"
+    fit = root.find(".//testcase[@name='fit']")
+    assert fit is not None and fit.get("classname") == "deploygate.a<b>&\"c'"
 
 
 def test_latency_family_appears_only_when_declared() -> None:

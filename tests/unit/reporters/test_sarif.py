@@ -84,6 +84,7 @@ def test_regions_are_omitted_when_unknown_and_uris_are_encoded() -> None:
 
 def test_fingerprints_survive_moved_lines_and_new_numbers() -> None:
     finding = failing_model().findings[1]
+    assert finding.location is not None
     moved = replace(finding, message="p95 latency 290.00 ms is over the budget",
                     location=replace(finding.location, line=40))
 

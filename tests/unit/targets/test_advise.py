@@ -27,7 +27,8 @@ def test_7b_llm_ranks_the_cheapest_fitting_gpu_first() -> None:
     # $0.805/h per token, though the g6 is cheaper per hour.
     assert first.meets_all and first.device.id == "aws-g5.xlarge"
     meeting = [d for d in advice.devices if d.meets_all]
-    costs = [d.usd_per_1k for d in meeting]
+    costs = [d.usd_per_1k for d in meeting if d.usd_per_1k is not None]
+    assert len(costs) == len(meeting)
     assert costs == sorted(costs)
     by_id = {d.device.id: d for d in advice.devices}
     assert not by_id["aws-g4dn.xlarge"].fits  # 16 GB T4
