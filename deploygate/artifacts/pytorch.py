@@ -168,8 +168,9 @@ def _check_central_directory(f: BinaryIO, size: int) -> None:
     at = tail.rfind(EOCD)
     if at < 0 or at + 22 > len(tail):
         raise _Corrupt("no zip end-of-central-directory record (truncated archive)")
-    entries, cd_size = struct.unpack("<H4xI", tail[at + 10:at + 20])
-    if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
+    # EOCD: signature, disk numbers (2 x 2), entries on this disk, entries, size, offset
+    entries, cd_size, cd_offset = struct.unpack("<HII", tail[at + 10:at + 20])
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
         loc = tail.rfind(EOCD64_LOCATOR, 0, at)
         if loc < 0 or loc + 20 > len(tail):
             raise _Corrupt("a zip64 archive without its zip64 locator")
@@ -180,11 +181,15 @@ def _check_central_directory(f: BinaryIO, size: int) -> None:
         rec = f.read(56)
         if rec[:4] != b"PK\x06\x06":
             raise _Corrupt("bad zip64 end record")
-        entries, cd_size = struct.unpack("<Q8xQ", rec[24:48])
+        entries, cd_size, cd_offset = struct.unpack("<QQQ", rec[32:56])
     if entries > MAX_MEMBERS:
         raise _Corrupt(f"the archive lists {entries} members (limit {MAX_MEMBERS})")
-    if cd_size > min(size, MAX_CENTRAL_DIRECTORY):
-        raise _Corrupt(f"the zip central directory claims {cd_size} bytes")
+    if cd_size > MAX_CENTRAL_DIRECTORY:
+        raise _Corrupt(f"the zip central directory claims {cd_size} bytes "
+                       f"(limit {MAX_CENTRAL_DIRECTORY >> 20} MiB)")
+    if cd_offset + cd_size > size:
+        raise _Corrupt(f"the zip central directory ({cd_size} bytes at offset {cd_offset}) "
+                       f"lies past the end of the file ({size} bytes): the archive is truncated")
 
 
 def _check_name(name: str) -> None:
