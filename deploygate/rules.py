@@ -115,6 +115,11 @@ RULES: dict[str, Rule] = {r.id: r for r in (
           "The budget lies inside the uncertainty band of the target-latency estimate.",
           "Measure on the device itself (--on-device) or keep the budget clear of the band.",
           level="warning"),
+    _rule("DG407", "target-latency-not-estimable", V,
+          "The target device's latency cannot be estimated: too little of the model's work could "
+          "be counted (shapes unknown, ops without a cost model).",
+          "Pin the inputs (`latency.inputs`, `latency.dims`) so shapes are known, or measure on "
+          "the device itself (--on-device).", level="warning"),
     _rule("DG501", "cost-over-budget", V,
           "The cost of 1,000 inferences exceeds `cost.max_usd_per_1k`.",
           "Pick a cheaper device, batch requests, or raise the ceiling."),

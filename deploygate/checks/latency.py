@@ -5,7 +5,8 @@ latency-inconclusive (a warning; an error under --strict) when the budget lies i
 DG404 latency-not-measured when a budget is declared but no probe ran.
 
 When the target device has an estimate (checks/target.py), the device's figure is what the
-budget is about, so the host measurement is reported but not judged here.
+budget is about, so the host measurement is reported but not judged here; nor when the device's
+latency could not be estimated (DG407): the host's figure does not stand for the device.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from deploygate.checks.context import ModelContext
+from deploygate.checks.target import unestimable
 from deploygate.findings import Finding, Severity
 
 
 def check(ctx: ModelContext) -> Iterator[Finding]:
     """Judge the measured latency against the budget."""
     spec = ctx.spec.latency
-    if spec is None or spec.budget_ms is None or ctx.target is not None:
+    if spec is None or spec.budget_ms is None or ctx.target is not None \
+            or unestimable(ctx) is not None:
         return
     if ctx.latency is None:
         reason = ctx.probe_skipped or "no latency was measured"

@@ -2,8 +2,11 @@
 
 DG405 target-latency-over-budget when the whole uncertainty band is over the budget; DG406
 target-latency-inconclusive (a warning; an error under --strict) when the budget lies inside the
-band; nothing when the whole band is under it. Only for devices with a compute figure, and never
-when the gate runs on the target itself (--on-device): then the measurement is the target's.
+band; nothing when the whole band is under it. DG407 target-latency-not-estimable (a warning;
+an error under --strict) when too little of the model could be counted to estimate at all: never
+a pass, and the host's measurement does not stand in for the target's. Only for devices with a
+compute figure, and never when the gate runs on the target itself (--on-device): then the
+measurement is the target's.
 """
 
 from __future__ import annotations
@@ -12,12 +15,34 @@ from collections.abc import Iterator
 
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding, Severity
+from deploygate.targets.estimate import not_estimable
+
+
+def unestimable(ctx: ModelContext) -> str | None:
+    """Why the target device's latency could not be estimated for a model with a budget and a
+    device with a compute figure, or None."""
+    if ctx.target is not None or ctx.workload is None or ctx.device is None \
+            or not ctx.device.compute \
+            or (ctx.latency is not None and ctx.latency.measured_on == ctx.device.id):
+        return None
+    return not_estimable(ctx.workload)
 
 
 def check(ctx: ModelContext) -> Iterator[Finding]:
     """Judge the estimated target latency's band against the budget."""
     spec, est = ctx.spec.latency, ctx.target
-    if spec is None or spec.budget_ms is None or est is None:
+    if spec is None or spec.budget_ms is None:
+        return
+    if est is None:
+        why = unestimable(ctx)
+        if why is not None and ctx.device is not None:
+            measured = (f"; the host measured {ctx.latency.at(spec.percentile):.3g} ms, which "
+                        f"does not stand for {ctx.device.id}" if ctx.latency is not None else "")
+            yield ctx.finding("DG407", "latency.budget_ms",
+                              f"cannot estimate the latency on {ctx.device.id} against the budget "
+                              f"of {spec.budget_ms:g} ms: {why}{measured}; pin the inputs so "
+                              "shapes are known, or measure on the device (--on-device)",
+                              Severity.WARNING)
         return
     budget = spec.budget_ms
     per = " per generated token" if est.per == "token" else ""

@@ -38,6 +38,9 @@ ACCELERATOR_GFLOPS_PER_CORE = 100e9
 """Without ``compute_precision``, a device quoting more than this per CPU core has an accelerator."""
 MIN_EFFICIENCY = 1e-4
 """Floor for a calibrated efficiency (overhead-dominated tiny models)."""
+MIN_COVERAGE = 0.9
+"""Below this fraction of nodes counted, an estimate is not made: the part not counted could be
+most of the work (silero-vad keeps its compute in If branches; a 4-FLOP count is not a model)."""
 
 # precision -> (factor to the dense-fp16 equivalent for float models, for int8 models)
 _PRECISION_DERATE = {"fp32": (1.0, 1.0), "fp16": (1.0, 1.0), "int8": (0.5, 1.0),
@@ -91,16 +94,31 @@ def host_efficiency(workload: Workload, measured_ms: float, host: HostPeaks, thr
     return min(max(ideal_s / (measured_ms / 1000.0), MIN_EFFICIENCY), 1.0)
 
 
+def not_estimable(workload: Workload) -> str | None:
+    """Why ``workload`` is too incompletely counted to estimate from, or None when it is not."""
+    if workload.coverage >= MIN_COVERAGE and workload.flops > 0:
+        return None
+    why = (f"shapes known for {workload.coverage:.0%} of nodes (at least {MIN_COVERAGE:.0%} "
+           f"needed), {workload.flops:.3g} FLOPs counted")
+    if workload.uncounted_ops:
+        why += "; ops without a cost model: " + ", ".join(workload.uncounted_ops)
+    unknown = [a for a in workload.assumptions if "unknown" in a or " = " in a]
+    if unknown:
+        why += "; " + "; ".join(unknown)
+    return why
+
+
 def estimate_target(workload: Workload, device: Device, *, measured_ms: float | None = None,
                     host: HostPeaks | None = None, threads: int = 1,
                     int8_weights: bool = False) -> TargetEstimate | None:
-    """Roofline latency on ``device``; None when the device has no compute figure or nothing in
-    the workload could be counted.
+    """Roofline latency on ``device``; None when the device has no compute figure or too little
+    of the workload could be counted (``not_estimable``).
 
     ``measured_ms`` (the host's latency with ``threads`` threads) and ``host`` calibrate CPU
-    targets; without them the efficiency is assumed and the band is wider.
+    targets; without them the efficiency is assumed and the band is wider. A CPU target whose
+    peak is no higher than the host's is never estimated faster than the host measured.
     """
-    if not device.compute or workload.coverage <= 0 or workload.flops <= 0:
+    if not device.compute or not_estimable(workload) is not None:
         return None
     launch_s = 0.0
     if is_accelerator(device):
@@ -131,9 +149,17 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     bound = "memory" if memory_s > compute_s else "compute"
     ms = (max(compute_s, memory_s) + launch_s) * 1000.0
     low, high = band
+    floor_ms = 0.0
+    if calibrated and measured_ms is not None and host is not None \
+            and device.compute <= host.flops_at(threads):
+        # The target is slower than the host that measured this: it cannot be faster than that.
+        floor_ms = measured_ms
+        if ms < floor_ms:
+            ms = floor_ms
+            how += f"; held at the host's {measured_ms:.3g} ms (the target's peak is lower)"
     if 0 < workload.coverage < 1:
         high /= workload.coverage
         how += f"; shapes known for {workload.coverage:.0%} of nodes"
     method = f"roofline, {bound}-bound; {how}"
-    return TargetEstimate(ms, ms * low, ms * high, method, device.id, bound, efficiency,
-                          calibrated, workload.per)
+    return TargetEstimate(ms, max(ms * low, floor_ms), ms * high, method, device.id, bound,
+                          efficiency, calibrated, workload.per)

@@ -79,11 +79,16 @@ _CONV_OPS = frozenset({"Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcC
 _MATMUL_OPS = frozenset({"Gemm", "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul",
                          "MatMulNBits", "MatMulIntegerToFloat", "DynamicQuantizeMatMul"})
 _ATTENTION_OPS = frozenset({"Attention", "MultiHeadAttention", "GroupQueryAttention"})
+CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan"})
+"""Ops whose cost is their subgraphs': If at its costliest branch, Loop/Scan x trip count."""
 MODELED_OPS = (ELEMENTWISE_OPS | MOVEMENT_OPS | frozenset(PER_ELEMENT_OPS) | _POOL_OPS | _CONV_OPS
                | _MATMUL_OPS | _ATTENTION_OPS
-               | {"ConvTranspose", "LSTM", "GRU", "RNN", "Resize", "Upsample"})
+               | CONTROL_FLOW_OPS | {"ConvTranspose", "LSTM", "GRU", "RNN", "Resize", "Upsample"})
 """Op types with a cost model; any other op is listed in ``Workload.uncounted_ops``."""
 _RESIZE_FLOPS_PER_OUTPUT = 4  # bilinear: four taps per output element
+_INT_TYPES = frozenset({6, 7, 12, 13})  # ONNX INT32, INT64, UINT32, UINT64
+MAX_SUBGRAPH_DEPTH = 8
+"""Nesting of control-flow subgraphs counted; deeper ones are left out (and said)."""
 
 
 @dataclass(frozen=True)
@@ -312,9 +317,23 @@ class _Tensor:
 class _Graph:
     tensors: dict[str, _Tensor] = field(default_factory=dict)
     weights: set[str] = field(default_factory=set)
+    scalars: dict[str, int] = field(default_factory=dict)
+    """Integer scalar constants (a Loop's trip count), by tensor name."""
+    outer: _Graph | None = None
+    """The enclosing graph, whose names a subgraph (If branch, Loop body) may read."""
 
     def get(self, name: str) -> _Tensor | None:
-        return self.tensors.get(name) if name else None
+        if not name:
+            return None
+        found = self.tensors.get(name)
+        return found if found is not None or self.outer is None else self.outer.get(name)
+
+    def is_weight(self, name: str) -> bool:
+        return name in self.weights or (self.outer is not None and self.outer.is_weight(name))
+
+    def scalar(self, name: str) -> int | None:
+        found = self.scalars.get(name)
+        return found if found is not None or self.outer is None else self.outer.scalar(name)
 
     def shape(self, name: str) -> tuple[int, ...] | None:
         t = self.get(name)
@@ -356,12 +375,25 @@ def _pin_inputs(graph: Any, shapes: Mapping[str, Sequence[int]]) -> None:
             dim.dim_value = int(size)
 
 
-def _collect(model: Any) -> _Graph:
-    graph = _Graph()
-    g = model.graph
+def _int_scalar(tensor: Any) -> int | None:
+    """The value of a one-element integer TensorProto (a Loop's trip count), else None."""
+    from onnx import numpy_helper
+
+    if math.prod(tensor.dims) != 1 or tensor.data_type not in _INT_TYPES:
+        return None
+    try:
+        return int(numpy_helper.to_array(tensor).reshape(-1)[0])
+    except (ValueError, TypeError, IndexError):  # external or malformed data: value unknown
+        return None
+
+
+def _collect(g: Any, outer: _Graph | None = None) -> _Graph:
+    graph = _Graph(outer=outer)
     for init in g.initializer:
         graph.tensors[init.name] = _Tensor(tuple(init.dims), _onnx_itemsize(init.data_type))
         graph.weights.add(init.name)
+        if (value := _int_scalar(init)) is not None:
+            graph.scalars[init.name] = value
     for value in list(g.input) + list(g.value_info) + list(g.output):
         if value.name in graph.weights or not value.type.HasField("tensor_type"):
             continue
@@ -374,6 +406,8 @@ def _collect(model: Any) -> _Graph:
                 graph.tensors[node.output[0]] = _Tensor(tuple(value.dims),
                                                         _onnx_itemsize(value.data_type))
                 graph.weights.add(node.output[0])
+                if (number := _int_scalar(value)) is not None:
+                    graph.scalars[node.output[0]] = number
     return graph
 
 
@@ -460,40 +494,121 @@ def _attention_flops(node: Any, g: _Graph) -> float | None:
     return None
 
 
-def graph_workload(model: Any, assumptions: tuple[str, ...] = ()) -> Workload:
-    """Count a shape-inferred ModelProto (top-level graph; subgraphs count as unknown)."""
-    g = _collect(model)
-    nodes = [n for n in model.graph.node if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx"))]
-    flops = 0.0
-    traffic = 0
-    known = 0
-    uncounted: set[str] = set()
+@dataclass
+class _Count:
+    """What counting one graph (and the subgraphs it runs) found."""
+
+    flops: float = 0.0
+    traffic: int = 0
+    known: int = 0
+    nodes: int = 0
+    peak: int = 0
+    uncounted: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, other: _Count, times: int = 1) -> None:
+        """Add a subgraph run ``times`` times (its nodes count once toward coverage)."""
+        self.flops += other.flops * times
+        self.traffic += other.traffic * times
+        self.known += other.known
+        self.nodes += other.nodes
+        self.uncounted |= other.uncounted
+        self.notes += other.notes
+
+
+def _subgraph(node: Any, name: str) -> Any:
+    for a in node.attribute:
+        if a.name == name and a.HasField("g"):
+            return a.g
+    return None
+
+
+def _control_flow(node: Any, g: _Graph, depth: int) -> tuple[_Count, bool]:
+    """An If/Loop/Scan node's cost from its subgraphs, and whether it is fully known.
+
+    If: the costlier branch (the estimate must hold whichever runs). Loop: the body times its
+    trip count when that is a constant, else once (said in the notes). Scan: the body times the
+    length of the scanned axis.
+    """
+    label = f"{node.op_type} '{node.name or node.output[0] if node.output else node.op_type}'"
+    if depth >= MAX_SUBGRAPH_DEPTH:
+        return _Count(notes=[f"{label}: nested deeper than {MAX_SUBGRAPH_DEPTH}, not counted"]), \
+            False
+    if node.op_type == "If":
+        branches = [_count_graph(b, g, depth + 1) for b in
+                    (_subgraph(node, "then_branch"), _subgraph(node, "else_branch")) if b is not None]
+        if not branches:
+            return _Count(), False
+        costliest = max(branches, key=lambda c: (c.flops, c.traffic))
+        other_nodes = sum(c.nodes for c in branches) - costliest.nodes
+        out = _Count()
+        out.add(costliest)
+        out.nodes += other_nodes  # the branch not counted still counts toward coverage
+        out.known += other_nodes if all(c.known == c.nodes for c in branches) else 0
+        out.uncounted |= {u for c in branches for u in c.uncounted}
+        if len(branches) > 1:
+            out.notes.append(f"{label}: costlier branch counted")
+        return out, True
+    body = _subgraph(node, "body")
+    if body is None:
+        return _Count(), False
+    inner = _count_graph(body, g, depth + 1)
+    trips: int | None
+    if node.op_type == "Loop":
+        trips = g.scalar(node.input[0]) if node.input and node.input[0] else None
+    else:
+        scan_inputs = int(_attr(node, "num_scan_inputs", 0))
+        axes = list(_attr(node, "scan_input_axes", []) or [0])
+        first = g.shape(node.input[len(node.input) - scan_inputs]) if scan_inputs else None
+        trips = first[axes[0]] if first is not None and -len(first) <= axes[0] < len(first) else None
+    out = _Count()
+    if trips is None:
+        out.add(inner)
+        out.notes.append(f"{label}: trip count unknown, body counted once")
+        return out, False
+    out.add(inner, max(trips, 0))
+    out.notes.append(f"{label}: body x {trips} trips")
+    return out, True
+
+
+def _count_graph(graph: Any, outer: _Graph | None = None, depth: int = 0) -> _Count:
+    """FLOPs, bytes, coverage and peak live activations of one graph and its subgraphs."""
+    g = _collect(graph, outer)
+    nodes = [n for n in graph.node
+             if not (n.op_type == "Constant" and n.domain in ("", "ai.onnx"))]
+    out = _Count(nodes=len(nodes))
     last_use: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for name in node.input:
-            if name and name not in g.weights:
+            if name and not g.is_weight(name):
                 last_use[name] = i
-    for value in model.graph.output:
+    for value in graph.output:
         last_use[value.name] = len(nodes)
 
-    live = {v.name: g.tensors[v.name].nbytes for v in model.graph.input
+    live = {v.name: g.tensors[v.name].nbytes for v in graph.input
             if v.name in g.tensors and v.name not in g.weights}
     current = sum(live.values())
     peak = current
     for i, node in enumerate(nodes):
-        reads = [g.get(n) for n in node.input if n and n not in g.weights]
+        reads = [g.get(n) for n in node.input if n and not g.is_weight(n)]
         writes = [g.get(n) for n in node.output if n]
         shapes_known = all(t is not None and t.known for t in reads + writes)
-        cost = _node_flops(node, g)
-        if cost is None:
-            if node.op_type not in MODELED_OPS:
-                uncounted.add(node.op_type if node.domain in ("", "ai.onnx")
-                              else f"{node.domain}.{node.op_type}")
-            shapes_known = False
+        if node.op_type in CONTROL_FLOW_OPS and node.domain in ("", "ai.onnx"):
+            sub, sub_known = _control_flow(node, g, depth)
+            out.add(sub)
+            shapes_known = shapes_known and sub_known
+            peak = max(peak, current + sub.peak)
         else:
-            flops += cost
-        known += shapes_known
-        traffic += sum(t.nbytes for t in reads + writes if t is not None)
+            cost = _node_flops(node, g)
+            if cost is None:
+                if node.op_type not in MODELED_OPS:
+                    out.uncounted.add(node.op_type if node.domain in ("", "ai.onnx")
+                                      else f"{node.domain}.{node.op_type}")
+                shapes_known = False
+            else:
+                out.flops += cost
+        out.known += shapes_known
+        out.traffic += sum(t.nbytes for t in reads + writes if t is not None)
         for name in node.output:
             if name and name in last_use:
                 size = g.tensors[name].nbytes if name in g.tensors else 0
@@ -503,12 +618,22 @@ def graph_workload(model: Any, assumptions: tuple[str, ...] = ()) -> Workload:
         for name in list(live):
             if last_use.get(name, -1) <= i and name in live:
                 current -= live.pop(name)
-    weights = sum(g.tensors[n].nbytes for n in g.weights)
+    out.peak = peak
     # Weights not reachable by any node (unused initializers) still load, so they still count.
-    return Workload(flops=flops, bytes_moved=float(weights + traffic), weights_bytes=weights,
-                    activation_bytes=peak, coverage=known / len(nodes) if nodes else 1.0,
-                    nodes=len(nodes), uncounted_ops=tuple(sorted(uncounted)),
-                    assumptions=assumptions)
+    out.traffic += sum(g.tensors[n].nbytes for n in g.weights)
+    return out
+
+
+def graph_workload(model: Any, assumptions: tuple[str, ...] = ()) -> Workload:
+    """Count a shape-inferred ModelProto, its If/Loop/Scan subgraphs included."""
+    count = _count_graph(model.graph)
+    top = _collect(model.graph)
+    weights = sum(top.tensors[name].nbytes for name in top.weights)
+    return Workload(flops=count.flops, bytes_moved=float(count.traffic), weights_bytes=weights,
+                    activation_bytes=count.peak,
+                    coverage=count.known / count.nodes if count.nodes else 1.0,
+                    nodes=count.nodes, uncounted_ops=tuple(sorted(count.uncounted)),
+                    assumptions=assumptions + tuple(count.notes))
 
 
 def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,

@@ -44,3 +44,22 @@ def test_no_estimate_or_no_budget_no_finding() -> None:
     ctx = ModelContext(spec("edge", "raspberry-pi-5"), "dc.yaml", art, estimate_memory(art),
                        target=TargetEstimate(5, 2, 9, "m", "raspberry-pi-5"))
     assert list(target.check(ctx)) == []
+
+
+def test_a_workload_counted_too_little_cannot_be_estimated_and_never_passes() -> None:
+    from deploygate.checks import latency
+    from deploygate.targets.workload import Workload
+    from tests.fixtures.factories import latency_result
+
+    art = small_onnx()
+    counted = Workload(flops=4.0, bytes_moved=1e3, weights_bytes=100, activation_bytes=0,
+                       coverage=0.45, uncounted_ops=("com.example.Mystery",))
+    ctx = ModelContext(spec("edge", "raspberry-pi-5", budget_ms=1000), "dc.yaml", art,
+                       estimate_memory(art), load_catalog()["raspberry-pi-5"],
+                       latency=latency_result(0.22), workload=counted)
+    (f,) = target.check(ctx)
+    assert f.rule == "DG407" and f.severity is Severity.WARNING
+    assert "45% of nodes" in f.message and "com.example.Mystery" in f.message
+    assert "does not stand for raspberry-pi-5" in f.message
+    # The host's 0.22 ms does not pass the model for the Pi either.
+    assert list(latency.check(ctx)) == []

@@ -10,7 +10,7 @@ from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.estimate import BANDS, estimate_target, is_accelerator
+from deploygate.targets.estimate import BANDS, estimate_target, is_accelerator, not_estimable
 from deploygate.targets.workload import Workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
@@ -88,10 +88,27 @@ def test_nothing_counted_no_estimate() -> None:
 
 
 def test_partial_coverage_widens_the_upper_end() -> None:
-    w = Workload(flops=1e9, bytes_moved=1e6, weights_bytes=1000, activation_bytes=0, coverage=0.5)
+    w = Workload(flops=1e9, bytes_moved=1e6, weights_bytes=1000, activation_bytes=0, coverage=0.95)
     est = estimate_target(w, CATALOG["raspberry-pi-5"])
-    assert est is not None and est.high_ms / est.ms == pytest.approx(8)
-    assert "50% of nodes" in est.method
+    assert est is not None and est.high_ms / est.ms == pytest.approx(4 / 0.95)
+    assert "95% of nodes" in est.method
+
+
+def test_low_coverage_is_not_estimated_and_names_the_uncounted_ops() -> None:
+    w = Workload(flops=4.0, bytes_moved=1e6, weights_bytes=1000, activation_bytes=0,
+                 coverage=0.45, uncounted_ops=("com.example.Mystery",))
+    assert estimate_target(w, CATALOG["raspberry-pi-5"], measured_ms=0.22, host=HOST) is None
+    why = not_estimable(w)
+    assert why is not None and "45% of nodes" in why and "com.example.Mystery" in why
+
+
+def test_a_slower_target_is_never_faster_than_the_faster_host_measured() -> None:
+    # Pi 4 (24 GFLOPS) is slower than the 100 GFLOPS host: whatever the count says, the Pi
+    # cannot beat the host's 10 ms, and neither can the band's low end.
+    tiny = _work(1e3)
+    est = estimate_target(tiny, CATALOG["raspberry-pi-4"], measured_ms=10.0, host=HOST, threads=2)
+    assert est is not None and est.ms >= 10.0 and est.low_ms >= 10.0
+    assert "held at the host's" in est.method
 
 
 def test_model_on_raspberry_pi_5_reports_a_positive_target_latency(tmp_path: Path) -> None:

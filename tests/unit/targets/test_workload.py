@@ -161,3 +161,26 @@ def test_llm_shape_from_gguf_metadata() -> None:
 
 def test_no_llm_config_no_shape() -> None:
     assert llm_shape(small_onnx()) is None
+
+
+def test_if_counts_its_costliest_branch(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.branchy(width=64, heavy=3), tmp_path / "if.onnx")
+    w = onnx_workload(path)
+    assert w.flops == 3 * 2 * 64 * 64  # the three-MatMul branch, not the one-MatMul branch
+    assert w.coverage == 1.0
+    assert any("costlier branch counted" in a for a in w.assumptions)
+
+
+def test_loop_counts_its_body_times_a_constant_trip_count(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.looped(trips=5), tmp_path / "loop.onnx")
+    w = onnx_workload(path)
+    assert w.flops == 5 * 2 * 64 * 64
+    assert any("x 5 trips" in a for a in w.assumptions)
+
+
+def test_loop_with_unknown_trip_count_counts_once_and_says_so(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.looped(trips=None), tmp_path / "loop.onnx")
+    w = onnx_workload(path)
+    assert w.flops == 2 * 64 * 64
+    assert w.coverage < 1.0
+    assert any("trip count unknown" in a for a in w.assumptions)
