@@ -101,7 +101,7 @@ def _parse_writes(_ctx: click.Context, _param: click.Parameter,
 def _progress() -> Any:
     if not sys.stderr.isatty():
         return None
-    return lambda line: click.echo(f"  {line}", err=True)
+    return lambda line: click.echo(one_line(f"  {line}"), err=True)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -232,18 +232,9 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
                                "budget_ms": budget_ms, "verdict": verdict, **result.to_json()},
                               indent=2))
     else:
-        shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
-        click.echo(f"{artifact.path}: {result.runs} runs, {result.threads} threads, "
-                   f"onnxruntime {result.onnxruntime} on {result.host_cpu}")
-        click.echo(f"  inputs: {shapes}")
-        click.echo(f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
-                   f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms")
-        click.echo(f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
-                   f"stdev {result.stdev_ms:.3f} ms")
-        click.echo(f"  setup (not counted): session {result.session_ms:.0f} ms, "
-                   f"process and inputs {result.overhead_ms:.0f} ms")
-        if verdict:
-            click.echo(f"  {percentile} vs budget {budget_ms:g} ms: {verdict}")
+        from deploygate.reporters.text import render_probe
+
+        click.echo(render_probe(artifact.path, result, percentile, budget_ms, verdict), nl=False)
     sys.exit(1 if verdict == "fail" else 0)
 
 
@@ -322,7 +313,7 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
     answers = []
     for model in models:
         name = model_name(model.path, taken)
-        click.echo(f"found {model.path} ({model.format})", err=True)
+        click.echo(one_line(f"found {model.path} ({model.format})"), err=True)
         answers.append(answer(model, name, None if yes else click.prompt, kind=kind,
                               device=device, budget_ms=budget_ms, max_usd_per_1k=max_usd_per_1k))
     target.write_text(render_manifest(answers), encoding="utf-8")

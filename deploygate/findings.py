@@ -17,8 +17,12 @@ EXIT_INTERNAL = 3
 MAX_MESSAGE_CHARS = 1000
 """Messages quote names from untrusted files; longer ones are elided in the middle."""
 # Line breaks would split one finding over lines (and could start a CI workflow command such
-# as ``::error::`` on a line of their own); other control characters could rewrite a terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# as ``::error::`` on a line of their own); other control characters (ESC starts terminal
+# escape sequences: titles, hyperlinks, cursor moves) could rewrite a terminal; bidirectional
+# overrides reorder what a reader sees; lone surrogates are undecodable bytes of a file name
+# (surrogateescape) that no UTF-8 output can carry.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                      "\ud800-\udfff]")
 
 
 def elide(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -29,9 +33,28 @@ def elide(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     return text
 
 
+def escape_control(text: str) -> str:
+    """``text`` with control, bidirectional and undecodable characters written as escapes."""
+    return _CONTROL.sub(_escaped, text)
+
+
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """``text`` on one line: control characters escaped, the middle elided past ``limit``."""
-    return elide(_CONTROL.sub(lambda m: repr(m.group())[1:-1], text), limit)
+    return elide(escape_control(text), limit)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return f"\\u{ord(char):04x}" if ord(char) > 0xFF else repr(char)[1:-1]
+
+
+def terminal_lines(lines: Iterable[str]) -> str:
+    """Plain-text output for a terminal or CI log: each line made safe by :func:`one_line`.
+
+    Every text output (reports, ``inspect``, ``probe``, ``advise``) is joined here, so a name
+    read from a file can neither start a line of its own nor send an escape sequence.
+    """
+    return "".join(one_line(line, limit=4 * MAX_MESSAGE_CHARS) + "\n" for line in lines)
 
 
 class Severity(str, Enum):

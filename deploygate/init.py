@@ -66,7 +66,16 @@ class ModelAnswers:
 
 
 def _skipped(folder: Path) -> bool:
-    return folder.name in SKIP_DIRS or (folder / "pyvenv.cfg").exists()
+    return folder.name in SKIP_DIRS or (folder / "pyvenv.cfg").exists() or not _utf8(folder.name)
+
+
+def _utf8(name: str) -> bool:
+    # A name that is not UTF-8 (decoded with surrogate escapes) cannot be written in YAML.
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def find_models(root: Path) -> list[FoundModel]:
@@ -78,7 +87,7 @@ def find_models(root: Path) -> list[FoundModel]:
         detected = []
         for name in sorted(files):
             file = here / name
-            if file.suffix.lower() not in EXTENSION_HINTS or file.is_symlink():
+            if file.suffix.lower() not in EXTENSION_HINTS or file.is_symlink() or not _utf8(name):
                 continue
             try:
                 size = file.stat().st_size
@@ -191,7 +200,9 @@ def render_manifest(answers: list[ModelAnswers]) -> str:
            "version: 1", "models:"]
     for a in answers:
         m = a.model
-        out += [f"  # {m.path}: {m.format}, {format_bytes(m.size_bytes)} on disk",
+        # File names come from the repository: they appear only JSON-quoted (escaped), so a
+        # line break in one cannot end a comment and start a key.
+        out += [f"  # {m.format}, {format_bytes(m.size_bytes)} on disk",
                 f"  - name: {a.name}",
                 f"    path: {json.dumps(m.path)}",
                 "    target:",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -27,9 +28,25 @@ def load_schema(name: str = SCHEMA_FILE) -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(load_schema())
+    # JSON Schema patterns are ECMA-262 regular expressions, where ``$`` (without the
+    # multiline flag) matches only at the very end. Python's ``$`` also matches before a final
+    # newline, so "m\n" would pass ``^[a-z0-9]+$``: check patterns with ECMA's meaning.
+    ecma = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+    return ecma(load_schema())
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern))
+
+
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
+    from jsonschema.exceptions import ValidationError
+
+    if isinstance(instance, str) and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _kind_of(value: Any) -> str:

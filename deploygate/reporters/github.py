@@ -8,15 +8,19 @@ model name cannot start a line of its own, and so cannot inject ``::stop-command
 
 from __future__ import annotations
 
-from deploygate.findings import Finding, Severity
+from deploygate.findings import Finding, Severity, escape_control
 from deploygate.report import Report
 
 _COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
 
 def escape_data(text: str) -> str:
-    """``text`` escaped for the message part of a workflow command."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """``text`` escaped for the message part of a workflow command.
+
+    Line breaks as GitHub's toolkit escapes them; any other control character (an escape
+    sequence the log viewer would interpret) is written out as an escape.
+    """
+    return escape_control(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:

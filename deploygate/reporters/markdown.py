@@ -2,38 +2,59 @@
 
 The table is the source of truth; the findings list says where and why; the latency charts
 are only a picture of numbers the table already holds. Text from manifests and models is
-escaped, so a name or message cannot break the table or inject HTML.
+escaped, so a name or message cannot break the table, inject HTML, or become a link, an image
+or an @-mention in a pull-request comment.
 """
 
 from __future__ import annotations
 
+import html
 import math
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 
-from deploygate.findings import Finding, Severity
+from deploygate.findings import Finding, Severity, escape_control
 from deploygate.manifest.units import format_bytes, format_count
 from deploygate.report import ModelReport, Report
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 _ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.NOTE: "ℹ️"}
 _UNSAFE_IN_CHART = re.compile(r"[^A-Za-z0-9 ._/-]")
+# What can start markup inside a line (our text never starts one): code, emphasis (``_`` only
+# where it is not inside a word), strikethrough, links and images ([ ]), table cells (|), math
+# ($), and autolinks (the ``:`` of a URL scheme, ``www.``); ``&``, ``<`` and ``>`` become
+# entities instead.
+_MARKUP = re.compile(r"[\\`*~\[\]|$:]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])|(?i:(?<=www)\.)")
+_ZWSP = "\u200b"
 
 
 def escape_text(text: str) -> str:
-    """``text`` safe as Markdown inline text: no HTML, no line breaks."""
+    """``text`` safe as Markdown inline text: literal characters only, on one line.
+
+    Also safe in a table cell (``|`` is escaped). No HTML (entities), no emphasis, links,
+    images, math or code (backslash escapes), no autolinked URL (the ``:`` of ``://`` and the
+    ``.`` of ``www.`` are escaped) and no @-mention or #-reference (a zero-width space after
+    ``@`` and ``#``, which GitHub links even where Markdown has none).
+    """
+    text = escape_control(text)
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.splitlines())
+    text = _MARKUP.sub(lambda m: "\\" + m.group(), text)
+    return _unlinked(text)
 
 
-def escape_cell(text: str) -> str:
-    """``text`` safe inside a table cell: also no ``|`` column breaks."""
-    return escape_text(text).replace("|", "\\|")
+def _unlinked(text: str) -> str:
+    return text.replace("@", "@" + _ZWSP).replace("#", "#" + _ZWSP)
+
+
+def escape_html(text: str) -> str:
+    """``text`` safe inside an HTML block, where Markdown is not parsed: entities only."""
+    text = html.escape(escape_control(text), quote=False)
+    return _unlinked(text)
 
 
 def _code(text: str) -> str:
-    """``text`` as an inline code span, whatever backticks it holds."""
-    text = " ".join(text.splitlines())
+    """``text`` as an inline code span, whatever backticks it holds (nothing in it renders)."""
+    text = escape_control(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
@@ -70,7 +91,7 @@ def _row(m: ModelReport) -> str:
     a = m.artifact
     cells = [m.name, _target(m), format_bytes(a.size_bytes) if a else "—",
              format_count(a.params) if a else "—", _latency_cell(m), _verdict(m)]
-    return "| " + " | ".join(escape_cell(c) for c in cells) + " |"
+    return "| " + " | ".join(escape_text(c) for c in cells) + " |"
 
 
 def render_finding(f: Finding) -> str:
@@ -111,11 +132,11 @@ def render_baseline_rows(m: ModelReport) -> list[str]:
 
     b = m.baseline
     assert b is not None
-    name, ref = escape_cell(m.name), escape_cell(f"{b.ref} ({b.commit[:10]})" if b.commit
+    name, ref = escape_text(m.name), escape_text(f"{b.ref} ({b.commit[:10]})" if b.commit
                                                  else str(b.ref or "none"))
     if b.status != "compared":
         why = "new model, no baseline" if b.status == "new" else f"not compared: {b.reason}"
-        return [f"| {name} | {ref} | — | — | — | {escape_cell(why)} |"]
+        return [f"| {name} | {ref} | — | — | — | {escape_text(why)} |"]
     from deploygate.baseline import Change
 
     rows = []
@@ -128,7 +149,7 @@ def render_baseline_rows(m: ModelReport) -> list[str]:
         if change is not None:
             rows.append(f"| {name} | {ref} | {measure} | {fmt(change.before)} | {fmt(change.after)} "
                         f"| {signed_percent(change.fraction)} |")
-    rows += [f"| {name} | {ref} | {measure} | — | — | not compared: {escape_cell(why)} |"
+    rows += [f"| {name} | {ref} | {measure} | — | — | not compared: {escape_text(why)} |"
              for measure, why in b.skipped.items()]
     return rows
 
@@ -165,7 +186,7 @@ def render(report: Report) -> str:
         for m in measured:
             budget = m.latency_spec.budget_ms if m.latency_spec else None
             against = f" against the {budget:g} ms budget (line)" if budget is not None else ""
-            summary = f"<details><summary>{escape_text(m.name)}: p50–p99 in ms{against}</summary>"
+            summary = f"<details><summary>{escape_html(m.name)}: p50–p99 in ms{against}</summary>"
             lines += [summary, "", *render_chart(m), "", "</details>", ""]
         if any(m.latency.measured_on == "host" for m in measured if m.latency):
             lines += [_host_line(report), ""]
@@ -180,5 +201,6 @@ def _host_line(report: Report) -> str:
     if host.get("onnxruntime"):
         parts.append(f"onnxruntime {host['onnxruntime']}")
     where = ", ".join(parts) if parts else "this runner"
+    # <sub> does not start an HTML block: its line is a paragraph, and Markdown is parsed in it.
     return (f"<sub>Latency measured on the host running deploygate ({escape_text(where)}), "
             "not on the target device.</sub>")

@@ -99,11 +99,15 @@ def _result(report: Report, f: Finding) -> dict[str, Any]:
 
 
 def artifact_location(file: str) -> dict[str, Any]:
-    """A SARIF artifactLocation for ``file``: a relative URI against %SRCROOT% when relative."""
+    """A SARIF artifactLocation for ``file``: a relative URI against %SRCROOT% when relative.
+
+    A file name that is not UTF-8 (decoded with surrogate escapes) is percent-encoded byte
+    for byte, as a URI carries any name.
+    """
     posix = file.replace("\\", "/")
     if posix.startswith("/"):
-        return {"uri": "file://" + quote(posix)}
-    return {"uri": quote(posix), "uriBaseId": "%SRCROOT%"}
+        return {"uri": "file://" + quote(posix, errors="surrogateescape")}
+    return {"uri": quote(posix, errors="surrogateescape"), "uriBaseId": "%SRCROOT%"}
 
 
 def _last_key(key_path: str) -> str:
@@ -115,4 +119,4 @@ def _fingerprint(f: Finding, file: str, key_path: str | None) -> str:
     # Without a key path the line is the best identity left (e.g. a YAML syntax error).
     where = key_path or (str(f.location.line) if f.location and f.location.line else f.message)
     identity = "\0".join((f.rule, file, f.model or "", where))
-    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
+    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]

@@ -1,11 +1,17 @@
-"""Human-readable report for a terminal."""
+"""Human-readable report for a terminal.
+
+Names in these lines come from manifests and model files; :func:`terminal_lines` escapes their
+control characters where the lines are joined, so none can start a line (a forged CI workflow
+command) or send a terminal escape sequence.
+"""
 
 from __future__ import annotations
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
-from deploygate.findings import Finding
+from deploygate.findings import Finding, terminal_lines
 from deploygate.manifest.units import format_bytes, format_count
+from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 
 
@@ -86,7 +92,7 @@ def render_artifact(info: ArtifactInfo) -> str:
     lines += [f"  {key}: {value}" for key, value in info.details.items()]
     lines.append("  safety:  WARNING: contains code that runs when it is loaded" if info.contains_code
                  else "  safety:  no embedded code found (unsafe files are refused with DG203)")
-    return "\n".join(lines) + "\n"
+    return terminal_lines(lines)
 
 
 def render_finding(f: Finding) -> str:
@@ -110,4 +116,22 @@ def render(report: Report) -> str:
     lines.append("")
     lines.append(f"deploygate {verdict}: {checked} model{'s' * (checked != 1)} checked, "
                  f"{checked - failed} passed, {failed} failed (exit {report.exit_code})")
-    return "\n".join(lines) + "\n"
+    return terminal_lines(lines)
+
+
+def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: float | None,
+                 verdict: str | None) -> str:
+    """`deploygate probe` as text: runs, percentiles, setup time and the verdict."""
+    shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
+    lines = [f"{path}: {result.runs} runs, {result.threads} threads, "
+             f"onnxruntime {result.onnxruntime} on {result.host_cpu}",
+             f"  inputs: {shapes}",
+             f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
+             f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms",
+             f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
+             f"stdev {result.stdev_ms:.3f} ms",
+             f"  setup (not counted): session {result.session_ms:.0f} ms, "
+             f"process and inputs {result.overhead_ms:.0f} ms"]
+    if verdict:
+        lines.append(f"  {percentile} vs budget {budget_ms:g} ms: {verdict}")
+    return terminal_lines(lines)

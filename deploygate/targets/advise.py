@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.findings import terminal_lines
 from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.calibrate import HostPeaks
@@ -218,7 +219,9 @@ def render_text(report: AdviceReport) -> str:
             lines.append(f"  {i:>2}  {d.device.id:<20}{d.device.kind:<7}"
                          f"{format_bytes(d.device.memory):>10}  {est:<26}{usd:>10}  {_verdict(d)}")
         lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n"
+    while lines and not lines[-1]:
+        lines.pop()
+    return terminal_lines(lines)
 
 
 def _verdict(d: DeviceAdvice) -> str:

@@ -128,9 +128,12 @@ class HostileRepo:
         return {str(p.relative_to(self.root)) for p in self.root.rglob("*")
                 if ".git" not in p.parts}
 
-    def run(self, *args: str) -> Outcome:
-        """Run ``python -m deploygate ARGS`` in the repository with a controlled environment."""
-        env = {
+    def run(self, *args: str, env: dict[str, str] | None = None) -> Outcome:
+        """Run ``python -m deploygate ARGS`` in the repository with a controlled environment.
+
+        ``env`` adds to (or, with a value of "", removes from) that environment.
+        """
+        base = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.home),
             "PYTHONPATH": str(PROJECT),
@@ -139,6 +142,8 @@ class HostileRepo:
             # Keep numeric libraries to one thread: cases run one after another on small runners.
             "OMP_NUM_THREADS": "1",
         }
+        base.update(env or {})
+        env = {key: value for key, value in base.items() if value}
         self._before = self.files()
         start = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "deploygate", *args], cwd=self.root,

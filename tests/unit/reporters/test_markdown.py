@@ -42,7 +42,8 @@ def test_cells_escape_pipes_newlines_and_html() -> None:
     rows = table_rows(markdown.render(Report("deploy-constraints.yaml", (model,))))
     assert len(rows) == 3
     assert all(len(UNESCAPED_PIPE.findall(row)) == 7 for row in rows)
-    assert rows[2].startswith("| a\\|b c &lt;script&gt; |")
+    # The line break is written as the two characters \n (its backslash escaped for Markdown).
+    assert rows[2].startswith("| a\\|b\\\\nc &lt;script&gt; |")
 
 
 def test_findings_stay_on_one_line_and_code_spans_hold_backticks() -> None:
@@ -51,7 +52,7 @@ def test_findings_stay_on_one_line_and_code_spans_hold_backticks() -> None:
     text = markdown.render(Report("weird`name.yaml", findings=(finding,)))
     item = next(line for line in text.splitlines() if line.startswith("- "))
     assert item == ("- ❌ **DG102** `manifest-schema` at `` weird`name.yaml:2:1 `` (`models`): "
-                    "bad value `x`")
+                    "bad\\\\nvalue \\`x\\`")
 
 
 def test_one_chart_per_measured_model_with_the_budget_line() -> None:
