@@ -23,8 +23,11 @@ from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
+from deploygate.rules import RULES
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
+from deploygate.artifacts.base import DG207
+from deploygate.errors import DG100, DG107
 
 if TYPE_CHECKING:
     from deploygate.targets.advise import AdviceReport, ModelAdvice
@@ -83,7 +86,7 @@ def run_check(options: CheckOptions) -> Report:
     selected, findings = _select(manifest, options.models)
     if options.on_device and options.on_device not in manifest.devices \
             and options.on_device not in load_catalog():
-        findings.append(Finding("DG100", Severity.ERROR,
+        findings.append(Finding(DG100.id, Severity.ERROR,
                                 f"--on-device {options.on_device}: not a catalog device or a key of "
                                 "`devices` (see `deploygate devices`)", Location(manifest.display)))
     choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
@@ -144,7 +147,7 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
 
 def _select(manifest: Manifest, names: tuple[str, ...]) -> tuple[list[ModelSpec], list[Finding]]:
     known = {m.name: m for m in manifest.models}
-    findings = [Finding("DG107", Severity.ERROR,
+    findings = [Finding(DG107.id, Severity.ERROR,
                         f"--model {name}: no such model in the manifest (models: {', '.join(known)})",
                         Location(manifest.display)) for name in names if name not in known]
     selected = [m for m in manifest.models if not names or m.name in names]
@@ -173,7 +176,7 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
         return replace(report, findings=(_locate(manifest, finding),))
     findings: list[Finding] = []
     if artifact.contains_code:
-        findings.append(Finding("DG207", Severity.WARNING,
+        findings.append(Finding(DG207.id, Severity.WARNING,
                                 f"{shown} is a TorchScript archive: loading it runs the code inside; "
                                 "review it or ship weights as safetensors",
                                 Location(manifest.display, f"{spec.key}.path"), spec.name))
@@ -287,7 +290,7 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
         if flag is None:
             raise
         raise ProbeError(f"{e.message} (with `deploygate probe`: {flag})", file=e.file,
-                         path=e.path, rule=e.rule) from e
+                         path=e.path, rule=RULES[e.rule]) from e
     return artifact, result
 
 

@@ -1,9 +1,25 @@
-"""Every rule deploygate reports, by stable id. The one registry: findings, docs and SARIF use it."""
+"""Every rule deploygate reports, by stable id. The one registry: findings, docs and SARIF use it.
+
+A rule is declared next to the code that emits it, as a module constant named after its id::
+
+    DG301 = Rule("DG301", "size-over-limit", Outcome.VIOLATION,
+                 "Bytes on disk exceed `limits.max_size`.",
+                 "Shrink the model (quantize, prune) or raise the limit.")
+
+and emitted through that constant (``ctx.finding(DG301, ...)``, ``ArtifactError(..., rule=DG208)``),
+never through a string. ``RULE_MODULES`` lists the modules that declare rules; ``RULES`` collects
+every ``Rule`` they hold. A new rule in a listed module needs nothing else; a new module needs one
+line there. docs/rules.md and SARIF's rule metadata are generated from ``RULES``, and a test fails
+on an id written as a string anywhere else.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 
 class Outcome(Enum):
@@ -13,6 +29,10 @@ class Outcome(Enum):
     """The gate has judged and the model does not fit (exit 1)."""
     CANNOT_JUDGE = 2
     """The gate could not judge (exit 2)."""
+
+
+Level = Literal["error", "warning", "note"]
+"""The severity a rule's findings usually carry (SARIF's defaultConfiguration level)."""
 
 
 @dataclass(frozen=True)
@@ -29,122 +49,69 @@ class Rule:
     """One sentence: what the rule checks."""
     fix: str
     """One sentence: what to do about it."""
-    level: str = "error"
+    level: Level = "error"
     """The severity its findings usually carry: error, warning or note."""
 
-
-def _rule(id: str, name: str, outcome: Outcome, summary: str, fix: str,
-          level: str = "error") -> Rule:
-    return Rule(id, name, outcome, summary, fix, level)
+    def __str__(self) -> str:
+        return f"{self.id} {self.name}"
 
 
-V, J = Outcome.VIOLATION, Outcome.CANNOT_JUDGE
+RULE_MODULES: tuple[str, ...] = (
+    "deploygate.errors",              # DG100 usage, DG107, and each stage's default rule
+    "deploygate.manifest.load",       # DG1xx
+    "deploygate.artifacts.base",      # DG2xx shared by the readers
+    "deploygate.artifacts.lfs",       # DG204
+    "deploygate.checks.fit",          # DG3xx
+    "deploygate.checks.latency",      # DG401, DG402, DG404
+    "deploygate.checks.target",       # DG405, DG406
+    "deploygate.checks.cost",         # DG5xx
+    "deploygate.checks.regression",   # DG6xx
+)
+"""The modules that declare rules: the one registry line per declaring module."""
 
-RULES: dict[str, Rule] = {r.id: r for r in (
-    _rule("DG100", "usage-error", J, "The command line or its inputs cannot be used.",
-          "Check the flags with --help."),
-    _rule("DG101", "manifest-unreadable", J,
-          "The manifest is missing, not UTF-8, too large, not YAML, or not a mapping.",
-          "Fix the YAML at the line shown."),
-    _rule("DG102", "manifest-schema", J, "The manifest does not match manifest schema v1.",
-          "Correct the key or value at the line shown; `deploygate schema` prints the schema."),
-    _rule("DG103", "duplicate-key", J, "A mapping in the manifest repeats a key.",
-          "Keep one of the two keys."),
-    _rule("DG104", "unknown-device", J,
-          "A target names a device that is neither in the catalog nor under `devices`.",
-          "Use an id from `deploygate devices` or declare the device under `devices`."),
-    _rule("DG105", "duplicate-model-name", J, "Two models share a name.",
-          "Give every model a unique name."),
-    _rule("DG106", "path-outside-repository", J,
-          "A path in the manifest resolves outside the repository.",
-          "Use a path relative to the manifest that stays inside the repository."),
-    _rule("DG107", "unknown-model", J, "--model names a model the manifest does not declare.",
-          "Use a name from the manifest's `models`."),
-    _rule("DG201", "artifact-missing", J, "The model path does not exist.",
-          "Fix `path`, or commit the model file."),
-    _rule("DG202", "artifact-corrupt", J, "The model file is truncated, corrupt or unreadable.",
-          "Re-export the model."),
-    _rule("DG203", "artifact-unsafe", V,
-          "The model file would run code when loaded (e.g. a pickle calling os.system).",
-          "Convert the weights to safetensors; never load this file."),
-    _rule("DG204", "lfs-pointer", J, "The file is a Git LFS pointer, not the model.",
-          "Run `git lfs pull`, or use `lfs: true` in actions/checkout."),
-    _rule("DG205", "unsupported-format", J, "The file is not a model format deploygate reads.",
-          "Export to ONNX or safetensors, or set `format`."),
-    _rule("DG206", "format-mismatch", J,
-          "The manifest's `format` disagrees with the file's content.",
-          "Remove `format` or set it to the detected format."),
-    _rule("DG207", "artifact-contains-code", V,
-          "The archive carries code (TorchScript) that runs when it is loaded.",
-          "Review the code, or ship weights as safetensors.", level="warning"),
-    _rule("DG208", "external-data-refused", J,
-          "An ONNX external-data location is absolute, escapes the model's folder, is a link, "
-          "or lies past the end of its file.",
-          "Re-save the model with external data beside it (onnx.save_model(..., location=NAME))."),
-    _rule("DG301", "size-over-limit", V, "Bytes on disk exceed `limits.max_size`.",
-          "Shrink the model (quantize, prune) or raise the limit."),
-    _rule("DG302", "params-over-limit", V, "The parameter count exceeds `limits.max_params`.",
-          "Use a smaller model or raise the limit."),
-    _rule("DG303", "memory-over-limit", V,
-          "Estimated serving memory exceeds `limits.max_memory`.",
-          "Quantize the weights or raise the limit."),
-    _rule("DG304", "device-memory-exceeded", V,
-          "Estimated serving memory does not fit the target device's memory.",
-          "Pick a device with more memory (`deploygate advise`) or shrink the model."),
-    _rule("DG305", "edge-size", V,
-          "An edge target without a device holds a model over the ~1 GB edge rule of thumb.",
-          "Name the edge device in `target.device`, or shrink the model under 1 GB."),
-    _rule("DG306", "target-kind-mismatch", J,
-          "`target.kind` disagrees with the kind of `target.device`.",
-          "Make `kind` match the device (see `deploygate devices`)."),
-    _rule("DG401", "latency-over-budget", V,
-          "Measured latency at the chosen percentile exceeds `latency.budget_ms`.",
-          "Make the model faster, give it more threads, or raise the budget."),
-    _rule("DG402", "latency-inconclusive", V,
-          "The budget lies inside the measurement's noise band; the verdict is uncertain.",
-          "Re-run on a quieter runner, or keep the budget clear of the measured band.", level="warning"),
-    _rule("DG403", "probe-failed", J, "The latency probe could not run the model.",
-          "Pin the inputs under `latency.inputs` or `latency.dims` as the message says."),
-    _rule("DG404", "latency-not-measured", V,
-          "A latency budget is declared but no latency was measured.",
-          "Run without --no-probe, or use a format onnxruntime can run.", level="warning"),
-    _rule("DG405", "target-latency-over-budget", V,
-          "The estimated latency on the target device exceeds `latency.budget_ms`.",
-          "Pick a faster device (`deploygate advise`) or make the model smaller."),
-    _rule("DG406", "target-latency-inconclusive", V,
-          "The budget lies inside the uncertainty band of the target-latency estimate.",
-          "Measure on the device itself (--on-device) or keep the budget clear of the band.",
-          level="warning"),
-    _rule("DG407", "target-latency-not-estimable", V,
-          "The target device's latency cannot be estimated: too little of the model's work could "
-          "be counted (shapes unknown, ops without a cost model).",
-          "Pin the inputs (`latency.inputs`, `latency.dims`) so shapes are known, or measure on "
-          "the device itself (--on-device).", level="warning"),
-    _rule("DG501", "cost-over-budget", V,
-          "The cost of 1,000 inferences exceeds `cost.max_usd_per_1k`.",
-          "Pick a cheaper device, batch requests, or raise the ceiling."),
-    _rule("DG502", "cost-unknown", J,
-          "A cost ceiling is declared but the device has no price or no latency was measured.",
-          "Give the device a `price_per_hour`, and do not skip the probe."),
-    _rule("DG601", "baseline-unavailable", J, "The baseline ref cannot be resolved or read.",
-          "Fetch the base ref (`fetch-depth: 0` or `git fetch origin <base> --depth=1`)."),
-    _rule("DG602", "size-regression", V,
-          "Size grew more than `baseline.max_size_increase`.",
-          "Shrink the model or raise the allowed increase."),
-    _rule("DG603", "params-regression", V,
-          "The parameter count grew more than `baseline.max_params_increase`.",
-          "Shrink the model or raise the allowed increase."),
-    _rule("DG604", "latency-regression", V,
-          "Latency grew more than `baseline.max_latency_increase` (A/B median ratio).",
-          "Find the slowdown or raise the allowed increase."),
-    _rule("DG605", "model-new", V, "The model has no version on the baseline ref.",
-          "Nothing to do: a new model is compared from its next change on.", level="note"),
-    _rule("DG606", "model-removed", V, "A model on the baseline ref is gone from the manifest.",
-          "Nothing to do if the removal is intended.", level="warning"),
-    _rule("DG607", "baseline-skipped", V,
-          "A baseline comparison was skipped (e.g. the base artifact is a Git LFS pointer).",
-          "Install git-lfs on the runner so the base content can be read.", level="warning"),
-)}
+
+def collect_rules(modules: tuple[str, ...] | None = None) -> dict[str, Rule]:
+    """Every ``Rule`` constant in ``modules`` (default ``RULE_MODULES``), by id, in id order.
+
+    A rule re-exported by another module is the same object and counts once; two different
+    rules with one id, or a constant whose name is not its id, are a bug.
+    """
+    found: dict[str, Rule] = {}
+    for module_name in RULE_MODULES if modules is None else modules:
+        module = importlib.import_module(module_name)
+        for name, value in vars(module).items():
+            if not isinstance(value, Rule):
+                continue
+            if name != value.id:
+                raise RuntimeError(f"{module_name}.{name} declares {value.id}: name the constant {value.id}")
+            if found.setdefault(value.id, value) is not value:
+                raise RuntimeError(f"{value.id} is declared twice (again in {module_name})")
+    return dict(sorted(found.items()))
+
+
+class _Registry(Mapping[str, Rule]):
+    """``RULES``: collected on first use, when every declaring module can be imported."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] | None = None
+
+    def _all(self) -> dict[str, Rule]:
+        if self._rules is None:
+            self._rules = collect_rules()
+        return self._rules
+
+    def __getitem__(self, rule_id: str) -> Rule:
+        return self._all()[rule_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+RULES: Mapping[str, Rule] = _Registry()
+"""Every rule, by id, in id order."""
 
 
 FAMILIES: dict[str, str] = {
@@ -173,11 +140,15 @@ def render_rules_markdown() -> str:
     lines = [
         "# Rules reference",
         "",
-        "<!-- Generated from deploygate/rules.py by `python -m deploygate.rules > docs/rules.md`. -->",
+        "<!-- Generated from the rules declared beside their checks (deploygate.rules.RULES) by "
+        "`python -m deploygate.rules > docs/rules.md`. -->",
         "",
         "Every finding carries one of these stable ids. An *error* of a rule marked **violation**",
         "exits 1 (the model does not fit); one marked **cannot judge** exits 2. Warnings exit 0,",
         "or 1 under `--strict`.",
+        "",
+        "Each rule is declared beside the code that emits it (`DG301 = Rule(...)` in",
+        "`deploygate/checks/fit.py`, for instance) and collected by `deploygate.rules.RULES`.",
     ]
     family = ""
     for rule in RULES.values():
@@ -191,4 +162,8 @@ def render_rules_markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(render_rules_markdown(), end="")
+    # Run as a script this file is ``__main__``, a second copy of the module whose ``Rule`` is not
+    # the class the declaring modules use: render through the imported module.
+    from deploygate import rules
+
+    print(rules.render_rules_markdown(), end="")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from deploygate.artifacts.base import ArtifactInfo, TensorSpec
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG201, DG205, DG206
+from deploygate.errors import DG202
 
 __all__ = ["ArtifactInfo", "TensorSpec", "READERS", "inspect_artifact"]
 
@@ -35,7 +37,7 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
     try:
         if not path.exists():
             raise ArtifactError("no such file or folder; fix `path` or commit the model",
-                                file=display, rule="DG201")
+                                file=display, rule=DG201)
         if path.is_dir():
             target, target_display, fmt = _resolve_folder(path, display)
         else:
@@ -46,13 +48,13 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
         if reader is None:
             raise ArtifactError(
                 f"recognised as {fmt}, which this version cannot inspect yet; "
-                "export to ONNX or safetensors", file=display, rule="DG205")
+                "export to ONNX or safetensors", file=display, rule=DG205)
         module = importlib.import_module(reader)
         info: ArtifactInfo = module.inspect(target, target_display)
     except OSError as e:
         # Permissions, a vanished file, an I/O error: the artifact cannot be read.
         raise ArtifactError(f"cannot read the artifact ({e.strerror or e}); check the file",
-                            file=display, rule="DG202") from e
+                            file=display, rule=DG202) from e
     # The reader may refine the format (a zip turns out to be TorchScript).
     _check_declared(info.format, declared_format, display)
     # A folder holding one model file is still the artifact the manifest named.
@@ -75,7 +77,7 @@ def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
         found = ", ".join(p.name for p in models) or "none"
         raise ArtifactError(
             f"a folder must hold safetensors shards or exactly one model file (found: {found}); "
-            "point `path` at the model file", file=display, rule="DG205")
+            "point `path` at the model file", file=display, rule=DG205)
     model = chosen[0]
     model_display = f"{display.rstrip('/')}/{model.name}"
     return model, model_display, detect_format(model, model_display)
@@ -88,4 +90,4 @@ def _check_declared(detected: str, declared: str | None, display: str) -> None:
         manifest_name = next((k for k, v in FORMAT_ALIASES.items() if detected in v), detected)
         raise ArtifactError(
             f"the manifest says format {declared!r} but the content is {detected}; "
-            f"set `format: {manifest_name}` or remove `format`", file=display, rule="DG206")
+            f"set `format: {manifest_name}` or remove `format`", file=display, rule=DG206)

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from deploygate.rules import Outcome, Rule
 
 Dim = int | str | None
 """A dimension: a fixed size, a symbolic name (``batch``), or None when unnamed and unknown."""
+
+
+DG201 = Rule("DG201", "artifact-missing", Outcome.CANNOT_JUDGE,
+             "The model path does not exist.",
+             "Fix `path`, or commit the model file.")
+
+DG203 = Rule("DG203", "artifact-unsafe", Outcome.VIOLATION,
+             "The model file would run code when loaded (e.g. a pickle calling os.system).",
+             "Convert the weights to safetensors; never load this file.")
+
+DG205 = Rule("DG205", "unsupported-format", Outcome.CANNOT_JUDGE,
+             "The file is not a model format deploygate reads.",
+             "Export to ONNX or safetensors, or set `format`.")
+
+DG206 = Rule("DG206", "format-mismatch", Outcome.CANNOT_JUDGE,
+             "The manifest's `format` disagrees with the file's content.",
+             "Remove `format` or set it to the detected format.")
+
+DG207 = Rule("DG207", "artifact-contains-code", Outcome.VIOLATION,
+             "The archive carries code (TorchScript) that runs when it is loaded.",
+             "Review the code, or ship weights as safetensors.", level="warning")
+
+DG208 = Rule("DG208", "external-data-refused", Outcome.CANNOT_JUDGE,
+             "An ONNX external-data location is absolute, escapes the model's folder, is a link, or lies "
+             "past the end of its file.",
+             "Re-save the model with external data beside it (onnx.save_model(..., location=NAME)).")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, looks_like_pointer, pointer_error
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG205
+from deploygate.errors import DG202
 
 HEAD_BYTES = 64
 # A file name is only a hint: used to pick a parser (which then reports corruption) when the
@@ -57,7 +59,7 @@ def detect_format(path: Path, display: str) -> str:
     size = path.stat().st_size
     if size == 0:
         raise ArtifactError("the file is empty; commit the real model file", file=display,
-                            rule="DG202")
+                            rule=DG202)
     found = sniff(read_head(path), size)
     if found == "lfs-pointer":
         raise pointer_error(display, read_head(path, MAX_POINTER_BYTES))
@@ -68,4 +70,4 @@ def detect_format(path: Path, display: str) -> str:
         return hint
     raise ArtifactError(
         "not a model format deploygate reads (ONNX, safetensors, GGUF, PyTorch, TFLite); "
-        "export to ONNX or safetensors", file=display, rule="DG205")
+        "export to ONNX or safetensors", file=display, rule=DG205)

@@ -17,6 +17,8 @@ from typing import Any, BinaryIO
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG205
+from deploygate.errors import DG202
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -352,12 +354,12 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     except _UnsupportedVersion as e:
         raise ArtifactError(
             f"GGUF version {e.version} is not supported (2 and 3 are); re-convert the model "
-            "with a current llama.cpp", file=display, rule="DG205") from None
+            "with a current llama.cpp", file=display, rule=DG205) from None
     except _Corrupt as e:
-        raise ArtifactError(f"corrupt GGUF header: {e}", file=display, rule="DG202") from None
+        raise ArtifactError(f"corrupt GGUF header: {e}", file=display, rule=DG202) from None
     except OSError as e:
         raise ArtifactError(f"cannot read the file: {e.strerror or e}", file=display,
-                            rule="DG202") from e
+                            rule=DG202) from e
 
     return ArtifactInfo(
         path=display, format="gguf", size_bytes=size, params=params,

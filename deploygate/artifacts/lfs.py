@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploygate.errors import ArtifactError
+from deploygate.rules import Outcome, Rule
 
 MAX_POINTER_BYTES = 1024
 """The LFS spec keeps pointers under 1024 bytes; anything larger is content."""
@@ -20,6 +21,11 @@ MAGIC = b"version https://git-lfs.github.com/spec/"
 """How every pointer starts (v1 and the older pre-release version URLs)."""
 
 _OID = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+DG204 = Rule("DG204", "lfs-pointer", Outcome.CANNOT_JUDGE,
+             "The file is a Git LFS pointer, not the model.",
+             "Run `git lfs pull`, or use `lfs: true` in actions/checkout.")
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def pointer_error(display: str, data: bytes = b"") -> ArtifactError:
     pointer = parse_pointer(data)
     what = f"a Git LFS pointer to a {pointer.size}-byte file" if pointer else "a Git LFS pointer"
     return ArtifactError(f"this is {what}, not the model: run `git lfs pull` (in GitHub Actions, "
-                         "use `lfs: true` in actions/checkout)", file=display, rule="DG204")
+                         "use `lfs: true` in actions/checkout)", file=display, rule=DG204)
 
 
 def refuse_pointer(path: Path, display: str) -> None:

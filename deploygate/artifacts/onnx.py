@@ -20,6 +20,8 @@ from onnx import AttributeProto, TensorProto
 from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG201, DG208
+from deploygate.errors import DG202
 
 # protobuf refuses messages over 2 GiB; say so before reading such a file whole.
 PROTOBUF_LIMIT = 2**31 - 1
@@ -125,7 +127,7 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     model = _load(path, display)
     if not model.HasField("graph"):
         raise ArtifactError("the ONNX model has no graph; re-export it", file=display,
-                            rule="DG202")
+                            rule=DG202)
     tally = _Tally(display)
     _walk_graph(model.graph, tally, display, depth=0)
     for function in model.functions:
@@ -168,20 +170,20 @@ def _load(path: Path, display: str) -> onnx.ModelProto:
         raise ArtifactError(
             f"the ONNX file is {size} bytes, over protobuf's 2 GiB limit; re-save it with "
             "external data (onnx.save_model(..., save_as_external_data=True))",
-            file=display, rule="DG202")
+            file=display, rule=DG202)
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf raises DecodeError, RuntimeError, ValueError, ...
         cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ArtifactError(f"not a valid ONNX model ({cause}); re-export it", file=display,
-                            rule="DG202") from e
+                            rule=DG202) from e
 
 
 def _walk_graph(graph: onnx.GraphProto, tally: _Tally, display: str, depth: int) -> None:
     if depth > MAX_GRAPH_DEPTH:
         raise ArtifactError(
             f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels (at graph {graph.name!r}); "
-            "the file is corrupt or hostile, re-export it", file=display, rule="DG202")
+            "the file is corrupt or hostile, re-export it", file=display, rule=DG202)
     for tensor in graph.initializer:
         _count_tensor(tensor, tally)
     for sparse in graph.sparse_initializer:
@@ -254,11 +256,11 @@ def _elements(dims: Iterable[int], what: str, display: str) -> int:
     for d in dims:
         if d < 0:
             raise ArtifactError(f"{what} has a negative dimension ({d}); the file is corrupt, "
-                                "re-export it", file=display, rule="DG202")
+                                "re-export it", file=display, rule=DG202)
         elements *= d
         if elements > MAX_TENSOR_ELEMENTS:
             raise ArtifactError(f"{what} declares more than 2^50 elements; the file is corrupt "
-                                "or hostile, re-export it", file=display, rule="DG202")
+                                "or hostile, re-export it", file=display, rule=DG202)
     return elements
 
 
@@ -294,7 +296,7 @@ def _check_inline_data(tensor: onnx.TensorProto, elements: int, display: str) ->
             raise ArtifactError(
                 f"{what}: its shape and type need {expected} bytes but it holds "
                 f"{len(tensor.raw_data)}; the file is corrupt, re-export it", file=display,
-                rule="DG202")
+                rule=DG202)
         return
     typed = TYPED_FIELDS.get(tensor.data_type)
     held = sum(len(getattr(tensor, f)) for f in _VALUE_FIELDS)
@@ -304,11 +306,11 @@ def _check_inline_data(tensor: onnx.TensorProto, elements: int, display: str) ->
         if held != elements:
             raise ArtifactError(
                 f"{what}: its shape declares {elements} elements but it holds {held} values; "
-                "the file is corrupt, re-export it", file=display, rule="DG202")
+                "the file is corrupt, re-export it", file=display, rule=DG202)
     elif elements and not held:
         raise ArtifactError(f"{what}: its shape declares {elements} elements but it holds no "
                             "data; the file is corrupt, re-export it", file=display,
-                            rule="DG202")
+                            rule=DG202)
 
 
 def _count_tensor(tensor: onnx.TensorProto, tally: _Tally) -> None:
@@ -354,7 +356,7 @@ def _entry_int(raw: str, key: str, tensor: str, display: str) -> int:
     # ASCII digits only: no sign (negative offsets are invalid), no Unicode digits int() takes.
     if not (raw.isascii() and raw.isdigit()):
         raise ArtifactError(f"tensor {tensor!r}: external data {key} {raw!r} is not a "
-                            "non-negative integer; re-save the model", file=display, rule="DG202")
+                            "non-negative integer; re-save the model", file=display, rule=DG202)
     return int(raw)
 
 
@@ -383,7 +385,7 @@ def _check_location_text(ref: ExternalRef, display: str) -> None:
     fix = "re-save the model with its external data beside it (location=NAME)"
     if not ref.location:
         raise ArtifactError(f"tensor {ref.tensor!r}: external data has no location; {fix}",
-                            file=display, rule="DG208")
+                            file=display, rule=DG208)
     if "\x00" in ref.location:
         problem = "contains a NUL byte"
     elif ref.location.startswith(("/", "\\")) or ref.location[1:2] == ":":
@@ -396,7 +398,7 @@ def _check_location_text(ref: ExternalRef, display: str) -> None:
         problem = "contains a backslash (use '/')"
     else:
         return
-    raise ArtifactError(f"{where} {problem}; refused, {fix}", file=display, rule="DG208")
+    raise ArtifactError(f"{where} {problem}; refused, {fix}", file=display, rule=DG208)
 
 
 def _stat_location(folder: Path, location: str, ref: ExternalRef,
@@ -410,23 +412,23 @@ def _stat_location(folder: Path, location: str, ref: ExternalRef,
             st = os.lstat(current)
         except FileNotFoundError:
             raise ArtifactError(f"{where}: no such file next to the model; commit it or "
-                                "re-save the model", file=display, rule="DG201") from None
+                                "re-save the model", file=display, rule=DG201) from None
         # A link could point anywhere, including outside the repository: never follow one.
         if stat.S_ISLNK(st.st_mode):
             raise ArtifactError(f"{where} goes through a symbolic link ({part!r}); refused, "
-                                "commit the data file itself", file=display, rule="DG208")
+                                "commit the data file itself", file=display, rule=DG208)
     if st is None or not stat.S_ISREG(st.st_mode):
         raise ArtifactError(f"{where} is not a regular file; re-save the model", file=display,
-                            rule="DG208")
+                            rule=DG208)
     if st.st_nlink > 1:
         # A hard link shares its data with a file that may lie anywhere on the machine; git
         # never checks one out, so a linked data file was planted (onnx refuses them too).
         raise ArtifactError(f"{where} is a hard link ({st.st_nlink} names share its data); "
-                            "refused, commit the data file itself", file=display, rule="DG208")
+                            "refused, commit the data file itself", file=display, rule=DG208)
     # Defence in depth: the checks above already keep the path inside the folder.
     if not current.resolve().is_relative_to(folder.resolve()):
         raise ArtifactError(f"{where} resolves outside the model's folder; refused",
-                            file=display, rule="DG208")
+                            file=display, rule=DG208)
     return st
 
 
@@ -435,14 +437,14 @@ def _check_bounds(ref: ExternalRef, file_size: int, display: str) -> None:
     if ref.length is not None and ref.expected is not None and ref.length != ref.expected:
         raise ArtifactError(
             f"{where} has length {ref.length} but its shape and type need {ref.expected} "
-            "bytes; re-save the model", file=display, rule="DG202")
+            "bytes; re-save the model", file=display, rule=DG202)
     span = ref.length if ref.length is not None else ref.expected
     end = ref.offset + (span or 0)
     if end > file_size:
         raise ArtifactError(
             f"{where} spans bytes {ref.offset}..{end} but the file has {file_size}; "
             "the data file is truncated or not this model's, re-save it", file=display,
-            rule="DG208")
+            rule=DG208)
 
 
 def _spec(value: onnx.ValueInfoProto) -> TensorSpec:

@@ -35,6 +35,8 @@ from deploygate.artifacts.pickle_scan import (
     unsafe_globals,
 )
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG203, DG205
+from deploygate.errors import DG202
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -86,16 +88,16 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
                 return _inspect_pickles(f, size, path, display)
             raise _Unsupported("neither a zip archive nor a pickle")
     except _Unsafe as e:
-        raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule="DG203") from None
+        raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule=DG203) from None
     except _Corrupt as e:
-        raise ArtifactError(f"corrupt PyTorch file: {e}", file=display, rule="DG202") from None
+        raise ArtifactError(f"corrupt PyTorch file: {e}", file=display, rule=DG202) from None
     except _Unsupported as e:
         raise ArtifactError(f"not a PyTorch checkpoint deploygate reads: {e}; save the state "
                             "dict with torch.save, or export to safetensors", file=display,
-                            rule="DG205") from None
+                            rule=DG205) from None
     except OSError as e:
         raise ArtifactError(f"cannot read the file: {e.strerror or e}", file=display,
-                            rule="DG202") from e
+                            rule=DG202) from e
 
 
 # -- pickles ----------------------------------------------------------------------------------

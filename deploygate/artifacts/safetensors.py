@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
+from deploygate.artifacts.base import DG201, DG205
+from deploygate.errors import DG202
 
 # The reference implementation refuses headers over 100 MB; so do we, before allocating.
 MAX_HEADER_BYTES = 100_000_000
@@ -222,7 +224,7 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
         weight_map = {}
     if not shard_names:
         raise ArtifactError("the folder holds no .safetensors files; fix `path` or commit the "
-                            "shards", file=display, rule="DG201")
+                            "shards", file=display, rule=DG201)
     headers: dict[str, Header] = {}
     for name in shard_names:
         shard = _shard_path(folder, name, display)
@@ -232,7 +234,7 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
             raise ArtifactError(
                 f"{index.name if index else 'index'}: weight_map puts tensor {tensor!r} in "
                 f"{name!r}, whose header has no such tensor; re-save the checkpoint",
-                file=display, rule="DG202")
+                file=display, rule=DG202)
     params, by_dtype = _totals(list(headers.values()))
     details: dict[str, Any] = {
         "tensor_count": sum(len(h.tensors) for h in headers.values()),
@@ -256,7 +258,7 @@ def _find_index(folder: Path, display: str) -> Path | None:
         names = ", ".join(p.name for p in found)
         raise ArtifactError(f"the folder has several shard indexes ({names}); keep one, or "
                             "point `path` at a folder holding one checkpoint", file=display,
-                            rule="DG205")
+                            rule=DG205)
     return found[0] if found else None
 
 
@@ -266,7 +268,7 @@ def _read_weight_map(index: Path, display: str) -> dict[str, str]:
     if not isinstance(weight_map, dict) or not all(
             isinstance(v, str) for v in weight_map.values()):
         raise ArtifactError("weight_map is missing or does not map tensor names to shard "
-                            "file names; re-save the checkpoint", file=display, rule="DG202")
+                            "file names; re-save the checkpoint", file=display, rule=DG202)
     return weight_map
 
 
@@ -278,10 +280,10 @@ def _shard_path(folder: Path, name: str, display: str) -> Path:
     if escapes:
         raise ArtifactError(f"shard {name!r} lies outside the checkpoint folder (absolute, "
                             "'..' or a link out); refused, keep the shards in the folder",
-                            file=display, rule="DG202")
+                            file=display, rule=DG202)
     if not shard.is_file():
         raise ArtifactError(f"the index names shard {name!r}, which does not exist; commit it "
-                            "or re-save the checkpoint", file=display, rule="DG201")
+                            "or re-save the checkpoint", file=display, rule=DG201)
     return shard
 
 
@@ -311,16 +313,16 @@ def _read_small_json(path: Path, limit: int, display: str) -> Any:
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ArtifactError(f"the file is over {limit} bytes; this JSON should be small",
-                            file=display, rule="DG202")
+                            file=display, rule=DG202)
     try:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
                           parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise ArtifactError(f"not valid JSON ({e}); re-save it", file=display,
-                            rule="DG202") from e
+                            rule=DG202) from e
     except RecursionError as e:
         raise ArtifactError("not valid JSON (nested too deeply); re-save it", file=display,
-                            rule="DG202") from e
+                            rule=DG202) from e
 
 
 def _totals(headers: list[Header]) -> tuple[int, dict[str, int]]:
@@ -334,4 +336,4 @@ def _totals(headers: list[Header]) -> tuple[int, dict[str, int]]:
 
 
 def _corrupt(display: str, message: str, cause: Exception | None = None) -> NoReturn:
-    raise ArtifactError(message, file=display, rule="DG202") from cause
+    raise ArtifactError(message, file=display, rule=DG202) from cause

@@ -15,6 +15,7 @@ from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
 from deploygate.errors import ArtifactError
+from deploygate.errors import DG202
 
 IDENTIFIER = b"TFL3"
 MAX_VECTOR = 50_000_000  # elements in one vector (checked against the bytes left, too)
@@ -155,9 +156,9 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _read(_FlatBuffer(buf), path, display, size)
     except _Corrupt as e:
-        raise ArtifactError(f"corrupt TFLite model: {e}", file=display, rule="DG202") from None
+        raise ArtifactError(f"corrupt TFLite model: {e}", file=display, rule=DG202) from None
     except (OSError, ValueError) as e:
-        raise ArtifactError(f"cannot read the file: {e}", file=display, rule="DG202") from e
+        raise ArtifactError(f"cannot read the file: {e}", file=display, rule=DG202) from e
 
 
 def _read(fb: _FlatBuffer, path: Path, display: str, size: int) -> ArtifactInfo:

@@ -9,6 +9,7 @@ from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
+from deploygate.rules import Rule
 from deploygate.targets.cost import CostEstimate
 from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import MemoryEstimate
@@ -42,8 +43,9 @@ class ModelContext:
     baseline: BaselineComparison | None = None
     """The comparison with the base ref, when one was asked for."""
 
-    def finding(self, rule: str, key: str, message: str,
+    def finding(self, rule: Rule, key: str, message: str,
                 severity: Severity = Severity.ERROR) -> Finding:
-        """A finding of this model located at ``key`` (relative to the model entry)."""
+        """A finding of ``rule`` (a constant declared beside the check) located at ``key``
+        (relative to the model entry)."""
         path = f"{self.spec.key}.{key}" if key else self.spec.key
-        return Finding(rule, severity, message, Location(self.manifest, path), self.spec.name)
+        return Finding(rule.id, severity, message, Location(self.manifest, path), self.spec.name)

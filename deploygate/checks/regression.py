@@ -13,9 +13,37 @@ from collections.abc import Iterable, Iterator
 from deploygate.baseline import BaseEntry, BaselineComparison, Change, describe
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding, Location, Severity
+from deploygate.rules import Outcome, Rule
+from deploygate.errors import DG601
 
-LIMITS = (("size", "max_size_increase", "DG602"), ("params", "max_params_increase", "DG603"),
-          ("latency", "max_latency_increase", "DG604"))
+
+DG602 = Rule("DG602", "size-regression", Outcome.VIOLATION,
+             "Size grew more than `baseline.max_size_increase`.",
+             "Shrink the model or raise the allowed increase.")
+
+DG603 = Rule("DG603", "params-regression", Outcome.VIOLATION,
+             "The parameter count grew more than `baseline.max_params_increase`.",
+             "Shrink the model or raise the allowed increase.")
+
+DG604 = Rule("DG604", "latency-regression", Outcome.VIOLATION,
+             "Latency grew more than `baseline.max_latency_increase` (A/B median ratio).",
+             "Find the slowdown or raise the allowed increase.")
+
+DG605 = Rule("DG605", "model-new", Outcome.VIOLATION,
+             "The model has no version on the baseline ref.",
+             "Nothing to do: a new model is compared from its next change on.", level="note")
+
+DG606 = Rule("DG606", "model-removed", Outcome.VIOLATION,
+             "A model on the baseline ref is gone from the manifest.",
+             "Nothing to do if the removal is intended.", level="warning")
+
+DG607 = Rule("DG607", "baseline-skipped", Outcome.VIOLATION,
+             "A baseline comparison was skipped (e.g. the base artifact is a Git LFS pointer).",
+             "Install git-lfs on the runner so the base content can be read.", level="warning")
+
+
+LIMITS = (("size", "max_size_increase", DG602), ("params", "max_params_increase", DG603),
+          ("latency", "max_latency_increase", DG604))
 
 
 def check(ctx: ModelContext) -> Iterator[Finding]:
@@ -27,14 +55,14 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
     if cmp.status == "unavailable":
         key = "baseline.ref" if cmp.source == "baseline.ref" else \
             "baseline" if ctx.spec.baseline else ""
-        yield ctx.finding("DG601", key, cmp.reason or f"the base ref {cmp.ref} cannot be read")
+        yield ctx.finding(DG601, key, cmp.reason or f"the base ref {cmp.ref} cannot be read")
         return
     if cmp.status == "new":
-        yield ctx.finding("DG605", "path", f"new model, no baseline: {cmp.base_path or 'it'} is "
+        yield ctx.finding(DG605, "path", f"new model, no baseline: {cmp.base_path or 'it'} is "
                           f"not on {where}", Severity.NOTE)
         return
     if cmp.status == "skipped":
-        yield ctx.finding("DG607", "baseline" if ctx.spec.baseline else "",
+        yield ctx.finding(DG607, "baseline" if ctx.spec.baseline else "",
                           f"not compared with the base: {cmp.reason}", Severity.WARNING)
         return
     limits = ctx.spec.baseline
@@ -48,7 +76,7 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         change: Change | None = getattr(cmp, measure)
         if change is None or measure in cmp.skipped:
             why = cmp.skipped.get(measure, "not measured")
-            yield ctx.finding("DG607", f"baseline.{name}", f"{name} {percent(limit)} not checked: "
+            yield ctx.finding(DG607, f"baseline.{name}", f"{name} {percent(limit)} not checked: "
                               f"{why}", Severity.WARNING)
             continue
         fraction = change.fraction
@@ -63,12 +91,12 @@ def _latency(ctx: ModelContext, cmp: BaselineComparison, limit: float,
     ab = cmp.latency
     if ab is None:
         why = cmp.skipped.get("latency", "not measured")
-        yield ctx.finding("DG607", "baseline.max_latency_increase",
+        yield ctx.finding(DG607, "baseline.max_latency_increase",
                           f"max_latency_increase {percent(limit)} not checked: {why}",
                           Severity.WARNING)
         return
     if ab.ratio - 1 > limit:
-        yield ctx.finding("DG604", "baseline.max_latency_increase",
+        yield ctx.finding(DG604, "baseline.max_latency_increase",
                           f"p50 latency is {ab.ratio:.2f}x the base's ({ab.head_median_ms:.3f} ms vs "
                           f"{ab.base_median_ms:.3f} ms, medians of {ab.rounds} alternating probes "
                           f"each, {ab.threads} threads) vs {where}, over max_latency_increase "
@@ -78,7 +106,7 @@ def _latency(ctx: ModelContext, cmp: BaselineComparison, limit: float,
 def check_removed(removed: Iterable[tuple[BaseEntry, str]], manifest: str) -> Iterator[Finding]:
     """DG606 for each model in a base manifest that the manifest no longer declares."""
     for entry, where in removed:
-        yield Finding("DG606", Severity.WARNING,
+        yield Finding(DG606.id, Severity.WARNING,
                       f"model '{entry.name}' ({entry.path}) is in the manifest on {where} but not "
                       "here: removed in this change", Location(manifest, "models"))
 

@@ -16,6 +16,22 @@ from collections.abc import Iterator
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding, Severity
 from deploygate.targets.estimate import not_estimable
+from deploygate.rules import Outcome, Rule
+
+DG405 = Rule("DG405", "target-latency-over-budget", Outcome.VIOLATION,
+             "The estimated latency on the target device exceeds `latency.budget_ms`.",
+             "Pick a faster device (`deploygate advise`) or make the model smaller.")
+
+DG406 = Rule("DG406", "target-latency-inconclusive", Outcome.VIOLATION,
+             "The budget lies inside the uncertainty band of the target-latency estimate.",
+             "Measure on the device itself (--on-device) or keep the budget clear of the band.",
+             level="warning")
+
+DG407 = Rule("DG407", "target-latency-not-estimable", Outcome.VIOLATION,
+             "The target device's latency cannot be estimated: too little of the model's work could "
+             "be counted (shapes unknown, ops without a cost model).",
+             "Pin the inputs (`latency.inputs`, `latency.dims`) so shapes are known, or measure on "
+             "the device itself (--on-device).", level="warning")
 
 
 def unestimable(ctx: ModelContext) -> str | None:
@@ -38,7 +54,7 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         if why is not None and ctx.device is not None:
             measured = (f"; the host measured {ctx.latency.at(spec.percentile):.3g} ms, which "
                         f"does not stand for {ctx.device.id}" if ctx.latency is not None else "")
-            yield ctx.finding("DG407", "latency.budget_ms",
+            yield ctx.finding(DG407, "latency.budget_ms",
                               f"cannot estimate the latency on {ctx.device.id} against the budget "
                               f"of {spec.budget_ms:g} ms: {why}{measured}; pin the inputs so "
                               "shapes are known, or measure on the device (--on-device)",
@@ -49,10 +65,10 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
     figure = (f"estimated latency{per} on {est.device} {est.ms:.3g} ms "
               f"(band {est.low_ms:.3g}-{est.high_ms:.3g} ms; {est.method})")
     if est.low_ms > budget:
-        yield ctx.finding("DG405", "latency.budget_ms",
+        yield ctx.finding(DG405, "latency.budget_ms",
                           f"{figure} is over the budget of {budget:g} ms even at its low end; "
                           "pick a faster device (`deploygate advise`) or make the model smaller")
     elif est.high_ms > budget:
-        yield ctx.finding("DG406", "latency.budget_ms",
+        yield ctx.finding(DG406, "latency.budget_ms",
                           f"{figure} straddles the budget of {budget:g} ms; measure on the device "
                           "(--on-device) or keep the budget clear of the band", Severity.WARNING)

@@ -22,6 +22,8 @@ from deploygate.manifest.model import (
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.paths import UnusablePath, find_repository_root, resolve_inside
 from deploygate.manifest.units import parse_count, parse_percent, parse_size
+from deploygate.rules import Outcome, Rule
+from deploygate.errors import DG102
 
 MAX_MANIFEST_BYTES = 1 << 20
 """Manifests are small; anything bigger is refused before parsing."""
@@ -32,6 +34,27 @@ MAX_DEPTH = 64
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OCTAL = re.compile(r"^[-+]?0[0-7_]+$")
+
+
+DG101 = Rule("DG101", "manifest-unreadable", Outcome.CANNOT_JUDGE,
+             "The manifest is missing, not UTF-8, too large, not YAML, or not a mapping.",
+             "Fix the YAML at the line shown.")
+
+DG103 = Rule("DG103", "duplicate-key", Outcome.CANNOT_JUDGE,
+             "A mapping in the manifest repeats a key.",
+             "Keep one of the two keys.")
+
+DG104 = Rule("DG104", "unknown-device", Outcome.CANNOT_JUDGE,
+             "A target names a device that is neither in the catalog nor under `devices`.",
+             "Use an id from `deploygate devices` or declare the device under `devices`.")
+
+DG105 = Rule("DG105", "duplicate-model-name", Outcome.CANNOT_JUDGE,
+             "Two models share a name.",
+             "Give every model a unique name.")
+
+DG106 = Rule("DG106", "path-outside-repository", Outcome.CANNOT_JUDGE,
+             "A path in the manifest resolves outside the repository.",
+             "Use a path relative to the manifest that stays inside the repository.")
 
 
 @dataclass
@@ -45,8 +68,8 @@ class _Walk:
     findings: list[Finding] = field(default_factory=list)
     nodes: int = 0
 
-    def problem(self, rule: str, mark: tuple[int, int], path: str, message: str) -> None:
-        self.findings.append(Finding(rule, Severity.ERROR, message,
+    def problem(self, rule: Rule, mark: tuple[int, int], path: str, message: str) -> None:
+        self.findings.append(Finding(rule.id, Severity.ERROR, message,
                                      Location(self.display, path or None, *mark)))
 
 
@@ -86,7 +109,7 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
             child = _child(path, key)
             if key in first:
                 line, col = first[key]
-                walk.problem("DG103", _mark(key_node), child,
+                walk.problem(DG103, _mark(key_node), child,
                              f"duplicate key '{key}' (first at line {line}, column {col}); keep one")
                 continue
             first[key] = _mark(key_node)
@@ -102,10 +125,10 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
     value = walk.constructor.construct_object(node)
     if isinstance(value, float) and not math.isfinite(value):
         # NaN compares false with everything: a NaN budget would make the gate always pass.
-        walk.problem("DG102", _mark(node), path,
+        walk.problem(DG102, _mark(node), path,
                      f"{node.value} is not a finite number; write a plain number")
     if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
-        walk.problem("DG102", _mark(node), path,
+        walk.problem(DG102, _mark(node), path,
                      f"{node.value} is read as the octal number {value} by YAML; "
                      f"write it without the leading zero, or quote it")
     return value
@@ -184,7 +207,7 @@ def load_manifest(file: Path, display: str | None = None) -> LoadResult:
 
     def fatal(message: str, mark: tuple[int, int] | None = None) -> LoadResult:
         line, col = mark or (None, None)
-        return LoadResult(None, (Finding("DG101", Severity.ERROR, message,
+        return LoadResult(None, (Finding(DG101.id, Severity.ERROR, message,
                                          Location(display, None, line, col)),))
 
     if file.is_dir():
@@ -221,7 +244,7 @@ def load_manifest(file: Path, display: str | None = None) -> LoadResult:
     for path, at_key, message in iter_schema_problems(doc):
         marks = walk.key_marks if at_key else walk.value_marks
         mark = marks.get(path) or walk.key_marks.get(path) or walk.value_marks.get(path) or (1, 1)
-        findings.append(Finding("DG102", Severity.ERROR, message, Location(display, path or None, *mark)))
+        findings.append(Finding(DG102.id, Severity.ERROR, message, Location(display, path or None, *mark)))
     if findings:
         return LoadResult(None, tuple(sorted(findings, key=_position)))
 
@@ -265,9 +288,10 @@ class _Builder:
         self.file, self.display, self.root, self.marks, self.doc = file, display, root, marks, doc
         self.findings: list[Finding] = []
 
-    def problem(self, rule: str, path: str, message: str) -> None:
+    def problem(self, rule: Rule, path: str, message: str) -> None:
         line, col = self.marks.get(path, (None, None))
-        self.findings.append(Finding(rule, Severity.ERROR, message, Location(self.display, path, line, col)))
+        self.findings.append(Finding(rule.id, Severity.ERROR, message,
+                                     Location(self.display, path, line, col)))
 
     def build(self) -> Manifest:
         from deploygate.targets.catalog import closest_ids, device_from_mapping, load_catalog
@@ -277,7 +301,7 @@ class _Builder:
             try:
                 devices[device_id] = device_from_mapping(device_id, fields, custom=True)
             except ValueError as e:  # a quantity past what the units accept
-                self.problem("DG102", f"devices.{device_id}", str(e))
+                self.problem(DG102, f"devices.{device_id}", str(e))
         known = {**load_catalog(), **devices}
         defaults = self.doc.get("defaults", {})
         models: list[ModelSpec] = []
@@ -287,13 +311,13 @@ class _Builder:
             entry = _merge(defaults, raw)
             name = entry["name"]
             if name in seen:
-                self.problem("DG105", f"{key}.name",
+                self.problem(DG105, f"{key}.name",
                              f"model name '{name}' is already used by models[{seen[name]}]; "
                              "names must be unique")
             seen.setdefault(name, i)
             target = entry.get("target", {})
             if "kind" not in target:
-                self.problem("DG102", key, f"model '{name}' has no target kind; set "
+                self.problem(DG102, key, f"model '{name}' has no target kind; set "
                              f"{key}.target.kind or defaults.target.kind to edge or cloud")
                 continue
             device_id = target.get("device")
@@ -302,7 +326,7 @@ class _Builder:
             if device_id is not None and device_id not in known:
                 close = closest_ids(device_id, sorted(known))
                 hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
-                self.problem("DG104", device_key, f"unknown device '{device_id}' ({hint})")
+                self.problem(DG104, device_key, f"unknown device '{device_id}' ({hint})")
             resolved = self._inside(f"{key}.path", entry["path"],
                                     "use a path inside it, relative to the manifest")
             if resolved is None:
@@ -311,7 +335,7 @@ class _Builder:
                 limits = _limits(entry.get("limits", {}))
                 baseline = _baseline(entry["baseline"]) if "baseline" in entry else None
             except ValueError as e:  # a quantity past what the units accept
-                self.problem("DG102", key, str(e))
+                self.problem(DG102, key, str(e))
                 continue
             latency = self._latency(entry.get("latency"), key)
             models.append(ModelSpec(
@@ -332,10 +356,10 @@ class _Builder:
         try:
             resolved = resolve_inside(self.root, self.file.parent, relative)
         except UnusablePath as e:
-            self.problem("DG102", key, f"{shown} {e}; write a plain relative path")
+            self.problem(DG102, key, f"{shown} {e}; write a plain relative path")
             return None
         if resolved is None:
-            self.problem("DG106", key, f"{shown} resolves outside the repository; {fix}")
+            self.problem(DG106, key, f"{shown} resolves outside the repository; {fix}")
         return resolved
 
     def _latency(self, raw: dict[str, Any] | None, key: str) -> LatencySpec | None:
@@ -348,11 +372,11 @@ class _Builder:
                              "keep sample inputs inside it")
             chosen = [k for k in ("range", "value", "file") if k in spec]
             if len(chosen) > 1:
-                self.problem("DG102", f"{key}.latency.inputs.{name}",
+                self.problem(DG102, f"{key}.latency.inputs.{name}",
                              f"input '{name}' sets {' and '.join(chosen)}; choose one")
             rng = spec.get("range")
             if rng is not None and rng[0] > rng[1]:
-                self.problem("DG102", f"{key}.latency.inputs.{name}.range",
+                self.problem(DG102, f"{key}.latency.inputs.{name}.range",
                              f"range [{rng[0]}, {rng[1]}] has lo > hi; write [lo, hi]")
             inputs[name] = InputSpec(
                 shape=tuple(spec["shape"]) if "shape" in spec else None, dtype=spec.get("dtype"),

@@ -16,6 +16,7 @@ import deploygate
 from deploygate.findings import Finding, Severity
 from deploygate.report import ModelReport, Report
 from deploygate.rules import FAMILIES, RULES, Outcome, family
+from deploygate.checks.latency import DG404
 
 # XML 1.0 cannot carry most control characters, even escaped; they become U+FFFD.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -57,7 +58,7 @@ def _model_cases(m: ModelReport, strict: bool) -> list[_Case]:
             if fam in ("fit", "latency", "cost") and m.artifact is None:
                 case.skipped = "not judged: the artifact could not be read"
             elif fam == "latency" and m.latency is None:
-                reasons = [f.message for f in case.findings if f.rule == "DG404"]
+                reasons = [f.message for f in case.findings if f.rule == DG404.id]
                 case.skipped = "not measured" + (f": {reasons[0]}" if reasons else "")
         cases.append(case)
     return cases

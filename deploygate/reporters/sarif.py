@@ -24,7 +24,6 @@ computes from the line's text; ours names the finding (rule, file, model, key pa
 so an alert survives lines moving and a re-measured latency (new numbers in the message)."""
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
-_RULE_IDS = list(RULES)
 
 
 def render(report: Report) -> str:
@@ -43,7 +42,7 @@ def sarif_log(report: Report) -> dict[str, Any]:
                 "version": deploygate.__version__,
                 "semanticVersion": deploygate.__version__,
                 "informationUri": INFORMATION_URI,
-                "rules": [_rule(rule_id) for rule_id in _RULE_IDS],
+                "rules": [_rule(rule_id) for rule_id in RULES],
             }},
             # PyYAML counts columns in code points, not UTF-16 units (SARIF's other choice).
             "columnKind": "unicodeCodePoints",
@@ -87,7 +86,7 @@ def _result(report: Report, f: Finding) -> dict[str, Any]:
                                          "fullyQualifiedName": key_path, "kind": "property"}]
     result: dict[str, Any] = {
         "ruleId": f.rule,
-        "ruleIndex": _RULE_IDS.index(f.rule),
+        "ruleIndex": list(RULES).index(f.rule),
         "level": _LEVELS[f.severity],
         "message": {"text": f"{f.model}: {f.message}" if f.model else f.message},
         "locations": [location],
