@@ -5,21 +5,36 @@ Nothing here judges or inspects; every command ends in an exit code from DESIGN.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from deploygate import __version__
 from deploygate.errors import DeploygateError
 from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
+from deploygate.init import FiniteNumber
+
+if TYPE_CHECKING:
+    from deploygate.report import Report
 
 DEFAULT_MANIFEST = "deploy-constraints.yaml"
+MANIFEST_NAMES = (DEFAULT_MANIFEST, "deploy-constraints.yml")
+"""The names `check`, `validate`, `matrix` and `advise` look for when no manifest is given."""
 FORMATS = ["text", "json", "sarif", "junit", "github", "markdown"]
+
+
+def default_manifest(folder: Path = Path(".")) -> Path:
+    """``deploy-constraints.yaml`` in ``folder``, else ``deploy-constraints.yml`` when only it exists."""
+    for name in MANIFEST_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return folder / DEFAULT_MANIFEST
 
 
 class _Group(click.Group):
@@ -78,11 +93,25 @@ def _default_format() -> str:
     return "text"
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+def write_output(file: str, text: str) -> str | None:
+    """Write ``text`` to ``file``, creating its folders; the reason it failed, or None."""
+    path = Path(file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        return f"deploygate: error: cannot write {file}: {e.strerror or e}"
+    return None
+
+
+def finish(failures: list[str], code: int) -> NoReturn:
+    """Exit with ``code``, or 2 after one line per output that could not be written.
+
+    A report that was not delivered is a verdict nobody saw: the run cannot count as judged.
+    """
+    for line in failures:
+        click.echo(one_line(line), err=True)
+    sys.exit(EXIT_CANNOT_JUDGE if failures else code)
 
 
 def _parse_writes(_ctx: click.Context, _param: click.Parameter,
@@ -98,10 +127,15 @@ def _parse_writes(_ctx: click.Context, _param: click.Parameter,
     return tuple(pairs)
 
 
-def _progress() -> Any:
-    if not sys.stderr.isatty():
+def _progress(quiet: bool = False) -> Any:
+    if quiet or not sys.stderr.isatty():
         return None
     return lambda line: click.echo(one_line(f"  {line}"), err=True)
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,63 +150,128 @@ def cli(debug: bool) -> None:
     """
 
 
+def expand_manifests(values: tuple[Path, ...]) -> tuple[Path, ...]:
+    """``-m`` values with globs expanded (sorted, each file once); the default when none."""
+    if not values:
+        return (default_manifest(),)
+    from deploygate.errors import UsageError
+
+    files: dict[Path, None] = {}
+    for value in values:
+        text = str(value)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise UsageError(f"--manifest {text}: no file matches this pattern")
+            files.update((Path(m), None) for m in matches)
+        else:
+            files[value] = None
+    return tuple(files)
+
+
+def deliver(report: Report, fmt: str, output: str | None,
+            writes: tuple[tuple[str, str], ...], quiet: bool) -> NoReturn:
+    """Write the report everywhere it was asked for, then exit with its code.
+
+    Every output is attempted; one that cannot be written is a line on stderr and exit 2 at
+    the end, so the verdict still reaches the log, the job summary and the other files.
+    """
+    from deploygate.reporters import render
+
+    failures = [line for extra_fmt, file in writes
+                if (line := write_output(file, render(extra_fmt, report))) is not None]
+    if output:
+        line = write_output(output, render(fmt, report))
+        if line is not None:
+            failures.append(line)
+        if fmt != "text" and not quiet:
+            click.echo(_text_report(report), nl=False)
+    elif not quiet or fmt != "text":
+        click.echo(_text_report(report) if fmt == "text" else render(fmt, report), nl=False)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == "github" and summary:
+        from deploygate.reporters.github import render_summary
+
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(render_summary(report))
+        except OSError as e:
+            failures.append(f"deploygate: error: cannot write the job summary {summary}: "
+                            f"{e.strerror or e}")
+    finish(failures, report.exit_code)
+
+
+def _text_report(report: Report) -> str:
+    """The text report, coloured on a terminal unless NO_COLOR is set."""
+    from deploygate.reporters import text
+
+    return text.render(report, color=use_color())
+
+
+_REPORT_OPTIONS = [
+    click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                 help="Output format (default: github under GitHub Actions, else text)."),
+    click.option("--output", "-o", metavar="FILE",
+                 help="Write the report to FILE (text also goes to stdout); folders are created."),
+    click.option("--write", "writes", multiple=True, metavar="FORMAT=FILE", callback=_parse_writes,
+                 help="Also write the report in FORMAT to FILE, from the same run (repeatable), "
+                      "e.g. --write sarif=reports/deploygate.sarif; folders are created."),
+    click.option("--quiet", "-q", is_flag=True,
+                 help="No progress and no text report on stdout: the exit code and the files "
+                      "written say it all (other formats still print)."),
+]
+
+
+def _report_options(command: Any) -> Any:
+    for option in reversed(_REPORT_OPTIONS):
+        command = option(command)
+    return command
+
+
 @cli.command()
-@click.option("--manifest", "-m", default=DEFAULT_MANIFEST, show_default=True,
-              type=click.Path(dir_okay=True, path_type=Path), help="The manifest file.")
+@click.option("--manifest", "-m", "manifests", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=True, path_type=Path),
+              help=f"A manifest or a glob of manifests, quoted (repeatable; default {DEFAULT_MANIFEST}, "
+                   "or deploy-constraints.yml); all are judged in one report.")
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="Check only this model (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="Output format (default: github under GitHub Actions, else text).")
-@click.option("--output", "-o", metavar="FILE", help="Write the report to FILE (text also goes to stdout).")
-@click.option("--write", "writes", multiple=True, metavar="FORMAT=FILE", callback=_parse_writes,
-              help="Also write the report in FORMAT to FILE, from the same run (repeatable), "
-                   "e.g. --write sarif=deploygate.sarif.")
+@_report_options
 @click.option("--base", metavar="REF", help="Compare with this git ref (overrides baseline.ref).")
 @click.option("--no-probe", is_flag=True, help="Skip latency measurement.")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--on-device", metavar="ID", envvar="DEPLOYGATE_DEVICE",
               help="This runner is device ID: its measurement is the target's latency, not an "
                    "estimate (env DEPLOYGATE_DEVICE).")
-def check(manifest: Path, models: tuple[str, ...], fmt: str | None, output: str | None,
-          writes: tuple[tuple[str, str], ...], base: str | None, no_probe: bool,
-          strict: bool, on_device: str | None) -> None:
-    """Validate the manifest, inspect the models, probe latency, and judge."""
+def check(manifests: tuple[Path, ...], models: tuple[str, ...], fmt: str | None,
+          output: str | None, writes: tuple[tuple[str, str], ...], quiet: bool, base: str | None,
+          no_probe: bool, strict: bool, on_device: str | None) -> None:
+    """Validate the manifests, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
-    from deploygate.reporters import render
 
-    options = CheckOptions(manifest=manifest, models=models, probe=not no_probe, strict=strict,
-                           base=base, progress=_progress() if fmt in (None, "text") else None,
+    first, *more = expand_manifests(manifests)
+    options = CheckOptions(manifest=first, manifests=tuple(more), models=models,
+                           probe=not no_probe, strict=strict, base=base,
+                           progress=_progress(quiet) if fmt in (None, "text") else None,
                            on_device=on_device or None)
     report = run_check(options)
-    fmt = fmt or _default_format()
-    for extra_fmt, file in writes:
-        Path(file).write_text(render(extra_fmt, report), encoding="utf-8")
-    _emit(render(fmt, report), output)
-    if output and fmt != "text":
-        click.echo(render("text", report), nl=False)
-    summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if fmt == "github" and summary:
-        from deploygate.reporters.github import render_summary
-
-        with open(summary, "a", encoding="utf-8") as f:
-            f.write(render_summary(report))
-    sys.exit(report.exit_code)
+    deliver(report, fmt or _default_format(), output, writes, quiet)
 
 
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def validate(files: tuple[Path, ...]) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
+def validate(files: tuple[Path, ...], quiet: bool) -> None:
     """Check manifests against the schema only (fast; the pre-commit path)."""
     from deploygate.findings import Finding, exit_code
     from deploygate.manifest.load import load_manifest
 
     findings: list[Finding] = []
-    for file in files or (Path(DEFAULT_MANIFEST),):
+    for file in files or (default_manifest(),):
         findings.extend(load_manifest(file, str(file)).findings)
     for f in findings:
         click.echo(str(f), err=True)
     code = exit_code(findings)
-    if code == 0:
+    if code == 0 and not quiet:
         click.echo(f"{len(files) or 1} manifest{'s' * (len(files) > 1)} valid")
     sys.exit(code)
 
@@ -261,21 +360,21 @@ def devices(fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--manifest", "-m", default=DEFAULT_MANIFEST, show_default=True,
-              type=click.Path(dir_okay=True, path_type=Path), help="The manifest file.")
+@click.option("--manifest", "-m", default=None, type=click.Path(dir_okay=True, path_type=Path),
+              help=f"The manifest file (default {DEFAULT_MANIFEST}, or deploy-constraints.yml).")
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="Advise on this model only (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--no-probe", is_flag=True,
               help="Do not measure on this host: pure roofline estimates, uncalibrated.")
-def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
+def advise(manifest: Path | None, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
     """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
     from deploygate.engine import AdviseOptions, run_advise
     from deploygate.targets.advise import render_text
 
-    report = run_advise(AdviseOptions(manifest=manifest, models=models, probe=not no_probe,
-                                      progress=_progress()))
+    report = run_advise(AdviseOptions(manifest=manifest or default_manifest(), models=models,
+                                      probe=not no_probe, progress=_progress()))
     click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_text(report),
                nl=fmt == "json")
     sys.exit(report.exit_code)
@@ -287,9 +386,9 @@ def advise(manifest: Path, models: tuple[str, ...], fmt: str, no_probe: bool) ->
 @click.option("--target", "kind", type=click.Choice(["edge", "cloud"]),
               help="Target kind for every model (default: edge under 1 GB, else cloud).")
 @click.option("--device", metavar="ID", help="Catalog device for every model.")
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), metavar="N",
+@click.option("--budget-ms", type=FiniteNumber(), metavar="N",
               help="Latency budget for every model.")
-@click.option("--max-usd-per-1k", type=click.FloatRange(min=0), metavar="X",
+@click.option("--max-usd-per-1k", type=FiniteNumber(allow_zero=True), metavar="X",
               help="Cost ceiling per 1,000 inferences for every model.")
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
 def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms: float | None,
@@ -299,7 +398,7 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
     from deploygate.init import answer, find_models, model_name, render_manifest
     from deploygate.targets.catalog import closest_ids, load_catalog
 
-    target = root / DEFAULT_MANIFEST
+    target = default_manifest(root)
     if target.exists() and not force:
         raise UsageError(f"{target} exists; edit it, or pass --force to overwrite it")
     if device is not None and device not in load_catalog():
@@ -330,7 +429,7 @@ def matrix(manifests: tuple[Path, ...]) -> None:
     from deploygate.findings import exit_code
     from deploygate.matrix import build_matrix
 
-    files = [(file, str(file)) for file in manifests or (Path(DEFAULT_MANIFEST),)]
+    files = [(file, str(file)) for file in expand_manifests(manifests)]
     result, findings = build_matrix(files)
     for f in findings:
         click.echo(str(f), err=True)

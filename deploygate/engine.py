@@ -43,6 +43,8 @@ class CheckOptions:
     """Only these models (all when empty)."""
     probe: bool = True
     """Whether to measure latency."""
+    manifests: tuple[Path, ...] = ()
+    """Further manifests judged into the same report (`check -m A -m B`)."""
     strict: bool = False
     """Whether warnings fail the gate."""
     base: str | None = None
@@ -77,13 +79,35 @@ def display_path(path: Path) -> str:
 
 
 def run_check(options: CheckOptions) -> Report:
-    """Run the gate and return its report (never raises for user errors)."""
-    shown = display_path(options.manifest)
-    loaded = load_manifest(options.manifest, shown)
+    """Run the gate on every manifest and return one report (never raises for user errors)."""
+    files = (options.manifest, *options.manifests)
+    parts = [_check_manifest(file, options) for file in files]
+    known = {name for _, names in parts for name in names or ()}
+    findings: list[Finding] = []
+    # Unknown --model names are judged only when every manifest loaded (else any might hold it).
+    if all(names is not None for _, names in parts):
+        shown = parts[0][0].manifest
+        findings = [Finding("DG107", Severity.ERROR,
+                            f"--model {name}: no such model in the manifest"
+                            f"{'s' * (len(files) > 1)} (models: {', '.join(sorted(known))})",
+                            Location(shown)) for name in options.models if name not in known]
+    report = Report.combine([report for report, _ in parts], strict=options.strict,
+                            host=host_info())
+    return replace(report, findings=tuple(findings) + report.findings)
+
+
+def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, list[str] | None]:
+    """One manifest's report, and the names of its models (None when it did not load)."""
+    shown = display_path(file)
+    loaded = load_manifest(file, shown)
     if loaded.manifest is None:
-        return Report(shown, findings=loaded.findings, strict=options.strict, host=host_info())
+        from deploygate.paths import find_repository_root
+
+        root = find_repository_root(file.resolve().parent)
+        return Report(shown, findings=tuple(_with_uri(f, root) for f in loaded.findings)), None
     manifest = loaded.manifest
-    selected, findings = _select(manifest, options.models)
+    selected = [m for m in manifest.models if not options.models or m.name in options.models]
+    findings: list[Finding] = []
     if options.on_device and options.on_device not in manifest.devices \
             and options.on_device not in load_catalog():
         findings.append(Finding(DG100.id, Severity.ERROR,
@@ -92,12 +116,25 @@ def run_check(options: CheckOptions) -> Report:
     choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
     # Opening the repository is lazy: without a ref, git is never touched.
     with BaseRepository(manifest.root) as base_repo:
-        reports = tuple(_check_model(manifest, spec, options, base_repo, choices[spec.name])
+        reports = tuple(replace(_check_model(manifest, spec, options, base_repo, choices[spec.name]),
+                                manifest=manifest.display)
                         for spec in selected)
         findings.extend(check_removed(removed_models(manifest, base_repo, choices.values()),
                                       manifest.display))
-    return Report(shown, reports, tuple(_locate(manifest, f) for f in findings),
-                  strict=options.strict, host=host_info())
+    return Report(shown, reports, tuple(_locate(manifest, f) for f in findings)), \
+        [m.name for m in manifest.models]
+
+
+def _with_uri(finding: Finding, root: Path) -> Finding:
+    """``finding`` with its file also named relative to the repository root (for SARIF, GitLab)."""
+    loc = finding.location
+    if loc is None or loc.uri is not None:
+        return finding
+    try:
+        uri = Path(loc.file).resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return finding
+    return replace(finding, location=replace(loc, uri=uri))
 
 
 def run_advise(options: AdviseOptions) -> AdviceReport:
@@ -304,14 +341,17 @@ _PROBE_FLAGS = (
 
 
 def _locate(manifest: Manifest, finding: Finding) -> Finding:
-    """Resolve a finding's key path to line and column in the manifest."""
+    """Resolve a finding's key path to line and column in the manifest, and its repository URI."""
+    finding = _with_uri(finding, manifest.root)
     loc = finding.location
     if loc is None or loc.path is None or loc.line is not None:
         return finding
-    mark = manifest.mark(loc.path)
-    if mark is None:
+    span = manifest.span(loc.path)
+    if span is None:
         return finding
-    return replace(finding, location=replace(loc, line=mark[0], column=mark[1]))
+    line, column, end_line, end_column = span
+    return replace(finding, location=replace(loc, line=line, column=column, end_line=end_line,
+                                             end_column=end_column))
 
 
 def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

@@ -77,6 +77,13 @@ class Location:
     """1-based line, when resolved."""
     column: int | None = None
     """1-based column, when resolved."""
+    end_line: int | None = None
+    """1-based line where the key or value the finding names ends, when known."""
+    end_column: int | None = None
+    """1-based column just past that end (exclusive, as SARIF counts), when known."""
+    uri: str | None = None
+    """``file`` relative to the repository root (POSIX), whatever folder the gate ran in;
+    None when unknown or outside a repository. SARIF and GitLab reports point with it."""
 
     def __str__(self) -> str:
         where = self.file

@@ -15,6 +15,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import click
 
 from deploygate.artifacts.detect import EXTENSION_HINTS, read_head, sniff
 from deploygate.manifest.model import Device
@@ -227,12 +230,31 @@ def render_manifest(answers: list[ModelAnswers]) -> str:
 Ask = Callable[..., object]
 
 
+class FiniteNumber(click.ParamType):  # type: ignore[type-arg]
+    """A finite number above zero (or at least zero): nan and inf are refused, and asked again
+    at a prompt, since no budget or ceiling can be either."""
+
+    name = "number"
+
+    def __init__(self, allow_zero: bool = False) -> None:
+        self.allow_zero = allow_zero
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """``value`` as a float, or a usage error saying what a usable number is."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        bound = "at least 0" if self.allow_zero else "above 0"
+        if not math.isfinite(number) or number < 0 or (number == 0 and not self.allow_zero):
+            self.fail(f"{value!r} is not a finite number {bound}", param, ctx)
+        return number
+
+
 def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = None,
            device: str | None = None, budget_ms: float | None = None,
            max_usd_per_1k: float | None = None) -> ModelAnswers:
     """The three answers for ``model``: from flags, else ``ask`` (click.prompt), else defaults."""
-    import click
-
     catalog = load_catalog()
     if kind is None:
         kind = default_kind(model)
@@ -248,11 +270,12 @@ def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = 
     if budget_ms is None:
         budget_ms = DEFAULT_BUDGET_MS[kind]
         if ask is not None:
-            budget_ms = float(ask(f"{name}: latency budget in ms (p95)", type=float,  # type: ignore[arg-type]
-                                  default=budget_ms))
+            budget_ms = float(ask(f"{name}: latency budget in ms (p95)",  # type: ignore[arg-type]
+                                  type=FiniteNumber(), default=budget_ms))
     if max_usd_per_1k is None and kind == "cloud":
         max_usd_per_1k = default_ceiling(catalog.get(device or ""), budget_ms)
         if ask is not None and max_usd_per_1k is not None:
             max_usd_per_1k = float(ask(f"{name}: cost ceiling in USD per 1,000 inferences",  # type: ignore[arg-type]
-                                       type=float, default=max_usd_per_1k))
+                                       type=FiniteNumber(allow_zero=True),
+                                       default=max_usd_per_1k))
     return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k)

@@ -35,6 +35,8 @@ class ModelReport:
     """The comparison with the base ref, when one was asked for."""
     findings: tuple[Finding, ...] = ()
     """This model's findings."""
+    manifest: str | None = None
+    """The manifest that declares the model, as displayed (several can share one report)."""
 
     @property
     def passed(self) -> bool:
@@ -65,6 +67,19 @@ class Report:
     """Whether warnings fail the gate."""
     host: dict[str, Any] = field(default_factory=dict)
     """Where this ran: CPU, cores, Python, onnxruntime."""
+    manifests: tuple[str, ...] = ()
+    """Every manifest judged, when there were several (``manifest`` then lists them all)."""
+
+    @classmethod
+    def combine(cls, parts: list[Report], *, strict: bool = False,
+                host: dict[str, Any] | None = None) -> Report:
+        """One report of several: models and findings in order, manifests listed once each."""
+        shown = list(dict.fromkeys(name for part in parts
+                                   for name in (part.manifests or (part.manifest,))))
+        return cls(", ".join(shown), tuple(m for part in parts for m in part.models),
+                   tuple(f for part in parts for f in part.findings), strict=strict,
+                   host=host if host is not None else (parts[0].host if parts else {}),
+                   manifests=tuple(shown) if len(shown) > 1 else ())
 
     @property
     def all_findings(self) -> tuple[Finding, ...]:
@@ -86,11 +101,13 @@ class Report:
         return {
             "tool": {"name": "deploygate", "version": __version__},
             "manifest": self.manifest,
+            **({"manifests": list(self.manifests)} if self.manifests else {}),
             "passed": self.passed,
             "exit_code": self.exit_code,
             "host": self.host,
             "models": [{
                 "name": m.name,
+                **({"manifest": m.manifest} if m.manifest is not None else {}),
                 "passed": m.passed,
                 "target": {"kind": m.target.kind, "device": m.target.device},
                 "artifact": m.artifact.to_json() if m.artifact else None,
@@ -109,5 +126,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
     return {
         "rule": f.rule, "name": f.name, "severity": f.severity.value, "message": f.message,
         "location": None if loc is None else
-        {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path},
+        {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path,
+         **{key: value for key, value in (("end_line", loc.end_line), ("end_column", loc.end_column),
+                                          ("uri", loc.uri)) if value is not None}},
     }

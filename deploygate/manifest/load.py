@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class _Walk:
     constructor: Any
     key_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
     value_marks: dict[str, tuple[int, int]] = field(default_factory=dict)
+    key_ends: dict[str, tuple[int, int]] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     nodes: int = 0
 
@@ -83,6 +84,16 @@ class ManifestSyntaxError(Exception):
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _key_end(node: yaml.Node) -> tuple[int, int]:
+    """Where the text that names ``node`` ends: a key's own end, or a list item's first key's."""
+    if isinstance(node, yaml.MappingNode) and node.value:
+        node = node.value[0][0]
+    if isinstance(node, yaml.ScalarNode):
+        return node.end_mark.line + 1, node.end_mark.column + 1
+    line, column = _mark(node)
+    return line, column + 1
 
 
 def _child(path: str, key: str | int) -> str:
@@ -114,12 +125,14 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
                 continue
             first[key] = _mark(key_node)
             walk.key_marks.setdefault(child, _mark(key_node))
+            walk.key_ends.setdefault(child, _key_end(key_node))
             out[key] = _to_data(value_node, child, walk, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for i, item in enumerate(node.value):
             walk.key_marks.setdefault(_child(path, i), _mark(item))
+            walk.key_ends.setdefault(_child(path, i), _key_end(item))
             items.append(_to_data(item, _child(path, i), walk, depth + 1))
         return items
     value = walk.constructor.construct_object(node)
@@ -250,7 +263,7 @@ def load_manifest(file: Path, display: str | None = None) -> LoadResult:
 
     root = find_repository_root(file.resolve().parent)
     builder = _Builder(file.resolve(), display, root, walk.key_marks, doc)
-    manifest = builder.build()
+    manifest = replace(builder.build(), ends=dict(walk.key_ends))
     return LoadResult(manifest if not builder.findings else None,
                       tuple(sorted(builder.findings, key=_position)))
 

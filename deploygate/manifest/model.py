@@ -172,12 +172,20 @@ class Manifest:
     """Devices declared in the manifest (catalog devices are looked up separately)."""
     marks: dict[str, tuple[int, int]]
     """Key path -> (line, column), 1-based, for every key and value in the document."""
+    ends: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Key path -> (line, column) just past the key's own text, for highlighting it."""
 
     def mark(self, path: str) -> tuple[int, int] | None:
         """Line and column of ``path``, or of its closest ancestor that has one."""
+        span = self.span(path)
+        return None if span is None else span[:2]
+
+    def span(self, path: str) -> tuple[int, int, int | None, int | None] | None:
+        """Start line and column of ``path`` (or its closest marked ancestor), and its key's end."""
         while path:
             if path in self.marks:
-                return self.marks[path]
+                end = self.ends.get(path)
+                return (*self.marks[path], *(end or (None, None)))
             cut = max(path.rfind("."), path.rfind("["))
             path = path[:cut] if cut > 0 else ""
         return None

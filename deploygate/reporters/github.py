@@ -46,12 +46,22 @@ def render_annotation(f: Finding) -> str:
 
 
 def render(report: Report) -> str:
-    """Annotation lines for every finding, then a short plain summary."""
-    lines = [render_annotation(f) for f in report.all_findings]
-    # Each summary line starts with fixed text, and names are escaped, so none is a command.
+    """Manifest-level annotations, one collapsible log group per model, then a short summary.
+
+    Each model's group holds its facts and its findings' annotations, so a long run reads as
+    one line per model in the job log until it is opened.
+    """
+    from deploygate.reporters.text import model_lines
+
+    lines = [render_annotation(f) for f in report.findings]
+    # Each line below starts with fixed text, and names are escaped, so none is a command
+    # (the runner trims a line before looking for `::`, so indentation would not be enough).
     for m in report.models:
         verdict = "PASS" if m.passed else "FAIL"
-        lines.append(f"deploygate: {verdict} {escape_data(m.name)}")
+        lines.append(f"::group::deploygate: {verdict} {escape_data(m.name)}")
+        lines += [f"| {escape_data(line.strip())}" for line in model_lines(m)[1:]]
+        lines += [render_annotation(f) for f in m.findings]
+        lines.append("::endgroup::")
     failed = sum(not m.passed for m in report.models)
     checked = len(report.models)
     verdict = "passed" if report.passed else "FAILED"

@@ -1,6 +1,6 @@
 """JUnit XML for CI systems that show test reports (GitLab, Jenkins, Azure Pipelines, ...).
 
-One testsuite per run; one testcase per model and check family (manifest, artifact, fit,
+One testsuite per manifest; one testcase per model and check family (manifest, artifact, fit,
 latency, cost, regression). A violated constraint is a ``<failure>``; a finding that means
 the gate could not judge (exit 2) is an ``<error>``, as JUnit uses it for a test that could not
 run; a family that was never judged (no latency measured) is ``<skipped>``.
@@ -34,6 +34,7 @@ class _Case:
     name: str
     findings: list[Finding] = field(default_factory=list)
     skipped: str | None = None
+    seconds: float | None = None
 
 
 def _failing(f: Finding, strict: bool) -> bool:
@@ -53,7 +54,8 @@ def _model_cases(m: ModelReport, strict: bool) -> list[_Case]:
     for fam in FAMILIES.values():
         if fam not in judged:
             continue
-        case = _Case(f"deploygate.{m.name}", fam, by_family.get(fam, []))
+        case = _Case(f"deploygate.{m.name}", fam, by_family.get(fam, []),
+                     seconds=m.latency.measured_s if fam == "latency" and m.latency else None)
         if not any(_failing(f, strict) for f in case.findings):
             if fam in ("fit", "latency", "cost") and m.artifact is None:
                 case.skipped = "not judged: the artifact could not be read"
@@ -72,9 +74,11 @@ def _report_cases(report: Report) -> list[_Case]:
 
 
 def _testcase(case: _Case, report: Report) -> ET.Element:
-    element = ET.Element("testcase", {"classname": _xml_text(case.classname),
-                                      "name": _xml_text(case.name),
-                                      "file": _xml_text(report.manifest)})
+    # Jenkins' xunit schema has no `file` on a testcase in every version: the suite carries it.
+    attributes = {"classname": _xml_text(case.classname), "name": _xml_text(case.name)}
+    if case.seconds is not None:
+        attributes["time"] = f"{case.seconds:.3f}"
+    element = ET.Element("testcase", attributes)
     failing = [f for f in case.findings if _failing(f, report.strict)]
     if failing:
         cannot_judge = [f for f in failing if RULES[f.rule].outcome is Outcome.CANNOT_JUDGE]
@@ -90,25 +94,45 @@ def _testcase(case: _Case, report: Report) -> ET.Element:
     return element
 
 
-def render(report: Report) -> str:
-    """The report as a JUnit XML document with one testsuite."""
-    cases = _report_cases(report) + [c for m in report.models for c in _model_cases(m, report.strict)]
-    testcases = [_testcase(c, report) for c in cases]
-    counts = {
+def _counts(testcases: list[ET.Element]) -> dict[str, str]:
+    return {
         "tests": str(len(testcases)),
         "failures": str(sum(t.find("failure") is not None for t in testcases)),
         "errors": str(sum(t.find("error") is not None for t in testcases)),
-        "skipped": str(sum(t.find("skipped") is not None for t in testcases)),
     }
-    root = ET.Element("testsuites", {"name": "deploygate", **counts})
-    suite = ET.SubElement(root, "testsuite", {"name": _xml_text(f"deploygate {report.manifest}"),
-                                              **counts})
-    properties = ET.SubElement(suite, "properties")
-    facts = {"deploygate.version": deploygate.__version__, "exit_code": report.exit_code,
-             **{f"host.{k}": v for k, v in report.host.items()}}
-    for name, value in facts.items():
-        ET.SubElement(properties, "property", {"name": _xml_text(name),
-                                               "value": _xml_text("" if value is None else str(value))})
-    suite.extend(testcases)
+
+
+def render(report: Report) -> str:
+    """The report as a JUnit XML document: one testsuite per manifest."""
+    manifests = list(report.manifests or (report.manifest,))
+    suites: dict[str, list[_Case]] = {name: [] for name in manifests}
+    suites[manifests[0]] += _report_cases(report)
+    for m in report.models:
+        home = m.manifest if m.manifest in suites else manifests[0]
+        suites[home] += _model_cases(m, report.strict)
+    everything: list[ET.Element] = []
+    elements = []
+    for name, cases in suites.items():
+        testcases = [_testcase(c, report) for c in cases]
+        everything += testcases
+        # The time the gate spent measuring: the only durations it has honestly taken.
+        seconds = f"{sum(c.seconds or 0.0 for c in cases):.3f}"
+        suite = ET.Element("testsuite", {
+            "name": _xml_text(f"deploygate {name}"), **_counts(testcases),
+            "skipped": str(sum(t.find("skipped") is not None for t in testcases)),
+            "time": seconds, "file": _xml_text(name)})
+        properties = ET.SubElement(suite, "properties")
+        facts = {"deploygate.version": deploygate.__version__, "exit_code": report.exit_code,
+                 **{f"host.{k}": v for k, v in report.host.items()}}
+        for key, value in facts.items():
+            ET.SubElement(properties, "property", {
+                "name": _xml_text(key), "value": _xml_text("" if value is None else str(value))})
+        suite.extend(testcases)
+        elements.append((suite, seconds))
+    total = sum(float(seconds) for _, seconds in elements)
+    # `skipped` is a testsuite attribute only: Jenkins' xunit schema refuses it on <testsuites>.
+    root = ET.Element("testsuites", {"name": "deploygate", **_counts(everything),
+                                     "time": f"{total:.3f}"})
+    root.extend(suite for suite, _ in elements)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import deploygate
-from deploygate.findings import Finding, Severity
+from deploygate.findings import Finding, Location, Severity
 from deploygate.report import Report
 from deploygate.rules import RULES, docs_url, family
 
@@ -24,6 +24,9 @@ computes from the line's text; ours names the finding (rule, file, model, key pa
 so an alert survives lines moving and a re-measured latency (new numbers in the message)."""
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+SECURITY_SEVERITY = {"DG203": "9.0", "DG207": "7.0"}
+"""Rules about artifacts that run code when loaded: GitHub shows these as security alerts,
+ranked by this CVSS-like score (9.0 and up is critical, 7.0 to 8.9 high)."""
 
 
 def render(report: Report) -> str:
@@ -65,20 +68,24 @@ def _rule(rule_id: str) -> dict[str, Any]:
         "helpUri": url,
         # Each result still carries the level it was actually given (--strict, for instance).
         "defaultConfiguration": {"level": rule.level},
-        "properties": {"tags": ["deploygate", family(rule.id)]},
+        "properties": _rule_properties(rule.id),
     }
+
+
+def _rule_properties(rule_id: str) -> dict[str, Any]:
+    tags = ["deploygate", family(rule_id)]
+    if rule_id not in SECURITY_SEVERITY:
+        return {"tags": tags}
+    return {"tags": [*tags, "security"], "security-severity": SECURITY_SEVERITY[rule_id]}
 
 
 def _result(report: Report, f: Finding) -> dict[str, Any]:
     loc = f.location
     # GitHub needs a location on every result; a finding about the run points at the manifest.
-    file = loc.file if loc is not None else report.manifest
+    file = (loc.uri or loc.file) if loc is not None else report.manifest
     physical: dict[str, Any] = {"artifactLocation": artifact_location(file)}
     if loc is not None and loc.line is not None and loc.line >= 1:
-        region: dict[str, Any] = {"startLine": loc.line}
-        if loc.column is not None and loc.column >= 1:
-            region["startColumn"] = loc.column
-        physical["region"] = region
+        physical["region"] = region(loc)
     location: dict[str, Any] = {"physicalLocation": physical}
     key_path = loc.path if loc is not None else None
     if key_path:
@@ -95,6 +102,21 @@ def _result(report: Report, f: Finding) -> dict[str, Any]:
     if f.model:
         result["properties"] = {"model": f.model}
     return result
+
+
+def region(loc: Location) -> dict[str, Any]:
+    """The region of a located finding: the key it names, else the one character it points at."""
+    assert loc.line is not None
+    found: dict[str, Any] = {"startLine": loc.line}
+    if loc.column is None or loc.column < 1:
+        found["endLine"] = loc.line
+        return found
+    found["startColumn"] = loc.column
+    end_line, end_column = loc.end_line, loc.end_column
+    if end_line is None or end_column is None or (end_line, end_column) <= (loc.line, loc.column):
+        end_line, end_column = loc.line, loc.column + 1
+    found.update(endLine=end_line, endColumn=end_column)
+    return found
 
 
 def artifact_location(file: str) -> dict[str, Any]:

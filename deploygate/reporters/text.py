@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
-from deploygate.findings import Finding, terminal_lines
+from deploygate.findings import Finding, Severity, terminal_lines
 from deploygate.manifest.units import format_bytes, format_count
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
@@ -19,7 +19,19 @@ def _target(m: ModelReport) -> str:
     return f"{m.target.kind}/{m.target.device}" if m.target.device else m.target.kind
 
 
-def _model_lines(m: ModelReport) -> list[str]:
+_COLORS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
+
+
+def _paint(text: str, color: str, prefix: int | None = None) -> str:
+    """``text`` (already escaped) in ``color`` (ANSI), or only its first ``prefix`` characters."""
+    import click
+
+    cut = len(text) if prefix is None else prefix
+    return click.style(text[:cut], fg=color, bold=color in ("red", "green")) + text[cut:]
+
+
+def model_lines(m: ModelReport) -> list[str]:
+    """One model's block: the verdict line, then its facts indented."""
     verdict = "PASS" if m.passed else "FAIL"
     lines = [f"{verdict}  {m.name}  ({_target(m)})"]
     if m.artifact is not None:
@@ -100,23 +112,38 @@ def render_finding(f: Finding) -> str:
     return str(f)
 
 
-def render(report: Report) -> str:
-    """The report as plain text: one block per model, then every finding, then the verdict."""
+def render(report: Report, *, color: bool = False) -> str:
+    """The report as plain text: one block per model, then every finding, then the verdict.
+
+    ``color`` paints verdicts and findings by severity (ANSI); the caller decides, from the
+    terminal and ``NO_COLOR``. The words stay the same, so nothing depends on the colour.
+    """
     lines: list[str] = []
+    # Line index -> (colour, how many leading characters); painted after escaping, so the
+    # escape sequences are ours alone.
+    paint: dict[int, tuple[str, int | None]] = {}
     for m in report.models:
-        lines.extend(_model_lines(m))
+        paint[len(lines)] = ("green", 4) if m.passed else ("red", 4)
+        lines.extend(model_lines(m))
     findings = report.all_findings
     if findings:
         if lines:
             lines.append("")
-        lines.extend(render_finding(f) for f in findings)
+        for f in findings:
+            paint[len(lines)] = (_COLORS[f.severity], None)
+            lines.append(render_finding(f))
     failed = sum(not m.passed for m in report.models)
     checked = len(report.models)
     verdict = "passed" if report.passed else "FAILED"
     lines.append("")
+    paint[len(lines)] = ("green", None) if report.passed else ("red", None)
     lines.append(f"deploygate {verdict}: {checked} model{'s' * (checked != 1)} checked, "
                  f"{checked - failed} passed, {failed} failed (exit {report.exit_code})")
-    return terminal_lines(lines)
+    if not color:
+        return terminal_lines(lines)
+    escaped = terminal_lines(lines).splitlines()
+    return "".join((_paint(line, *paint[i]) if i in paint else line) + "\n"
+                   for i, line in enumerate(escaped))
 
 
 def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: float | None,

@@ -83,5 +83,13 @@ def test_workflows_grant_least_privilege(path: Path) -> None:
         writes = {scope for scope, level in granted.items() if level == "write"}
         assert writes <= {"security-events"}, (path.name, name)
         if writes:  # the job that may write runs no code from the pull request
-            assert not any(s.get("uses", "").startswith(("actions/checkout", "deploygate/"))
+            assert not any(s.get("uses", "").startswith("deploygate/") or "run" in s
                            for s in job["steps"]), (path.name, name)
+
+
+def test_the_sarif_upload_job_checks_out_the_analysed_commit() -> None:
+    # upload-sarif hashes the lines results point at from the checked-out files.
+    document = yaml.safe_load((ROOT / "examples" / "github-workflow.yml").read_text("utf-8"))
+    uses = [s.get("uses", "") for s in document["jobs"]["upload"]["steps"]]
+    assert uses[0].startswith("actions/checkout@")
+    assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses[1:])

@@ -43,7 +43,7 @@ def test_machine_formats_parse(repo: Path) -> None:
     log = json.loads(check("--format", "sarif").output)
     jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))).validate(log)
     region = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]
-    assert region == {"startLine": 5, "startColumn": 20}
+    assert region == {"startLine": 5, "startColumn": 20, "endLine": 5, "endColumn": 21}
     root = ET.fromstring(check("--format", "junit").output.encode("utf-8"))
     assert root.get("errors") == "1"
 

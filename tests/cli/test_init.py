@@ -124,3 +124,31 @@ def test_model_names_are_unique_and_valid() -> None:
     taken: set[str] = set()
     assert [model_name(p, taken) for p in ("a/Model.onnx", "b/model.onnx", "_x.gguf")] == \
         ["model", "model-2", "x"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "fast"])
+def test_init_refuses_impossible_budgets(repo: Path, value: str) -> None:
+    result = CliRunner().invoke(cli, ["init", "--yes", "--budget-ms", value])
+    assert result.exit_code == 2
+    assert "--budget-ms" in result.output and value in result.output
+    assert not (repo / "deploy-constraints.yaml").exists()
+
+
+def test_init_refuses_an_impossible_ceiling(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["init", "--yes", "--max-usd-per-1k", "nan"])
+    assert result.exit_code == 2 and "--max-usd-per-1k" in result.output
+
+
+def test_init_asks_again_after_an_impossible_answer(repo: Path) -> None:
+    answers = "cloud\naws-g5.xlarge\nnan\ninf\n200\n-1\n0.5\n"
+    result = CliRunner().invoke(cli, ["init"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("latency budget in ms (p95)") == 3
+    assert "'nan' is not a finite number above 0" in result.output
+    assert result.output.count("cost ceiling") == 2
+    assert CliRunner().invoke(cli, ["validate"]).exit_code == 0
+    manifest = load_manifest(repo / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.latency is not None and model.cost is not None
+    assert (model.latency.budget_ms, model.cost.max_usd_per_1k) == (200, 0.5)

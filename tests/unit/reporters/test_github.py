@@ -38,15 +38,25 @@ def test_model_names_and_messages_cannot_inject_workflow_commands() -> None:
     model = replace(failing_model(), name=evil, findings=(finding,))
     out = github.render(Report("deploy-constraints.yaml", (model,)))
     lines = out.splitlines()
-    assert len(lines) == 3
-    for line in lines:
-        assert line.startswith(ANNOTATION_PREFIXES) or line.startswith("deploygate")
-    annotation = lines[0]
+    # A group per model: its title, its facts (each behind "| "), its annotations, the end.
+    assert lines[0].startswith("::group::deploygate: FAIL ") and lines[-2] == "::endgroup::"
+    for line in lines[1:-2]:
+        assert line.startswith(ANNOTATION_PREFIXES) or line.startswith("| ")
+    assert lines[-1].startswith("deploygate FAILED")
+    annotation = next(line for line in lines if line.startswith("::error "))
     # The properties end at the first '::'; nothing from the file name may end them early.
     properties, message = annotation[len("::error "):].split("::", 1)
     assert properties.startswith("file=dir%2Ca%3Ab%0A%3A%3Aerror%3A%3Apwned.yaml,line=4,col=2,")
     assert "\n" not in message and "%0A::stop-commands::tok" in message
-    assert lines[1] == "deploygate: FAIL x%0A::error::pwned%0D%0A::stop-commands::tok%0A::add-mask::secret"
+    assert lines[0] == ("::group::deploygate: FAIL "
+                        "x%0A::error::pwned%0D%0A::stop-commands::tok%0A::add-mask::secret")
+
+
+def test_each_model_is_a_log_group() -> None:
+    lines = github.render(sample_report()).splitlines()
+    groups = [line for line in lines if line.startswith("::group::")]
+    assert groups == ["::group::deploygate: PASS detector", "::group::deploygate: FAIL classifier"]
+    assert lines.count("::endgroup::") == 2
 
 
 def test_render_ends_with_a_plain_summary() -> None:

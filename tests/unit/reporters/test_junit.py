@@ -4,12 +4,49 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import LatencySpec
 from deploygate.report import Report
 from deploygate.reporters import junit
 from tests.unit.reporters.sample import failing_model, passing_model, sample_report
+
+
+XSD = Path(__file__).resolve().parents[2] / "data" / "junit" / "junit-10.xsd"
+
+
+def valid_for_jenkins(text: str) -> None:
+    """Validate against Jenkins' xunit plugin schema with libxml2 (lxml)."""
+    etree = pytest.importorskip("lxml.etree", reason="lxml is not installed (pip install -e '.[test]')")
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    document = etree.fromstring(text.encode("utf-8"))
+    assert schema.validate(document), schema.error_log
+
+
+def two_manifests() -> Report:
+    detector = replace(passing_model(), manifest="services/vision/deploy-constraints.yaml")
+    classifier = replace(failing_model(), manifest="services/chat/deploy-constraints.yml")
+    return Report.combine([Report("services/vision/deploy-constraints.yaml", (detector,)),
+                           Report("services/chat/deploy-constraints.yml", (classifier,))])
+
+
+@pytest.mark.parametrize("report", [sample_report(), Report("deploy-constraints.yaml"), two_manifests()],
+                         ids=["sample", "empty", "two-manifests"])
+def test_valid_against_jenkins_xunit_schema(report: Report) -> None:
+    valid_for_jenkins(junit.render(report))
+
+
+def test_one_suite_per_manifest_with_its_file_and_time() -> None:
+    root = parse(two_manifests())
+    suites = root.findall("testsuite")
+    assert [s.get("file") for s in suites] == ["services/vision/deploy-constraints.yaml",
+                                               "services/chat/deploy-constraints.yml"]
+    assert all(s.get("time") is not None for s in suites) and root.get("time") is not None
+    assert root.get("tests") == str(sum(int(s.get("tests") or 0) for s in suites))
+    assert {c.get("classname") for c in suites[1].iter("testcase")} == {"deploygate.classifier"}
 
 
 def parse(report: Report) -> ET.Element:
@@ -25,8 +62,9 @@ def test_counts_and_testcases_of_the_sample() -> None:
     suite = root.find("testsuite")
     assert suite is not None
     for element in (root, suite):
-        assert (element.get("tests"), element.get("failures"), element.get("errors"),
-                element.get("skipped")) == ("7", "2", "1", "0")
+        assert (element.get("tests"), element.get("failures"), element.get("errors")) == \
+            ("7", "2", "1")
+    assert suite.get("skipped") == "0" and root.get("skipped") is None
     found = cases(root)
     assert sorted(found) == sorted([
         ("deploygate", "manifest"),
@@ -55,7 +93,8 @@ def test_unmeasured_latency_is_skipped_unless_strict() -> None:
     out = case.find("system-out")
     assert out is not None and "DG404" in (out.text or "")
     strict = parse(Report("deploy-constraints.yaml", (model,), strict=True))
-    assert strict.get("skipped") == "0" and strict.get("failures") == "1"
+    suite = strict.find("testsuite")
+    assert suite is not None and suite.get("skipped") == "0" and strict.get("failures") == "1"
 
 
 def test_unreadable_artifact_skips_the_families_it_blocks() -> None:
@@ -68,7 +107,8 @@ def test_unreadable_artifact_skips_the_families_it_blocks() -> None:
     assert error is not None and error.get("type") == "DG201"
     assert found[("deploygate.detector", "fit")].find("skipped") is not None
     assert found[("deploygate.detector", "latency")].find("skipped") is not None
-    assert (root.get("errors"), root.get("skipped")) == ("1", "2")
+    suite = root.find("testsuite")
+    assert suite is not None and (root.get("errors"), suite.get("skipped")) == ("1", "2")
 
 
 def test_hostile_text_round_trips_as_xml() -> None:

@@ -65,7 +65,7 @@ def test_results_point_at_the_manifest_line_and_key_path() -> None:
     location = dg401["locations"][0]
     assert location["physicalLocation"] == {
         "artifactLocation": {"uri": "deploy-constraints.yaml", "uriBaseId": "%SRCROOT%"},
-        "region": {"startLine": 28, "startColumn": 7}}
+        "region": {"startLine": 28, "startColumn": 7, "endLine": 28, "endColumn": 8}}
     assert location["logicalLocations"][0]["fullyQualifiedName"] == "models[1].latency.budget_ms"
 
 
@@ -96,3 +96,24 @@ def test_fingerprints_survive_moved_lines_and_new_numbers() -> None:
     assert fingerprint(finding) != fingerprint(replace(finding, rule="DG402"))
     assert fingerprint(finding) != fingerprint(replace(finding, model="other"))
     assert fingerprint(manifest_finding()) != fingerprint(finding)
+
+
+def test_regions_span_the_key_and_uris_are_repository_relative() -> None:
+    at = Location("deploy-constraints.yaml", "models[0].latency.budget_ms", 14, 7, end_line=14,
+                  end_column=16, uri="services/chat/deploy-constraints.yaml")
+    finding = Finding("DG401", Severity.ERROR, "over budget", at, "chat")
+    result = rendered(Report("deploy-constraints.yaml", findings=(finding,)))["runs"][0]["results"][0]
+    physical = result["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"] == {"uri": "services/chat/deploy-constraints.yaml",
+                                            "uriBaseId": "%SRCROOT%"}
+    assert physical["region"] == {"startLine": 14, "startColumn": 7, "endLine": 14, "endColumn": 16}
+
+
+@pytest.mark.parametrize(("rule", "score"), [("DG203", "9.0"), ("DG207", "7.0")])
+def test_code_running_artifacts_are_security_rules(rule: str, score: str) -> None:
+    rules = rendered(sample_report())["runs"][0]["tool"]["driver"]["rules"]
+    found = next(r for r in rules if r["id"] == rule)
+    assert "security" in found["properties"]["tags"]
+    assert found["properties"]["security-severity"] == score
+    assert not any("security" in r["properties"]["tags"] for r in rules
+                   if r["id"] not in sarif.SECURITY_SEVERITY)
