@@ -306,7 +306,7 @@ class ProbeOptions:
 
 def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     """Inspect and probe one model without a manifest; raises DeploygateError on failure."""
-    from deploygate.errors import ProbeError
+    from deploygate.errors import ProbeError, ProbeNeedsValues
     from deploygate.paths import find_repository_root
     from deploygate.probe import default_threads, probe_latency
 
@@ -324,7 +324,7 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     except ProbeError as e:
         # The message names manifest keys; without a manifest, the flags set the same things.
         flag = next((f for key, f in _PROBE_FLAGS if (e.path or "").startswith(key)), None)
-        if flag is None:
+        if flag is None or isinstance(e, ProbeNeedsValues):  # the latter names its flags
             raise
         raise ProbeError(f"{e.message} (with `deploygate probe`: {flag})", file=e.file,
                          path=e.path, rule=RULES[e.rule]) from e

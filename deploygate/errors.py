@@ -85,6 +85,11 @@ class ProbeError(DeploygateError):
     rule: str = DG403.id
 
 
+class ProbeNeedsValues(ProbeError):
+    """The probe needs sizes or values only the user can give; the message says how, as
+    manifest keys and as ``deploygate probe`` flags, for everything missing at once."""
+
+
 class BaselineError(DeploygateError):
     """The baseline ref cannot be resolved or read from git."""
 

@@ -453,17 +453,22 @@ def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
         tensor_type = getattr(value.type, kind)
         shape: tuple[Dim, ...] | None = None
         if tensor_type.HasField("shape"):
-            shape = tuple(_dim(d) for d in tensor_type.shape.dim)
+            shape = tuple(graph_dim(d) for d in tensor_type.shape.dim)
         return TensorSpec(value.name, dtype_name(tensor_type.elem_type), shape)
     # sequence, map and optional values have no single element type or shape.
     return TensorSpec(value.name, kind.removesuffix("_type") if kind else "undefined", None)
 
 
-def _dim(dim: onnx.TensorShapeProto.Dimension) -> Dim:
+def graph_dim(dim: onnx.TensorShapeProto.Dimension) -> Dim:
+    """A graph dimension: a size, a symbolic name, or None when unnamed and dynamic.
+
+    Exporters write dynamic sizes as ``dim_value: -1`` or ``0`` (Paddle, old TensorFlow
+    converters) and as ``dim_param: "?"``; none of them is a size or a name two inputs share.
+    """
     which = dim.WhichOneof("value")
     if which == "dim_value":
-        return int(dim.dim_value)
-    if which == "dim_param" and dim.dim_param:
+        return int(dim.dim_value) if dim.dim_value > 0 else None
+    if which == "dim_param" and dim.dim_param and dim.dim_param != "?":
         return str(dim.dim_param)
     return None
 

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from deploygate.errors import ProbeError
+from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.manifest.model import PERCENTILES, LatencySpec
 from deploygate.probe.options import parse_dim_option, parse_input_option
 from deploygate.probe.result import LatencyResult
@@ -76,13 +76,15 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
             input_shapes=data["input_shapes"], warmup=data["warmup"],
             measured_s=data["measured_s"],
             estimated_percentiles=tuple(data["estimated_percentiles"]),
+            defaulted_dims=tuple(data.get("defaulted_dims", ())),
         )
         return _with_bands(partial, noise_bands(partial))
     if outcome.error is not None:
         message = str(outcome.error.get("message", "the probe failed"))
         if outcome.error.get("memory"):
             message = _out_of_memory(cap)
-        raise ProbeError(message, file=display, path=outcome.error.get("path") or "latency")
+        kind = ProbeNeedsValues if outcome.error.get("needs_values") else ProbeError
+        raise kind(message, file=display, path=outcome.error.get("path") or "latency")
     if outcome.timed_out:
         raise ProbeError(_timeout_message(outcome.phase, spec), file=display,
                          path="latency.timeout_s")

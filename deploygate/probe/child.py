@@ -50,7 +50,7 @@ def main() -> int:
     cap = request.get("memory_cap")
     _cap_memory(cap)
 
-    from deploygate.errors import ProbeError
+    from deploygate.errors import ProbeError, ProbeNeedsValues
     from deploygate.probe.measure import OutOfMemory, out_of_memory_error, run_probe
 
     try:
@@ -61,7 +61,8 @@ def main() -> int:
         return 0
     except ProbeError as e:
         emit({"event": "error", "message": e.message, "path": e.path,
-              "memory": isinstance(e, OutOfMemory)})
+              "memory": isinstance(e, OutOfMemory),
+              "needs_values": isinstance(e, ProbeNeedsValues)})
         return 0
     emit({"event": "result", "result": result})
     return 0

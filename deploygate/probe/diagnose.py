@@ -1,8 +1,19 @@
-"""Turn onnxruntime's and the probe child's error output into one readable line."""
+"""Turn onnxruntime's and the probe child's error output into one readable line, and say
+what to pin when the model fails on the inputs the probe made."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from deploygate.artifacts.base import TensorSpec
+from deploygate.errors import ProbeError, ProbeNeedsValues
+from deploygate.manifest.model import LatencySpec
+from deploygate.probe.inputs import PLACEHOLDER, flag_word, is_batch_like, yaml_key
+
+if TYPE_CHECKING:
+    from deploygate.probe.graph import GraphFacts
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _ORT_STATUS = re.compile(r"^\s*\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*")
@@ -68,3 +79,116 @@ def first_error_line(stderr: str) -> str:
 def looks_like_out_of_memory(text: str) -> bool:
     """Whether an error text reports a failed allocation."""
     return any(mark in text for mark in _OOM_MARKS)
+
+
+# onnxruntime's words for tensors whose shapes do not fit together (Concat, broadcasting ops,
+# Reshape, MatMul, Conv, Split): a shape problem, whatever the values are.
+_SHAPE_ERROR = re.compile(
+    r"dimensions? must match|mismatched dimensions|cannot be reshaped|Attempting to broadcast|"
+    r"can(?:not|'t) broadcast|dimension mismatch|shape mismatch|Incompatible dimensions|"
+    r"Invalid rank|Invalid input shape|is not equal to kernel channels|Cannot split|"
+    r"Shape of input|not compatible with the shape", re.IGNORECASE)
+
+
+def failing_node(text: str) -> tuple[str, str] | None:
+    """``(op type, node name)`` of the innermost node an onnxruntime error names, if any."""
+    line = _ANSI.sub("", text)
+    found = None
+    for node in _NODE.finditer(line):
+        found = (node.group(1), node.group(2))
+    return found
+
+
+def is_shape_error(text: str) -> bool:
+    """Whether an onnxruntime error says tensors' shapes do not fit together."""
+    return bool(_SHAPE_ERROR.search(text))
+
+
+def failed_run_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec],
+                     feeds: Mapping[str, Any], facts: GraphFacts | None) -> ProbeError:
+    """Why the first run failed, naming what to pin: the shapes, or the inputs feeding the node.
+
+    A shape error (tensors that do not fit together) is blamed on the sizes the model left open,
+    not on random values; any other error on the randomly filled inputs that feed the failing
+    node, traced through the graph (integers first).
+    """
+    reason = clean_ort_message(raw)
+    node = failing_node(raw)
+    traced = facts.inputs_feeding(node[1]) if facts is not None and node and node[1] else []
+    fed = ", ".join(f"{name} {list(feeds[name].shape)}" for name in (traced or feeds)
+                    if name in feeds)
+    if is_shape_error(reason):
+        open_dims = _open_dims(signature, spec, traced)
+        if open_dims:
+            return ProbeNeedsValues(
+                f"the model cannot run at the shapes fed ({fed}): {reason}. That is a shape "
+                "problem, not the random values: the model needs sizes it accepts (detectors and "
+                "segmenters often need multiples of 32). " + _ask(open_dims, feeds),
+                path="latency.dims" if any(isinstance(k, str) for k in open_dims)
+                else f"latency.inputs.{open_dims[0][0]}.shape")
+
+    # With every size fixed, a shape error comes from a branch or a size the values chose.
+    pinned = {name for name, i in spec.inputs.items() if i.value is not None or i.file is not None}
+    random = [name for name in feeds if name not in pinned]
+    if not random:
+        return ProbeError(f"the model failed on the given inputs: {reason}; check the values "
+                          "under latency.inputs", path="latency.inputs")
+    traced_random = [name for name in traced if name in random]
+    ints = [name for name in random if feeds[name].dtype.kind in "iub"]
+    suspects = ([n for n in traced_random if n in ints] or ints or traced_random or random)
+    first = suspects[0]
+    listed = ", ".join(repr(n) for n in suspects)
+    how = "feeds that node" if first in traced else "may decide it"
+    scalar = feeds[first].ndim == 0 or feeds[first].dtype.kind == "b"
+    setting, flag = (("{value: V}", "value:V") if scalar else
+                     ("{range: [LO, HI]}", "range:LO..HI"))
+    return ProbeNeedsValues(
+        f"the model failed on synthesized inputs: {reason}; input{'s' * (len(suspects) > 1)} "
+        f"{listed} got random values ({first!r} {how}): pin {first!r} to values the model "
+        f"accepts under the model's latency: {{inputs: {{{yaml_key(first)}: {setting}}}}} "
+        f"(or a sample with file:) or with deploygate probe "
+        f"--input {flag_word(f'{first}={flag}')}", path=f"latency.inputs.{first}")
+
+
+def _open_dims(signature: Sequence[TensorSpec], spec: LatencySpec,
+               traced: Sequence[str]) -> list[tuple[str, int | str]]:
+    """The sizes the model left open among ``traced`` inputs (all when none is traced):
+    ``(input, name)`` for a symbolic one, ``(input, axis)`` for an unnamed one. A batch-like
+    leading dimension is not one of them: a batch of 1 is never the shape problem."""
+    out: list[tuple[str, int | str]] = []
+    for t in signature:
+        if t.shape is None or (traced and t.name not in traced):
+            continue
+        given = spec.inputs.get(t.name)
+        if given is not None and (given.file is not None or given.shape is not None):
+            out.extend((t.name, axis) for axis, d in enumerate(t.shape)
+                       if not isinstance(d, int) and not is_batch_like(t.shape, axis))
+            continue
+        for axis, dim in enumerate(t.shape):
+            if is_batch_like(t.shape, axis):
+                continue
+            if isinstance(dim, str):
+                if all(dim != k for _, k in out):
+                    out.append((t.name, dim))
+            elif dim is None:
+                out.append((t.name, axis))
+    return out
+
+
+def _ask(open_dims: Sequence[tuple[str, int | str]], feeds: Mapping[str, Any]) -> str:
+    names = [d for _, d in open_dims if isinstance(d, str)]
+    shapes: dict[str, list[str]] = {}
+    for name, d in open_dims:
+        if isinstance(d, int):
+            sizes = shapes.setdefault(name, [str(s) for s in feeds[name].shape])
+            sizes[d] = PLACEHOLDER
+    parts = []
+    if names:
+        parts.append("dims: {" + ", ".join(f"{yaml_key(n)}: {PLACEHOLDER}" for n in names) + "}")
+    if shapes:
+        parts.append("inputs: {" + ", ".join(f"{yaml_key(n)}: {{shape: [{', '.join(s)}]}}"
+                                             for n, s in shapes.items()) + "}")
+    flags = [f"--dim {flag_word(f'{n}={PLACEHOLDER}')}" for n in names]
+    flags += [f"--input {flag_word(f'{n}=shape:' + 'x'.join(s))}" for n, s in shapes.items()]
+    return (f"Set them (replace {PLACEHOLDER}) under the model's latency: {{{', '.join(parts)}}} "
+            f"or with deploygate probe {' '.join(flags)}")

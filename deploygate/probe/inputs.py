@@ -1,13 +1,19 @@
 """Input synthesis: concrete numpy arrays for an ONNX model's true inputs.
 
-Shapes come from the graph signature. A symbolic dimension is pinned by name with
-``latency.dims`` (for every input) or per input with ``latency.inputs.<name>.shape``; an unnamed
-one needs the per-input shape (or a ``value``/``file`` whose shape fills it). Values, per input:
+Shapes come from the graph signature. A dimension stored as ``dim_value`` -1 or 0, or named
+``?``, is unnamed and dynamic. A symbolic dimension is pinned by name with ``latency.dims`` (for
+every input) or per input with ``latency.inputs.<name>.shape``; an unnamed one needs the
+per-input shape (or a ``value``/``file`` whose shape fills it). A leading batch-like dimension
+(axis 0 of an input of rank 2 or more, unnamed or with a name that does not read as a length or
+a size) defaults to 1 and is reported as such; no other dimension is guessed. Whatever is still
+missing is refused in one message that lists all of it, as manifest keys and as probe flags.
+Values, per input:
 
 * ``file``: a ``.npy`` array, loaded without unpickling, from inside the repository;
 * ``value``: a scalar or nested list broadcast to the shape;
 * ``range: [lo, hi]``: floats uniform in ``[lo, hi)``, integers uniform in ``lo..hi`` inclusive;
-* otherwise floats uniform in ``[0, 1)``, integers uniform in ``0..9`` and booleans fair coin flips.
+* otherwise floats uniform in ``[0, 1)``, booleans fair coin flips, integers uniform in ``0..9``,
+  or in ``0..rows-1`` for an input that indexes a table (feeds a ``Gather``'s indices).
 
 Random values come from numpy's PCG64 seeded with ``(0, crc32(input name))``, so every probe of a
 model feeds the same data, and pinning one input never changes another's.
@@ -17,14 +23,17 @@ numpy and onnx are imported inside the functions: importing the probe package st
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import TensorSpec
-from deploygate.errors import ProbeError
+from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.paths import UnusablePath, resolve_inside
 from deploygate.manifest.model import InputSpec, LatencySpec
 
@@ -64,6 +73,8 @@ def onnx_dtype_name(elem_type: int) -> str:
 
 def read_signature(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """True graph inputs: initializers that are also listed as inputs are weights, not inputs."""
+    from deploygate.artifacts.onnx import graph_dim
+
     graph = model.graph
     weights = {t.name for t in graph.initializer}
     weights.update(t.values.name for t in graph.sparse_initializer)
@@ -78,10 +89,7 @@ def read_signature(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
         tensor = value.type.tensor_type
         shape = None
         if tensor.HasField("shape"):
-            shape = tuple(
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                for d in tensor.shape.dim
-            )
+            shape = tuple(graph_dim(d) for d in tensor.shape.dim)
         out.append(TensorSpec(value.name, onnx_dtype_name(tensor.elem_type), shape))
     return tuple(out)
 
@@ -93,41 +101,148 @@ def load_signature(path: Path) -> tuple[TensorSpec, ...]:
     return read_signature(onnx.load(str(path), load_external_data=False))
 
 
+# A name that reads as a length, a size or a feature count is not a batch, even at axis 0.
+_NOT_BATCH = re.compile(r"seq|len|time|step|frame|sample|token|word|char|height|width|^[hwtl]$|"
+                        r"size_[hw]|chan|feat|hidden|pixel", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DefaultedDim:
+    """A batch-like dimension the probe set to 1 because nothing pinned it."""
+
+    input: str
+    """The input it belongs to."""
+    axis: int
+    """Its axis (0)."""
+    name: str | None
+    """Its symbolic name, or None when unnamed."""
+    size: int = 1
+    """The size used."""
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (``latency.defaulted_dims[]`` in the report)."""
+        return {"input": self.input, "axis": self.axis, "dim": self.name, "size": self.size}
+
+    def describe(self) -> str:
+        """``images axis 0 ('batch')``, for messages."""
+        named = f" ({self.name!r})" if self.name else ""
+        return f"{self.input} axis {self.axis}{named}"
+
+
+def is_batch_like(shape: Sequence[int | str | None], axis: int) -> bool:
+    """Whether ``shape[axis]`` reads as a batch: the leading, non-fixed axis of a rank >= 2 input."""
+    if axis != 0 or len(shape) < 2:
+        return False
+    dim = shape[0]
+    return dim is None or (isinstance(dim, str) and not _NOT_BATCH.search(dim))
+
+
+def defaulted_dims(signature: Sequence[TensorSpec], spec: LatencySpec) -> tuple[DefaultedDim, ...]:
+    """The batch-like dimensions that nothing in ``spec`` pins: each will be 1."""
+    out = []
+    for t in signature:
+        ispec = spec.inputs.get(t.name) or InputSpec()
+        if t.shape is None or ispec.shape is not None or ispec.file is not None:
+            continue
+        if ispec.value is not None and _value_rank(ispec.value) == len(t.shape):
+            continue  # the value's own shape fills every dimension
+        if is_batch_like(t.shape, 0):
+            dim = t.shape[0]
+            if not (isinstance(dim, str) and dim in spec.dims):
+                out.append(DefaultedDim(t.name, 0, dim if isinstance(dim, str) else None))
+    named = {d.name for d in out if d.name}
+    # A defaulted name is 1 everywhere it appears, on other inputs and axes too.
+    for t in signature:
+        ispec = spec.inputs.get(t.name) or InputSpec()
+        if t.shape is None or ispec.shape is not None or ispec.file is not None:
+            continue
+        for axis, dim in enumerate(t.shape):
+            if dim in named and not any(d.input == t.name and d.axis == axis for d in out):
+                out.append(DefaultedDim(t.name, axis, str(dim)))
+    return tuple(out)
+
+
+def _value_rank(value: Any) -> int:
+    rank = 0
+    while isinstance(value, list) and value:
+        rank, value = rank + 1, value[0]
+    return rank
+
+
 def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, root: Path,
-                      base_dir: Path) -> dict[str, np.ndarray]:
-    """One array per true input, following ``spec`` (dims, per-input settings) and the defaults."""
+                      base_dir: Path,
+                      index_rows: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """One array per true input, following ``spec`` (dims, per-input settings) and the defaults.
+
+    ``index_rows`` gives, for an integer input that indexes a table, the table's rows: its
+    random values stay below that. Every dimension still missing is refused at once, in one
+    ``ProbeNeedsValues`` that lists them all.
+    """
     names = {t.name for t in signature}
     for name in spec.inputs:
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
             raise ProbeError(f"latency.inputs.{name}: the model has no input {name!r} "
                              f"(its inputs: {known})", path=f"latency.inputs.{name}")
-    return {t.name: _synthesize_one(t, spec.inputs.get(t.name) or InputSpec(), spec.dims,
-                                    root=root, base_dir=base_dir)
-            for t in signature}
+    # Inputs the probe cannot feed at all come first: no key or flag would help them.
+    dtypes = {t.name: _checked_dtype(t, spec.inputs.get(t.name) or InputSpec(),
+                                     f"latency.inputs.{t.name}") for t in signature}
+    defaults = defaulted_dims(signature, spec)
+    dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
+    leading = {d.input for d in defaults if d.name is None}
+
+    planned: dict[str, tuple[tuple[int, ...], np.ndarray | None]] = {}
+    files: dict[str, np.ndarray] = {}
+    gaps: list[tuple[TensorSpec, list[int]]] = []
+    for t in signature:
+        ispec = spec.inputs.get(t.name) or InputSpec()
+        key = f"latency.inputs.{t.name}"
+        if ispec.file is not None:
+            files[t.name] = _file_input(t, ispec, dtypes[t.name], root=root, base_dir=base_dir)
+            continue
+        value = None if ispec.value is None else _value_array(ispec.value, dtypes[t.name], key)
+        shape, missing = _shape_and_gaps(t, ispec, dims, leading=t.name in leading,
+                                         fallback=None if value is None else value.shape)
+        if missing:
+            gaps.append((t, missing))
+            continue
+        assert shape is not None
+        planned[t.name] = (shape, value)
+    if gaps:
+        raise needs_values_error(gaps, dims)
+
+    out: dict[str, np.ndarray] = {}
+    for t in signature:
+        if t.name in files:
+            out[t.name] = files[t.name]
+            continue
+        shape, value = planned[t.name]
+        out[t.name] = _synthesize_one(t, spec.inputs.get(t.name) or InputSpec(), dtypes[t.name],
+                                      shape, value, (index_rows or {}).get(t.name))
+    return out
 
 
-def _synthesize_one(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *, root: Path,
-                    base_dir: Path) -> np.ndarray:
+def _file_input(t: TensorSpec, ispec: InputSpec, dtype: np.dtype[Any], *, root: Path,
+                base_dir: Path) -> np.ndarray:
+    key = f"latency.inputs.{t.name}"
+    assert ispec.file is not None
+    array = load_npy(ispec.file, name=t.name, root=root, base_dir=base_dir)
+    if array.dtype != dtype:
+        raise ProbeError(f"{key}.file holds {array.dtype} but input {t.name!r} is {dtype}; "
+                         f"save it with .astype('{dtype}')", path=f"{key}.file")
+    _check_against_graph(t, array.shape, f"{key}.file")
+    if ispec.shape is not None and tuple(ispec.shape) != array.shape:
+        raise ProbeError(f"{key}.file has shape {list(array.shape)} but {key}.shape is "
+                         f"{list(ispec.shape)}", path=f"{key}.shape")
+    return array
+
+
+def _synthesize_one(t: TensorSpec, ispec: InputSpec, dtype: np.dtype[Any],
+                    shape: tuple[int, ...], value: np.ndarray | None,
+                    rows: int | None) -> np.ndarray:
     import numpy as np
 
     key = f"latency.inputs.{t.name}"
-    dtype = _checked_dtype(t, ispec, key)
-    if ispec.file is not None:
-        array = load_npy(ispec.file, name=t.name, root=root, base_dir=base_dir)
-        if array.dtype != dtype:
-            raise ProbeError(f"{key}.file holds {array.dtype} but input {t.name!r} is {dtype}; "
-                             f"save it with .astype('{dtype}')", path=f"{key}.file")
-        _check_against_graph(t, array.shape, f"{key}.file")
-        if ispec.shape is not None and tuple(ispec.shape) != array.shape:
-            raise ProbeError(f"{key}.file has shape {list(array.shape)} but {key}.shape is "
-                             f"{list(ispec.shape)}", path=f"{key}.shape")
-        return array
-
-    value = None
-    if ispec.value is not None:
-        value = _value_array(ispec.value, dtype, key)
-    shape = resolve_shape(t, ispec, dims, fallback=None if value is None else value.shape)
     _check_size(t.name, shape, dtype, key)
     if value is not None:
         try:
@@ -144,22 +259,26 @@ def _synthesize_one(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
         return rng.random(shape).astype(dtype)
     if dtype.kind == "b":
         return rng.integers(0, 2, shape).astype(bool)
-    return rng.integers(0, DEFAULT_INT_HIGH, shape, dtype=dtype, endpoint=True)
+    high = DEFAULT_INT_HIGH if rows is None else min(rows - 1, int(np.iinfo(dtype).max))
+    return rng.integers(0, max(0, high), shape, dtype=dtype, endpoint=True)
 
 
 def _checked_dtype(t: TensorSpec, ispec: InputSpec, key: str) -> np.dtype[Any]:
     import numpy as np
 
+    # No key or flag feeds these, so the message suggests none (path "latency", not the input's).
     if t.shape is None and t.dtype in {"sequence", "map", "optional", "sparse_tensor", "unknown"}:
         raise ProbeError(f"input {t.name!r} is a {t.dtype}, not a tensor; the probe feeds "
-                         "tensors only", path=key)
+                         "tensors only, so it cannot measure this model (measure it with its "
+                         "own harness)", path="latency")
     if t.dtype == "string":
         raise ProbeError(f"input {t.name!r} is a string tensor; the probe synthesizes numeric "
-                         "inputs only (measure this model with a numeric front end)", path=key)
+                         "inputs only (measure this model with a numeric front end)",
+                         path="latency")
     if t.dtype not in SUPPORTED_DTYPES:
         raise ProbeError(f"input {t.name!r} has element type {t.dtype}, which the probe cannot "
                          "synthesize (supported: float16/32/64, int8-64, uint8-64, bool)",
-                         path=key)
+                         path="latency")
     model_dtype = np.dtype(t.dtype)
     if ispec.dtype is not None:
         try:
@@ -178,21 +297,30 @@ def resolve_shape(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
                   fallback: tuple[int, ...] | None = None) -> tuple[int, ...]:
     """Concrete shape of ``t``: the per-input shape, else the graph's dims pinned by ``dims``.
 
-    ``fallback`` (the shape of a given value) fills what neither pins.
+    ``fallback`` (the shape of a given value) fills what neither pins. Nothing is defaulted:
+    what is missing is refused (``ProbeNeedsValues``).
     """
+    shape, missing = _shape_and_gaps(t, ispec, dims, leading=False, fallback=fallback)
+    if missing:
+        raise needs_values_error([(t, missing)], dims)
+    assert shape is not None
+    return shape
+
+
+def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *, leading: bool,
+                    fallback: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, list[int]]:
+    """The shape, or the axes nothing pins (every axis, -1 for an unknown rank)."""
     key = f"latency.inputs.{t.name}"
     if ispec.shape is not None:
         shape = tuple(int(d) for d in ispec.shape)
         _check_against_graph(t, shape, f"{key}.shape")
-        return shape
+        return shape, []
     if t.shape is None:
-        if fallback is not None:
-            return fallback
-        raise ProbeError(f"input {t.name!r} declares no shape; pin it with {key}.shape",
-                         path=f"{key}.shape")
+        return (fallback, []) if fallback is not None else (None, [-1])
     if fallback is not None and len(fallback) != len(t.shape):
         fallback = None  # a scalar value broadcasts; it cannot fill dimensions
-    out = []
+    out: list[int] = []
+    missing = []
     for axis, dim in enumerate(t.shape):
         if isinstance(dim, int):
             out.append(dim)
@@ -200,18 +328,94 @@ def resolve_shape(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
             out.append(int(dims[dim]))
         elif fallback is not None:
             out.append(fallback[axis])
-        elif isinstance(dim, str):
-            raise ProbeError(f"input {t.name!r} has symbolic dimension {dim!r}; pin it with "
-                             f"latency.dims: {{{dim}: <size>}} or {key}.shape",
-                             path="latency.dims")
+        elif dim is None and axis == 0 and leading:
+            out.append(1)
         else:
-            raise ProbeError(f"input {t.name!r} has an unnamed dimension at axis {axis}; pin "
-                             f"it with {key}.shape", path=f"{key}.shape")
+            missing.append(axis)
+    if missing:
+        return None, missing
     shape = tuple(out)
     if any(d < 0 for d in shape):
         raise ProbeError(f"input {t.name!r} would get a negative dimension {list(shape)}",
                          path="latency.dims")
-    return shape
+    return shape, []
+
+
+PLACEHOLDER = "SIZE"
+"""Stands for a size the user must choose, in suggested keys and flags (valid YAML and shell)."""
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def yaml_key(name: str) -> str:
+    """``name`` as a YAML flow-mapping key (quoted unless plain)."""
+    return name if _PLAIN.fullmatch(name) else json.dumps(name)
+
+
+def flag_word(text: str) -> str:
+    """``text`` as one shell word (quoted only when it needs it)."""
+    import shlex
+
+    return shlex.quote(text)
+
+
+def needs_values_error(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
+                       dims: Mapping[str, int]) -> ProbeNeedsValues:
+    """One refusal naming every missing dimension, with a ``latency:`` snippet and probe flags.
+
+    ``gaps`` pairs each input with its unpinned axes (``[-1]`` when its rank is unknown).
+    """
+    named: list[str] = []
+    where: dict[str, str] = {}
+    shapes: dict[str, str] = {}
+    flags_shapes: dict[str, str] = {}
+    parts: list[str] = []
+    for t, axes in gaps:
+        if t.shape is None or axes == [-1]:
+            parts.append(f"the shape of input {t.name!r} (it declares none)")
+            shapes[t.name] = f"[{PLACEHOLDER}, ...]"
+            flags_shapes[t.name] = f"{PLACEHOLDER}x..."
+            continue
+        unnamed = [a for a in axes if not isinstance(t.shape[a], str)]
+        for axis in axes:
+            dim = t.shape[axis]
+            if isinstance(dim, str) and dim not in named:
+                named.append(dim)
+                where[dim] = f"input {t.name!r} axis {axis}"
+        if unnamed:
+            sizes = []
+            for axis, dim in enumerate(t.shape):
+                if isinstance(dim, int):
+                    sizes.append(str(dim))
+                elif isinstance(dim, str) and dim in dims:
+                    sizes.append(str(dims[dim]))
+                elif axis == 0 and dim is None and 0 not in axes:
+                    sizes.append("1")
+                else:
+                    sizes.append(PLACEHOLDER)
+            listed = ", ".join(str(a) for a in unnamed)
+            parts.append(f"input {t.name!r} ax{'e' if len(unnamed) > 1 else 'i'}s {listed} "
+                         "(unnamed)")
+            shapes[t.name] = f"[{', '.join(sizes)}]"
+            flags_shapes[t.name] = "x".join(sizes)
+    parts = [f"dimension {d!r} ({where[d]})" for d in named] + parts
+    yaml_parts = []
+    if named:
+        yaml_parts.append("dims: {" + ", ".join(f"{yaml_key(d)}: {PLACEHOLDER}"
+                                                for d in named) + "}")
+    if shapes:
+        yaml_parts.append("inputs: {" + ", ".join(f"{yaml_key(n)}: {{shape: {s}}}"
+                                                  for n, s in shapes.items()) + "}")
+    flags = [f"--dim {flag_word(f'{d}={PLACEHOLDER}')}" for d in named]
+    flags += [f"--input {flag_word(f'{n}=shape:{s}')}" for n, s in flags_shapes.items()]
+    count = len(parts)
+    what = "a value" if count == 1 else f"{count} values"
+    message = (f"the probe needs {what} it cannot guess: {'; '.join(parts)}. Set "
+               f"{'it' if count == 1 else 'them'} (replace {PLACEHOLDER}) under the model's "
+               f"latency: {{{', '.join(yaml_parts)}}} or with deploygate probe "
+               f"{' '.join(flags)}")
+    path = "latency.dims" if named else f"latency.inputs.{gaps[0][0].name}.shape"
+    return ProbeNeedsValues(message, path=path)
 
 
 def _check_against_graph(t: TensorSpec, shape: tuple[int, ...], key: str) -> None:

@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploygate.artifacts.base import TensorSpec
 from deploygate.artifacts.onnx import STANDARD_DOMAINS
 from deploygate.errors import ProbeError
 from deploygate.host import cpu_name
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe import stats
-from deploygate.probe.diagnose import clean_ort_message, looks_like_out_of_memory
+from deploygate.probe.diagnose import clean_ort_message, failed_run_error, looks_like_out_of_memory
 
 if TYPE_CHECKING:
     import numpy as np
     import onnx
+
+    from deploygate.probe.graph import GraphFacts
 
 MIN_RUNS = 10
 """Timed runs always done, whatever ``max_time_s`` says."""
@@ -137,7 +140,8 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
 
-    from deploygate.probe.inputs import read_signature, synthesize_inputs
+    from deploygate.probe.graph import read_graph_facts
+    from deploygate.probe.inputs import defaulted_dims, read_signature, synthesize_inputs
 
     model_path = Path(request["model"])
     threads = int(request["threads"])
@@ -157,9 +161,10 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
                          "deploygate never loads custom-op libraries, so it cannot run it",
                          path="latency")
     signature = read_signature(model)
+    facts = read_graph_facts(model, [t.name for t in signature])
     del model  # the session reads the file itself; weights need not stay in memory twice
     feeds = synthesize_inputs(signature, spec, root=Path(request["root"]),
-                              base_dir=Path(request["base_dir"]))
+                              base_dir=Path(request["base_dir"]), index_rows=facts.index_rows)
 
     emit({"event": "phase", "phase": "session"})
     plural = "" if threads == 1 else "s"
@@ -178,7 +183,7 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
         try:
             session.run(None, feeds)
         except Exception as e:  # as above
-            raise _input_error(str(e), spec, feeds) from None
+            raise _input_error(str(e), spec, signature, feeds, facts) from None
         if i == 0:
             emit({"event": "phase", "phase": "warmup"})
 
@@ -200,6 +205,7 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
         "host_cpu": cpu_name(),
         "onnxruntime": ort.__version__,
         "input_shapes": {name: list(a.shape) for name, a in feeds.items()},
+        "defaulted_dims": [d.to_json() for d in defaulted_dims(signature, spec)],
         "warmup": max(1, spec.warmup),
         "measured_s": measured_s,
         "estimated_percentiles": list(stats.estimated_percentiles(len(samples_ms))),
@@ -224,21 +230,8 @@ def out_of_memory_error(cap_bytes: int | None) -> OutOfMemory:
                       "latency.inputs shapes need less)", path="latency")
 
 
-def _input_error(raw: str, spec: LatencySpec, feeds: Mapping[str, np.ndarray]) -> ProbeError:
+def _input_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec],
+                 feeds: Mapping[str, np.ndarray], facts: GraphFacts) -> ProbeError:
     if looks_like_out_of_memory(raw):
         return out_of_memory_error(None)
-    reason = clean_ort_message(raw)
-    random = [name for name in feeds
-              if spec.inputs.get(name, InputSpec()).value is None
-              and spec.inputs.get(name, InputSpec()).file is None]
-    if not random:
-        return ProbeError(f"the model failed on the given inputs: {reason}; check the values "
-                          "under latency.inputs", path="latency.inputs")
-    # Integer inputs are the usual culprits (indices, modes, lengths), so they are named first.
-    ints = [name for name in random if feeds[name].dtype.kind in "iub"]
-    suspects = ints or random
-    listed = ", ".join(repr(n) for n in suspects)
-    first = suspects[0]
-    return ProbeError(f"the model failed on synthesized inputs: {reason}; input(s) {listed} got "
-                      f"random values: pin them with latency.inputs.{first}.value or "
-                      f"latency.inputs.{first}.range", path=f"latency.inputs.{first}")
+    return failed_run_error(raw, spec, signature, feeds, facts)

@@ -50,6 +50,8 @@ class LatencyResult:
     """Seconds spent in the timed runs."""
     estimated_percentiles: tuple[str, ...] = ()
     """Percentiles with fewer than 5 runs above them (max_time_s ran out): estimates."""
+    defaulted_dims: tuple[dict[str, Any], ...] = ()
+    """Batch-like dims nothing pinned, set to 1: ``{input, axis, dim, size}`` each."""
 
     def at(self, percentile: str) -> float:
         """Latency at ``percentile`` (p50, p90, p95, p99)."""
@@ -61,4 +63,5 @@ class LatencyResult:
         data["windows_ms"] = list(self.windows_ms)
         data["noise_band_ms"] = {k: list(v) for k, v in self.noise_band_ms.items()}
         data["estimated_percentiles"] = list(self.estimated_percentiles)
+        data["defaulted_dims"] = [dict(d) for d in self.defaulted_dims]
         return data

@@ -152,8 +152,13 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
     shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
     lines = [f"{path}: {result.runs} runs, {result.threads} threads, "
              f"onnxruntime {result.onnxruntime} on {result.host_cpu}",
-             f"  inputs: {shapes}",
-             f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
+             f"  inputs: {shapes}"]
+    for d in result.defaulted_dims:
+        named = f" ({d['dim']!r})" if d["dim"] else ""
+        pin = f"--dim {d['dim']}=N" if d["dim"] else f"--input {d['input']}=shape:..."
+        lines.append(f"  assumed: {d['input']} axis {d['axis']}{named} = {d['size']} "
+                     f"(batch-like and not pinned; {pin} sets it)")
+    lines += [f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
              f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms",
              f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
              f"stdev {result.stdev_ms:.3f} ms",

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 
 from deploygate.cli import cli
 
+from tests.fixtures import probe_models
+
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "edge-detector" / "models" / "detector.onnx"
 
@@ -24,11 +26,22 @@ def test_probe_json_with_pinned_dim() -> None:
     assert data["verdict"] is None
 
 
-def test_probe_unpinned_dim_is_exit_2_naming_it() -> None:
-    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--max-time-s", "0.2"])
+def test_probe_defaults_the_batch_and_says_so() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--threads", "1",
+                                      "--max-time-s", "0.2"])
+    assert result.exit_code == 0, result.output
+    assert "inputs: image [1, 3, 224, 224]" in result.output
+    assert "assumed: image axis 0 ('batch') = 1" in result.output
+
+
+def test_probe_unpinned_dims_are_exit_2_naming_all_with_flags(tmp_path: Path) -> None:
+    model = probe_models.image_model(tmp_path / "m.onnx")
+    result = CliRunner().invoke(cli, ["probe", str(model), "--max-time-s", "0.2"])
     assert result.exit_code == 2
-    assert "DG403" in result.output and "'batch'" in result.output
-    assert "--dim NAME=VALUE" in result.output  # the fix, as a flag of this command
+    assert "DG403" in result.output and "'h'" in result.output and "'w'" in result.output
+    assert "--dim h=SIZE --dim w=SIZE" in result.output  # the fix, as flags of this command
+    assert "latency: {dims: {h: SIZE, w: SIZE}}" in result.output
+    assert "(with `deploygate probe`" not in result.output  # named once, not twice
 
 
 def test_probe_impossible_budget_is_exit_1() -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from deploygate.probe.diagnose import (
     clean_ort_message,
+    failing_node,
     first_error_line,
+    is_shape_error,
     looks_like_out_of_memory,
 )
 
@@ -57,3 +61,22 @@ def test_abort_lines_are_found() -> None:
     assert looks_like_out_of_memory(stderr)
     assert not looks_like_out_of_memory("Gather node: indices out of bounds")
     assert first_error_line("") == ""
+
+
+def test_failing_node_is_the_innermost() -> None:
+    raw = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running If node. "
+           "Name:'branch' Status Message: Non-zero status code returned while running Gather "
+           "node. Name:'lookup' Status Message: indices element out of data bounds")
+    assert failing_node(raw) == ("Gather", "lookup")
+    assert failing_node("nothing about nodes") is None
+
+
+@pytest.mark.parametrize(("text", "shape"), [
+    ("Non concat axis dimensions must match: Axis 2 has mismatched dimensions of 19 and 20", True),
+    ("Attempting to broadcast an axis by a dimension other than 1. 19 by 20", True),
+    ("The input tensor cannot be reshaped to the requested shape. Input shape:{1,8}", True),
+    ("indices element out of data bounds, idx=6 must be within the inclusive range [-5,4]",
+     False),
+])
+def test_shape_errors_are_told_from_value_errors(text: str, shape: bool) -> None:
+    assert is_shape_error(text) is shape

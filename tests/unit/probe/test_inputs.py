@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import shlex
+
 import numpy as np
 import pytest
+import yaml
 from onnx import TensorProto as T
 
 from deploygate.artifacts.base import TensorSpec
-from deploygate.errors import ProbeError
+from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.manifest.model import InputSpec, LatencySpec
-from deploygate.probe.inputs import load_signature, synthesize_inputs
+from deploygate.probe.inputs import (DefaultedDim, defaulted_dims, load_signature,
+                                     synthesize_inputs)
+from deploygate.probe.options import parse_dim_option, parse_input_option
 
 from tests.fixtures import probe_models as models
 
@@ -49,29 +54,89 @@ def test_synthesis_is_repeatable(repo: Path) -> None:
     assert np.array_equal(first["image"], second["image"])
 
 
-def test_unresolved_dim_names_input_dim_and_key(repo: Path) -> None:
+def test_unresolved_dims_are_named_with_key_and_flag(repo: Path) -> None:
     signature = load_signature(models.image_model(repo / "m.onnx"))
-    with pytest.raises(ProbeError) as caught:
+    with pytest.raises(ProbeNeedsValues) as caught:
         synth(signature, repo, dims={"batch": 1, "w": 64})
     assert caught.value.path == "latency.dims"
-    assert "input 'image'" in caught.value.message
-    assert "'h'" in caught.value.message
-    assert "latency.dims: {h: " in caught.value.message
-    assert "latency.inputs.image.shape" in caught.value.message
+    assert "dimension 'h' (input 'image' axis 2)" in caught.value.message
+    assert "latency: {dims: {h: SIZE}}" in caught.value.message
+    assert "deploygate probe --dim h=SIZE" in caught.value.message
 
 
-def test_unnamed_dim_needs_the_per_input_shape(repo: Path) -> None:
+def test_unnamed_leading_dim_defaults_to_one(repo: Path) -> None:
     signature = load_signature(models.initializer_input_model(repo / "m.onnx"))
-    with pytest.raises(ProbeError) as caught:
-        synth(signature, repo)
-    assert caught.value.path == "latency.inputs.x.shape"
-    assert "axis 0" in caught.value.message
+    assert synth(signature, repo)["x"].shape == (1, 4)
+    assert defaulted_dims(signature, LatencySpec()) == (DefaultedDim("x", 0, None),)
     assert synth(signature, repo, inputs={"x": InputSpec(shape=(3, 4))})["x"].shape == (3, 4)
+    assert defaulted_dims(signature, LatencySpec(inputs={"x": InputSpec(shape=(3, 4))})) == ()
+
+
+def test_symbolic_batch_defaults_to_one_everywhere_it_appears(repo: Path) -> None:
+    signature = [TensorSpec("audio", "float32", ("batch", "t")),
+                 TensorSpec("state", "float32", (2, "batch", 8))]
+    feeds = synth(signature, repo, dims={"t": 16})
+    assert feeds["audio"].shape == (1, 16) and feeds["state"].shape == (2, 1, 8)
+    assert defaulted_dims(signature, LatencySpec(dims={"t": 16})) == (
+        DefaultedDim("audio", 0, "batch"), DefaultedDim("state", 1, "batch"))
+    assert synth(signature, repo, dims={"t": 16, "batch": 4})["state"].shape == (2, 4, 8)
+
+
+@pytest.mark.parametrize("shape", [("seq_len", 576), ("sequence_length", 576), ("time", 80),
+                                   ("n",), (None,)])
+def test_leading_lengths_and_rank_one_inputs_are_never_guessed(repo: Path,
+                                                               shape: tuple[object, ...]) -> None:
+    signature = [TensorSpec("x", "float32", shape)]  # type: ignore[arg-type]
+    with pytest.raises(ProbeNeedsValues):
+        synth(signature, repo)
+    assert defaulted_dims(signature, LatencySpec()) == ()
+
+
+def test_minus_one_zero_and_question_mark_dims_are_dynamic(repo: Path) -> None:
+    signature = load_signature(models.typed_model(repo / "m.onnx", T.FLOAT, [-1, 3, "?", 0]))
+    assert signature == (TensorSpec("x", "float32", (None, 3, None, None)),)
+    with pytest.raises(ProbeNeedsValues) as caught:
+        synth(signature, repo)
+    message = caught.value.message
+    assert "fixes it" not in message and "input 'x' axes 2, 3 (unnamed)" in message
+    assert "latency: {inputs: {x: {shape: [1, 3, SIZE, SIZE]}}}" in message
+    assert "--input x=shape:1x3xSIZExSIZE" in message
+
+
+def _snippet_and_flags(message: str) -> tuple[dict[str, object], list[str]]:
+    snippet = message.split("under the model's ", 1)[1].split(" or with deploygate probe ")[0]
+    flags = shlex.split(message.split(" or with deploygate probe ", 1)[1])
+    return yaml.safe_load(snippet), flags
+
+
+def test_one_refusal_lists_everything_and_its_fixes_work(repo: Path) -> None:
+    signature = [TensorSpec("image", "float32", ("batch", 3, "height", "width")),
+                 TensorSpec("mask", "float32", ("batch", "height", "width")),
+                 TensorSpec("state", "float32", (2, None, 16)),
+                 TensorSpec("odd name:1", "int64", None),
+                 TensorSpec("flag", "int64", ())]
+    with pytest.raises(ProbeNeedsValues) as caught:
+        synth(signature, repo)
+    message = caught.value.message
+    assert message.startswith("the probe needs 4 values it cannot guess")
+    assert "\n" not in message
+    snippet, flags = _snippet_and_flags(message)
+    assert snippet == {"latency": {
+        "dims": {"height": "SIZE", "width": "SIZE"},
+        "inputs": {"state": {"shape": [2, "SIZE", 16]}, "odd name:1": {"shape": ["SIZE", "..."]}}}}
+    assert flags[::2] == ["--dim", "--dim", "--input", "--input"]
+    # Filling in the sizes the message asks for makes the probe's inputs.
+    filled = [f.replace("SIZE", "8").replace("x...", "") for f in flags[1::2]]
+    dims = dict(parse_dim_option(f) for f in filled[:2])
+    inputs = dict(parse_input_option(f) for f in filled[2:])
+    feeds = synth(signature, repo, dims=dims, inputs=inputs)
+    assert feeds["image"].shape == (1, 3, 8, 8) and feeds["state"].shape == (2, 8, 16)
+    assert feeds["odd name:1"].shape == (8,)
 
 
 def test_unknown_rank_needs_the_per_input_shape(repo: Path) -> None:
     signature = [TensorSpec("x", "float32", None)]
-    with pytest.raises(ProbeError, match="declares no shape") as caught:
+    with pytest.raises(ProbeError, match="declares none") as caught:
         synth(signature, repo)
     assert caught.value.path == "latency.inputs.x.shape"
     assert synth(signature, repo, inputs={"x": InputSpec(shape=(2,))})["x"].shape == (2,)
@@ -171,7 +236,16 @@ def test_unsupported_element_types(repo: Path, elem_type: int, words: str) -> No
     signature = load_signature(models.typed_model(repo / "m.onnx", elem_type))
     with pytest.raises(ProbeError, match=words) as caught:
         synth(signature, repo)
-    assert caught.value.path == "latency.inputs.x"
+    # No key or flag could feed it, so none is suggested.
+    assert caught.value.path == "latency" and not isinstance(caught.value, ProbeNeedsValues)
+    assert "--input" not in caught.value.message and "latency.inputs" not in caught.value.message
+
+
+def test_sequence_input_is_refused_with_no_flag(repo: Path) -> None:
+    with pytest.raises(ProbeError, match="is a sequence, not a tensor") as caught:
+        synth([TensorSpec("frames", "sequence", None), TensorSpec("x", "float32", ("b", "t"))],
+              repo)
+    assert caught.value.path == "latency" and "--" not in caught.value.message
 
 
 def test_npy_file_input(repo: Path) -> None:

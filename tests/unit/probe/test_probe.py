@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploygate.errors import ProbeError
+from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe import LatencyResult, default_threads, probe_latency
 
@@ -49,36 +49,77 @@ def test_image_model_with_dims_is_measured(repo: Path) -> None:
     assert json_form["noise_band_ms"]["p95"] == list(result.noise_band_ms["p95"])
 
 
-def test_unresolved_dim_comes_back_from_the_child(repo: Path) -> None:
+def test_unresolved_dims_come_back_from_the_child_in_one_message(repo: Path) -> None:
     model = models.image_model(repo / "models" / "m.onnx")
-    with pytest.raises(ProbeError) as caught:
-        probe(model, repo, dims={"batch": 1})
+    with pytest.raises(ProbeNeedsValues) as caught:
+        probe(model, repo)
     assert caught.value.path == "latency.dims"
-    assert "'h'" in caught.value.message and "latency.dims" in caught.value.message
+    assert "dimension 'h'" in caught.value.message and "dimension 'w'" in caught.value.message
+    assert "latency: {dims: {h: SIZE, w: SIZE}}" in caught.value.message
+    assert "--dim h=SIZE --dim w=SIZE" in caught.value.message
     assert caught.value.file == "models/m.onnx" and caught.value.rule == "DG403"
+
+
+def test_batch_default_is_reported(repo: Path) -> None:
+    model = models.image_model(repo / "models" / "m.onnx")
+    result = probe(model, repo, dims={"h": 8, "w": 8})
+    assert result.input_shapes == {"image": [1, 3, 8, 8]}
+    assert result.defaulted_dims == ({"input": "image", "axis": 0, "dim": "batch", "size": 1},)
+    assert result.to_json()["defaulted_dims"] == [
+        {"input": "image", "axis": 0, "dim": "batch", "size": 1}]
+    assert probe(model, repo, dims={"batch": 2, "h": 8, "w": 8}).defaulted_dims == ()
 
 
 def test_if_on_an_int_scalar_fails_clearly_until_pinned(repo: Path) -> None:
     model = models.mode_switch_model(repo / "models" / "m.onnx")
-    with pytest.raises(ProbeError) as caught:
+    with pytest.raises(ProbeNeedsValues) as caught:
         probe(model, repo)
     message = caught.value.message
     assert caught.value.path == "latency.inputs.mode"
-    assert "'mode'" in message and "latency.inputs.mode.value" in message
+    assert "'mode'" in message and "latency: {inputs: {mode: {value: V}}}" in message
+    assert "--input mode=value:V" in message
     assert "Reshape" in message and "[ONNXRuntimeError]" not in message
     assert "\n" not in message
     result = probe(model, repo, inputs={"mode": InputSpec(value=42)})
     assert result.input_shapes == {"state": [1, 8], "mode": []}
 
 
-def test_int32_index_with_range_into_gather(repo: Path) -> None:
-    model = models.gather_model(repo / "models" / "m.onnx")
-    with pytest.raises(ProbeError, match="out of data bounds") as caught:
-        probe(model, repo, dims={"n": 16})
-    assert caught.value.path == "latency.inputs.idx"
-    assert "latency.inputs.idx.range" in caught.value.message
-    result = probe(model, repo, dims={"n": 16}, inputs={"idx": InputSpec(range=(0, 4))})
+def test_index_inputs_stay_inside_the_table(repo: Path) -> None:
+    # 16 random indices in 0..9 would hit rows 5..9 of a 5-row table: the probe keeps them below 5.
+    result = probe(models.gather_model(repo / "models" / "m.onnx"), repo, dims={"n": 16})
     assert result.input_shapes == {"idx": [16]}
+    embedded = probe(models.embedding_model(repo / "models" / "e.onnx"), repo, dims={"seq": 64})
+    assert embedded.input_shapes == {"ids": [1, 64]}
+
+
+def test_out_of_range_index_names_the_input_feeding_the_gather(repo: Path) -> None:
+    model = models.offset_gather_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeNeedsValues, match="out of data bounds") as caught:
+        probe(model, repo, dims={"n": 4})
+    message = caught.value.message
+    assert caught.value.path == "latency.inputs.idx"
+    assert "input 'idx' got random values ('idx' feeds that node)" in message
+    assert "'steps'" not in message  # an int input that does not feed the Gather
+    assert "--input idx=range:LO..HI" in message
+
+
+def test_shape_mismatch_is_a_shape_problem_not_random_values(repo: Path) -> None:
+    model = models.strided_concat_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeNeedsValues) as caught:
+        probe(model, repo, dims={"h": 9, "w": 8})
+    message = caught.value.message
+    assert "shape problem, not the random values" in message
+    assert "Concat node 'skip'" in message and "x [1, 1, 9, 8]" in message
+    assert "latency: {dims: {h: SIZE, w: SIZE}}" in message and "batch" not in message
+    assert "got random values" not in message and "range" not in message
+    assert probe(model, repo, dims={"h": 8, "w": 8}).input_shapes == {"x": [1, 1, 8, 8]}
+
+
+def test_sequence_input_is_refused_without_a_flag(repo: Path) -> None:
+    model = models.sequence_input_model(repo / "models" / "m.onnx")
+    with pytest.raises(ProbeError, match="'frames' is a sequence") as caught:
+        probe(model, repo)
+    assert not isinstance(caught.value, ProbeNeedsValues) and "--" not in caught.value.message
 
 
 def test_npy_file_input_is_fed(repo: Path) -> None:
