@@ -26,7 +26,7 @@ from deploygate.report import ModelReport, Report
 from deploygate.rules import RULES
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
-from deploygate.artifacts.base import DG207
+from deploygate.artifacts.base import DG207, DG212
 from deploygate.errors import DG100, DG107
 
 if TYPE_CHECKING:
@@ -217,6 +217,10 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
                                 f"{shown} is a TorchScript archive: loading it runs the code inside; "
                                 "review it or ship weights as safetensors",
                                 Location(manifest.display, f"{spec.key}.path"), spec.name))
+    if artifact.training_state and artifact.training_state["bytes"]:
+        findings.append(_training_state_note(artifact, shown, Location(manifest.display,
+                                                                       f"{spec.key}.path"),
+                                             spec.name))
     latency, skipped = _probe(manifest, spec, device, artifact, options, findings)
     on_target = bool(options.on_device and device is not None and device.id == options.on_device)
     comparison = _compare(manifest, spec, device, artifact, options, base_repo, choice)
@@ -226,6 +230,23 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=ctx.latency, estimates=estimates_json(ctx),
                    baseline=comparison, findings=tuple(located))
+
+
+def _training_state_note(artifact: ArtifactInfo, shown: str, where: Location,
+                         model: str) -> Finding:
+    """DG212: a training checkpoint carries state the deployed model never reads."""
+    from deploygate.manifest.units import format_bytes
+
+    state = artifact.training_state or {}
+    saved = int(state.get("bytes", 0))
+    held = " and ".join(f"{part} state ({', '.join(p['keys'])})"
+                        for part, p in state.get("parts", {}).items())
+    return Finding(DG212.id, Severity.NOTE,
+                   f"{shown} is a training checkpoint: beside the model's weights "
+                   f"({', '.join(state.get('model_keys', []))}) it ships {held}; params and "
+                   f"memory count the weights alone. Ship the weights alone "
+                   f"(torch.save(model.state_dict(), ...) or safetensors) to save "
+                   f"{format_bytes(saved)} ({saved} bytes)", where, model)
 
 
 def _threads(spec: ModelSpec, device: Device | None) -> int:

@@ -35,6 +35,17 @@ DG208 = Rule("DG208", "external-data-refused", Outcome.CANNOT_JUDGE,
              "past the end of its file.",
              "Re-save the model with external data beside it (onnx.save_model(..., location=NAME)).")
 
+DG211 = Rule("DG211", "not-a-model", Outcome.CANNOT_JUDGE,
+             "The file holds no model weights: an optimizer's state alone, a checkpoint without "
+             "tensors, or a GGUF with no tensors (a vocabulary only).",
+             "Point `path` at the file holding the model's weights.")
+
+DG212 = Rule("DG212", "training-state-shipped", Outcome.VIOLATION,
+             "A training checkpoint ships optimizer state or EMA copies beside the model's "
+             "weights; params count the weights alone.",
+             "Ship the weights alone (torch.save(model.state_dict(), ...) or safetensors).",
+             level="note")
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -79,6 +90,9 @@ class ArtifactInfo:
     """Whether the latency probe can run it (onnxruntime: ONNX only)."""
     contains_code: bool = False
     """Whether loading it runs code shipped inside it (TorchScript)."""
+    training_state: dict[str, Any] | None = None
+    """What a training checkpoint holds besides the model's weights (optimizer state, EMA
+    copies), kept out of ``params`` and ``bytes_by_dtype``; None for a model file."""
 
     @property
     def weights_bytes(self) -> int:
@@ -98,4 +112,5 @@ class ArtifactInfo:
             "files": list(self.files),
             "contains_code": self.contains_code,
             "details": self.details,
+            **({"training_state": self.training_state} if self.training_state else {}),
         }

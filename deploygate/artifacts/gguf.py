@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import ArtifactError
-from deploygate.artifacts.base import DG205
+from deploygate.artifacts.base import DG205, DG211
 from deploygate.errors import DG202
 
 MAGIC = b"GGUF"
@@ -361,6 +361,13 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
         raise ArtifactError(f"cannot read the file: {e.strerror or e}", file=display,
                             rule=DG202) from e
 
+    if not header.tensors:
+        vocab = header.metadata.get("tokenizer.ggml.tokens")
+        what = "a tokenizer vocabulary" if vocab is not None else "metadata"
+        raise ArtifactError(
+            f"not a model: the GGUF holds {what} and no tensors (llama.cpp ships such "
+            "vocab-only files for its tokenizer tests); point `path` at the model's GGUF",
+            file=display, rule=DG211)
     return ArtifactInfo(
         path=display, format="gguf", size_bytes=size, params=params,
         bytes_by_dtype=by_dtype, files=(path.name,),

@@ -139,6 +139,20 @@ class PickleScan:
     """What the top-level object is: ``int``, ``dict``, ``list``, ``object``, ``other``."""
     result: Any = field(default=None, repr=False)
     """The top-level value when it is a plain scalar (legacy headers), else None."""
+    sections: tuple[Section, ...] = ()
+    """When the top-level object is a dict with string keys: the tensors under each key."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One top-level key of a dict pickle and the tensors reachable from its value."""
+
+    key: str
+    """The key (``state_dict``, ``optimizer``, or a parameter name in a flat state dict)."""
+    tensors: tuple[TensorRef, ...]
+    """Tensors under it that no earlier-walked section reached."""
+    container: bool
+    """Whether the value is a container or object rather than one tensor or a scalar."""
 
 
 class PickleScanError(Exception):
@@ -233,6 +247,12 @@ class _Call:
 
     func: Any
     args: Any
+    items: _Dict | None = None
+    """Items set on the object built (an OrderedDict's SETITEMS)."""
+    appended: list[Any] = field(default_factory=list)
+    """Items appended to it (a list subclass)."""
+    state: Any = None
+    """What BUILD would set on it (a module's ``__dict__``)."""
 
 
 @dataclass(eq=False)
@@ -292,7 +312,7 @@ def scan_pickle(f: BinaryIO, *, start: int = 0, end: int, limit: int = MAX_PICKL
         # genops raises ValueError for unknown opcodes and bad arguments
         raise PickleScanError(f"malformed pickle: {e}", pos, sim.globals_seen()) from None
     return PickleScan(sim.globals_seen(), dict(sim.storages), tuple(sim.tensors),
-                      stream.tell(), sim.result_kind, sim.result_scalar)
+                      stream.tell(), sim.result_kind, sim.result_scalar, sim.sections)
 
 
 class _Simulator:
@@ -306,6 +326,7 @@ class _Simulator:
         self.tensors: dict[TensorRef, None] = {}
         self.result_kind = "other"
         self.result_scalar: Any = None
+        self.sections: tuple[Section, ...] = ()
         self.proto = 0
 
     def globals_seen(self) -> tuple[tuple[str, str], ...]:
@@ -448,10 +469,13 @@ class _Simulator:
             args, func = self.pop(), self.pop()
             s.append(self.reduce(func, args))
         elif op == "BUILD":
-            self.pop()
-            if isinstance(self.top(), _Global):
+            state = self.pop()
+            target = self.top()
+            if isinstance(target, _Global):
                 # BUILD on a class or function itself would set attributes on it
                 raise _Malformed("BUILD applied to a global, not to an object")
+            if isinstance(target, _Call):
+                target.state = state
         elif op == "PERSID":
             s.append(_Opaque(f"persistent id {arg!r}"))
         elif op == "BINPERSID":
@@ -469,6 +493,7 @@ class _Simulator:
             if s:
                 raise _Malformed(f"{len(s)} items left on the stack at STOP")
             self.result_kind = _kind(value)
+            self.sections = _sections(value)
             if isinstance(value, (int, str, bytes, float)):
                 self.result_scalar = value
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -479,7 +504,7 @@ class _Simulator:
     @staticmethod
     def _list(x: Any) -> list[Any]:
         if isinstance(x, _Call):
-            return []  # an object built by a call (a list subclass): its items are not kept
+            return x.appended  # an object built by a call: a list subclass
         if not isinstance(x, list):
             raise _Malformed("APPEND to something that is not a list")
         return x
@@ -487,7 +512,9 @@ class _Simulator:
     @staticmethod
     def _dict(x: Any) -> _Dict:
         if isinstance(x, _Call):
-            return _Dict()  # e.g. OrderedDict(): the items are not kept
+            if x.items is None:  # e.g. OrderedDict()
+                x.items = _Dict()
+            return x.items
         if not isinstance(x, _Dict):
             raise _Malformed("SETITEM on something that is not a dict")
         return x
@@ -561,6 +588,53 @@ def _is_int(x: Any) -> bool:
 
 def _ints(x: Any) -> bool:
     return isinstance(x, tuple) and len(x) <= 64 and all(_is_int(v) for v in x)
+
+
+def _dict_items(value: Any) -> list[Any] | None:
+    """The flat key/value list of a dict or an OrderedDict-like call, else None."""
+    if isinstance(value, _Dict):
+        return value.items
+    if isinstance(value, _Call) and value.items is not None:
+        return value.items.items
+    return None
+
+
+def _sections(value: Any) -> tuple[Section, ...]:
+    """The tensors under each string key of a top-level dict.
+
+    One walk over the whole object graph (each object once, whatever shares it), so the cost is
+    linear in the pickle. Sections are walked in key order and a tensor belongs to the first
+    that reaches it; the caller decides what each key means.
+    """
+    items = _dict_items(value)
+    if items is None:
+        return ()
+    seen: set[int] = set()
+    sections: list[Section] = []
+    for i in range(0, len(items) - 1, 2):
+        key, val = items[i], items[i + 1]
+        if not isinstance(key, str):
+            return ()
+        found: dict[TensorRef, None] = {}
+        stack = [val]
+        while stack:
+            obj = stack.pop()
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, _Tensor):
+                found.setdefault(obj.ref, None)
+            elif isinstance(obj, (list, tuple)):
+                stack.extend(obj)
+            elif isinstance(obj, (_Dict, _Set)):
+                stack.extend(obj.items)
+            elif isinstance(obj, _Call):
+                stack.extend((obj.args, obj.state, obj.appended))
+                if obj.items is not None:
+                    stack.append(obj.items)
+        sections.append(Section(key, tuple(found), not isinstance(val, (_Tensor, str, bytes, int,
+                                                                         float, type(None)))))
+    return tuple(sections)
 
 
 def _kind(value: Any) -> str:

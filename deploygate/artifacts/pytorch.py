@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.artifacts.checkpoint import Layout, classify, training_state_json
 from deploygate.artifacts.pickle_scan import (
     MAX_PICKLE_BYTES,
     PickleScan,
@@ -35,7 +36,7 @@ from deploygate.artifacts.pickle_scan import (
     unsafe_globals,
 )
 from deploygate.errors import ArtifactError
-from deploygate.artifacts.base import DG203, DG205
+from deploygate.artifacts.base import DG203, DG205, DG211
 from deploygate.errors import DG202
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -71,6 +72,10 @@ class _Unsupported(Exception):
     """The file is not a layout this reader knows."""
 
 
+class _NotAModel(Exception):
+    """The file is a valid checkpoint with no model weights in it."""
+
+
 def inspect(path: Path, display: str) -> ArtifactInfo:
     """Read a PyTorch checkpoint or TorchScript archive's structure; never unpickle it."""
     size = path.stat().st_size
@@ -91,6 +96,8 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
         raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule=DG203) from None
     except _Corrupt as e:
         raise ArtifactError(f"corrupt PyTorch file: {e}", file=display, rule=DG202) from None
+    except _NotAModel as e:
+        raise ArtifactError(f"not a model: {e}", file=display, rule=DG211) from None
     except _Unsupported as e:
         raise ArtifactError(f"not a PyTorch checkpoint deploygate reads: {e}; save the state "
                             "dict with torch.save, or export to safetensors", file=display,
@@ -280,6 +287,22 @@ def _info(path: Path, display: str, size: int, fmt: str, scans: list[PickleScan]
     for scan in scans:
         tensors.update(dict.fromkeys(scan.tensors))
         storages.update(scan.storages)
+    layout = classify(scans[0].sections) if fmt == "pytorch" else None
+    training_state = None
+    if layout is not None:
+        if layout.kind == "optimizer":
+            raise _NotAModel(
+                "it holds an optimizer's state (torch.optim state_dict: "
+                f"{len(layout.parts['optimizer'])} tensors of moments and steps) and no "
+                "model weights; save model.state_dict() and point `path` at that file")
+        tensors = dict.fromkeys(layout.model)
+        model_storages = {t.storage_key for t in tensors}
+        training_state = training_state_json(layout, storages, model_storages)
+        storages = {k: v for k, v in storages.items() if k in model_storages}
+        details["checkpoint"] = _describe(layout)
+    if not tensors:
+        raise _NotAModel("it holds no tensors at all, so no model weights; point `path` at "
+                         "the file torch.save(model.state_dict(), ...) wrote")
     # an untyped storage (torch >= 2.x, dtype in the rebuild call) takes its tensors' dtype
     dtype_of: dict[str, str] = {}
     views: dict[str, int] = {}
@@ -298,4 +321,13 @@ def _info(path: Path, display: str, size: int, fmt: str, scans: list[PickleScan]
                  "storage_count": len(storages),
                  "shared_storages": sum(1 for n in views.values() if n > 1),
                  "globals": globals_, **details},
-        runnable=False, contains_code=fmt == "torchscript")
+        runnable=False, contains_code=fmt == "torchscript", training_state=training_state)
+
+
+def _describe(layout: Layout) -> str:
+    """One line for `inspect`: what the checkpoint holds."""
+    if layout.kind == "ema":
+        return (f"EMA weights only (an exponential-moving-average copy under "
+                f"{', '.join(layout.model_keys)}): params count them")
+    return (f"a training checkpoint: params count the model's weights under "
+            f"{', '.join(layout.model_keys)}")

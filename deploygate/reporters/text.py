@@ -102,6 +102,11 @@ def render_artifact(info: ArtifactInfo) -> str:
                 "[" + ", ".join("?" if d is None else str(d) for d in t.shape) + "]"
             lines.append(f"  {label + ':':<9}{t.name} {t.dtype} {shape}")
     lines += [f"  {key}: {value}" for key, value in info.details.items()]
+    if info.training_state:
+        parts = "; ".join(f"{name} under {', '.join(p['keys'])}: {p['tensors']} tensors, "
+                          f"{format_bytes(p['bytes'])}"
+                          for name, p in info.training_state["parts"].items())
+        lines.append(f"  training state (not counted in params): {parts}")
     lines.append("  safety:  WARNING: contains code that runs when it is loaded" if info.contains_code
                  else "  safety:  no embedded code found (unsafe files are refused with DG203)")
     return terminal_lines(lines)

@@ -95,3 +95,23 @@ def test_output_file(tmp_path: Path, args: list[str]) -> None:
     if args:
         assert json.loads(out.read_text())["passed"] is True
         assert "deploygate passed" in output
+
+
+def test_training_checkpoint_is_judged_on_its_weights(tmp_path: Path) -> None:
+    # 50 weights beside Adam's state and an EMA copy: max_params judges the 50, and a note
+    # says what shipping the weights alone saves
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "data" / "pytorch" / "train_ema.pt", tmp_path / "ckpt.pt")
+    (tmp_path / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: m\n    path: ckpt.pt\n    target: {kind: edge}\n"
+        "    limits: {max_params: 60}\n")
+    code, report = check_json("--manifest", str(tmp_path / "deploy-constraints.yaml"))
+    assert code == 0
+    (model,) = report["models"]
+    assert model["artifact"]["params"] == 50
+    assert model["artifact"]["training_state"]["bytes"] == 616
+    (note,) = model["findings"]
+    assert (note["rule"], note["severity"]) == ("DG212", "note")
+    assert "ship the weights alone" in note["message"].lower()
+    assert "616 bytes" in note["message"] and note["location"]["line"] == 4

@@ -176,6 +176,13 @@ GGUF = "models/m.gguf"
 ARCH = _kv("general.architecture", 8, _s(b"llama"))
 
 
+def _gguf_with_a_weight(kvs: list[bytes]) -> bytes:
+    """A GGUF whose metadata is ``kvs`` and which holds one float32 weight (a model)."""
+    info = _s(b"w") + struct.pack("<IQIQ", 1, 1, 0, 0)  # 1 dim of 1, F32, offset 0
+    head = _gguf(kvs, 1, info)
+    return head + b"\0" * (-len(head) % 32) + struct.pack("<f", 1.0)
+
+
 def test_gguf_truncated_header(repo: HostileRepo) -> None:
     repo.model(GGUF, b"GGUF\x03\x00\x00\x00\x01")
     repo.expect(repo.check(), 2, rule="DG202", file=GGUF, says=["truncated"])
@@ -228,7 +235,7 @@ def test_gguf_unsupported_version(repo: HostileRepo) -> None:
 def test_gguf_nan_metadata_keeps_the_report_json(repo: HostileRepo) -> None:
     # A NaN context length reached the JSON report as a bare NaN, which JSON does not allow.
     nan = _kv("llama.context_length", 6, struct.pack("<f", float("nan")))
-    repo.model(GGUF, _gguf([ARCH, nan]))
+    repo.model(GGUF, _gguf_with_a_weight([ARCH, nan]))
     outcome = repo.check()
     repo.expect(outcome, 0)
     assert outcome.report is not None
@@ -238,7 +245,8 @@ def test_gguf_nan_metadata_keeps_the_report_json(repo: HostileRepo) -> None:
 def test_gguf_chat_template_is_never_rendered(repo: HostileRepo) -> None:
     template = ("{{ cycler.__init__.__globals__.os.popen('touch " + str(repo.canary)
                 + "').read() }}").encode()
-    repo.model(GGUF, _gguf([ARCH, _kv("tokenizer.chat_template", 8, _s(template))]))
+    repo.model(GGUF, _gguf_with_a_weight([ARCH, _kv("tokenizer.chat_template", 8,
+                                                    _s(template))]))
     repo.expect(repo.check(), 0)
 
 

@@ -247,10 +247,27 @@ def test_unsupported_versions(tmp_path: Path, version: int, rule: str) -> None:
     assert e.value.rule == rule and str(version) in e.value.message
 
 
-def test_no_tensors_is_fine(tmp_path: Path) -> None:
-    info = reader.inspect(write(tmp_path, raw_header()), "m.gguf")
-    assert info.params == 0 and info.bytes_by_dtype == {}
-    assert info.details["bits_per_weight"] is None
+def test_no_tensors_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError) as e:
+        reader.inspect(write(tmp_path, raw_header()), "m.gguf")
+    assert e.value.rule == "DG211" and "no tensors" in str(e.value)
+
+
+def test_vocab_only_gguf_is_not_a_model(tmp_path: Path) -> None:
+    # what llama.cpp's convert script writes with --vocab-only: a tokenizer, no weights
+    path = tmp_path / "ggml-vocab-tiny.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_token_list([f"tok{i}" for i in range(5000)])
+    w.add_context_length(4096)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    assert len(gguf.GGUFReader(path).tensors) == 0
+    with pytest.raises(ArtifactError) as e:
+        reader.inspect(path, "ggml-vocab-tiny.gguf")
+    assert e.value.rule == "DG211"
+    assert "tokenizer vocabulary and no tensors" in str(e.value)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -268,4 +285,4 @@ def test_mutated_files_only_ever_raise_artifact_errors(model: Path, tmp_path: Pa
     try:
         reader.inspect(path, "m.gguf")
     except ArtifactError as e:
-        assert e.rule in ("DG202", "DG205")
+        assert e.rule in ("DG202", "DG205", "DG211")
