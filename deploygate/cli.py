@@ -416,8 +416,10 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
         answers.append(answer(model, name, None if yes else click.prompt, kind=kind,
                               device=device, budget_ms=budget_ms, max_usd_per_1k=max_usd_per_1k))
     target.write_text(render_manifest(answers), encoding="utf-8")
-    click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); "
-               "run `deploygate check` to try it")
+    left = sum(a.placeholders for a in answers)
+    then = (f"replace the {left} SIZE placeholder{'s' * (left != 1)} with the input sizes to "
+            "measure at, then run `deploygate check`" if left else "run `deploygate check` to try it")
+    click.echo(f"wrote {target} ({len(answers)} model{'s' * (len(answers) != 1)}); {then}")
 
 
 @cli.command()

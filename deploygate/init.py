@@ -13,12 +13,13 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
 
+from deploygate.artifacts.base import TensorSpec
 from deploygate.artifacts.detect import EXTENSION_HINTS, read_head, sniff
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES, load_catalog
@@ -46,8 +47,8 @@ class FoundModel:
     """Detected format."""
     size_bytes: int
     """Bytes on disk (all shards)."""
-    symbolic_dims: tuple[str, ...] = ()
-    """Symbolic input dimensions of an ONNX graph, to pin under ``latency.dims``."""
+    inputs: tuple[TensorSpec, ...] = ()
+    """An ONNX graph's true inputs: the probe needs sizes for the dimensions they leave open."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,16 @@ class ModelAnswers:
     """Latency budget."""
     max_usd_per_1k: float | None
     """Cost ceiling (cloud)."""
+    dims: dict[str, int | None] = field(default_factory=dict)
+    """``latency.dims``: batch-like names at 1, other open names as answered (None: not yet)."""
+    shapes: dict[str, tuple[int | None, ...] | None] = field(default_factory=dict)
+    """``latency.inputs.<name>.shape`` for inputs with unnamed open sizes (None where open)."""
+
+    @property
+    def placeholders(self) -> int:
+        """Sizes left for the user to fill in (written as SIZE, which validate refuses)."""
+        return (sum(v is None for v in self.dims.values())
+                + sum(1 if s is None else sum(d is None for d in s) for s in self.shapes.values()))
 
 
 def _skipped(folder: Path) -> bool:
@@ -106,27 +117,18 @@ def find_models(root: Path) -> list[FoundModel]:
             detected = [d for d in detected if d[1] != "safetensors"]
         for file, fmt, size in detected:
             found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
-                                    _symbolic_dims(file) if fmt == "onnx" else ()))
+                                    _graph_inputs(file) if fmt == "onnx" else ()))
     return sorted(found, key=lambda m: m.path)
 
 
-def _symbolic_dims(file: Path) -> tuple[str, ...]:
-    """Names of the graph inputs' symbolic dims (the probe needs values for them)."""
-    try:
-        import onnx
+def _graph_inputs(file: Path) -> tuple[TensorSpec, ...]:
+    """The graph's true inputs (the probe needs sizes for their open dimensions)."""
+    from deploygate.probe.inputs import load_signature
 
-        model = onnx.load(str(file), load_external_data=False)
+    try:
+        return load_signature(file)
     except Exception:  # an unreadable model is the gate's to report, not init's
         return ()
-    weights = {i.name for i in model.graph.initializer}
-    names = []
-    for value in model.graph.input:
-        if value.name in weights:
-            continue
-        for d in value.type.tensor_type.shape.dim:
-            if d.dim_param and d.dim_param not in names:
-                names.append(d.dim_param)
-    return tuple(names)
 
 
 def needed_memory(model: FoundModel) -> int:
@@ -218,13 +220,36 @@ def render_manifest(answers: list[ModelAnswers]) -> str:
                 "    latency:",
                 f"      budget_ms: {a.budget_ms:g}  # the worst latency the product tolerates",
                 "      percentile: p95"]
-        if m.symbolic_dims:
-            dims = ", ".join(f"{json.dumps(d)}: 1" for d in m.symbolic_dims)
-            out.append(f"      dims: {{{dims}}}  # values for the model's symbolic input dims")
+        out += _size_lines(a)
         if a.max_usd_per_1k is not None:
             out += ["    cost:",
                     f"      max_usd_per_1k: {a.max_usd_per_1k:g}  # dollars per 1,000 inferences"]
     return "\n".join(out) + "\n"
+
+
+def _size_lines(a: ModelAnswers) -> list[str]:
+    """``dims`` and ``inputs`` lines; sizes nobody gave are SIZE, which validate refuses."""
+    from deploygate.probe.inputs import PLACEHOLDER
+
+    def size(value: int | None) -> str:
+        return PLACEHOLDER if value is None else str(value)
+
+    out = []
+    if a.placeholders:
+        out += [f"      # {PLACEHOLDER}: the input sizes to measure at (an image's height and width, "
+                "a clip's or a",
+                "      # sequence's length): `deploygate validate` fails until each is a number."]
+    if a.dims:
+        dims = ", ".join(f"{json.dumps(d)}: {size(v)}" for d, v in a.dims.items())
+        batch = [d for d, v in a.dims.items() if v == 1]
+        why = f"  # {', '.join(batch)}: one per run" if batch and len(batch) == len(a.dims) else ""
+        out.append(f"      dims: {{{dims}}}{why}")
+    if a.shapes:
+        out.append("      inputs:")
+        for name, shape in a.shapes.items():
+            sizes = f"{PLACEHOLDER}, ..." if shape is None else ", ".join(size(d) for d in shape)
+            out.append(f"        {json.dumps(name)}: {{shape: [{sizes}]}}")
+    return out
 
 
 Ask = Callable[..., object]
@@ -278,4 +303,58 @@ def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = 
             max_usd_per_1k = float(ask(f"{name}: cost ceiling in USD per 1,000 inferences",  # type: ignore[arg-type]
                                        type=FiniteNumber(allow_zero=True),
                                        default=max_usd_per_1k))
-    return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k)
+    dims, shapes = _input_sizes(model, name, ask)
+    return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k, dims, shapes)
+
+
+def _input_sizes(model: FoundModel, name: str, ask: Ask | None
+                 ) -> tuple[dict[str, int | None], dict[str, tuple[int | None, ...] | None]]:
+    """Sizes for the dimensions the graph leaves open: batch-like ones are 1, the rest are
+    asked (a spatial or sequence size is never guessed); unanswered ones stay None."""
+    from deploygate.manifest.model import LatencySpec
+    from deploygate.probe.inputs import defaulted_dims, open_sizes
+
+    spec = LatencySpec()
+    dims: dict[str, int | None] = {d.name: d.size for d in defaulted_dims(model.inputs, spec)
+                                   if d.name}
+    sizes = open_sizes(model.inputs, spec)
+    for dim, where in sizes.dims.items():
+        dims[dim] = None if ask is None else _ask_size(ask, f"{name}: size of dimension {dim!r} "
+                                                            f"({where})")
+    shapes: dict[str, tuple[int | None, ...] | None] = {}
+    for tensor, shape in sizes.shapes.items():
+        if shape is None or ask is None:
+            shapes[tensor] = shape
+            continue
+        shapes[tensor] = tuple(d if d is not None else
+                               _ask_size(ask, f"{name}: size of input {tensor!r} axis {axis}")
+                               for axis, d in enumerate(shape))
+    return dims, shapes
+
+
+def _ask_size(ask: Ask, question: str) -> int | None:
+    """A size in answer to ``question``; SIZE (the default) leaves it for later."""
+    from deploygate.probe.inputs import PLACEHOLDER
+
+    answer = ask(f"{question}, or {PLACEHOLDER} to fill in later", type=SizeAnswer(),
+                 default=PLACEHOLDER)
+    return answer if isinstance(answer, int) else None
+
+
+class SizeAnswer(click.ParamType):  # type: ignore[type-arg]
+    """A whole number of at least 1, or SIZE for "later"; anything else is asked again."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | str:
+        """``value`` as a size, or the placeholder."""
+        from deploygate.probe.inputs import PLACEHOLDER
+
+        text = str(value).strip()
+        if text.upper() == PLACEHOLDER:
+            return PLACEHOLDER
+        if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:
+            self.fail(f"{text!r} is not a whole number from 1 to 999999999 (or {PLACEHOLDER})",
+                      param, ctx)
+        return int(text)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from deploygate.artifacts.base import TensorSpec
 from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.manifest.model import LatencySpec
-from deploygate.probe.inputs import PLACEHOLDER, flag_word, is_batch_like, yaml_key
+from deploygate.probe.inputs import PLACEHOLDER, OpenSizes, flag_word, is_batch_like, yaml_key
 
 if TYPE_CHECKING:
     from deploygate.probe.graph import GraphFacts
@@ -176,19 +176,13 @@ def _open_dims(signature: Sequence[TensorSpec], spec: LatencySpec,
 
 
 def _ask(open_dims: Sequence[tuple[str, int | str]], feeds: Mapping[str, Any]) -> str:
-    names = [d for _, d in open_dims if isinstance(d, str)]
-    shapes: dict[str, list[str]] = {}
+    dims = {d: f"input {name!r}" for name, d in open_dims if isinstance(d, str)}
+    shapes: dict[str, tuple[int | None, ...] | None] = {}
     for name, d in open_dims:
         if isinstance(d, int):
-            sizes = shapes.setdefault(name, [str(s) for s in feeds[name].shape])
-            sizes[d] = PLACEHOLDER
-    parts = []
-    if names:
-        parts.append("dims: {" + ", ".join(f"{yaml_key(n)}: {PLACEHOLDER}" for n in names) + "}")
-    if shapes:
-        parts.append("inputs: {" + ", ".join(f"{yaml_key(n)}: {{shape: [{', '.join(s)}]}}"
-                                             for n, s in shapes.items()) + "}")
-    flags = [f"--dim {flag_word(f'{n}={PLACEHOLDER}')}" for n in names]
-    flags += [f"--input {flag_word(f'{n}=shape:' + 'x'.join(s))}" for n, s in shapes.items()]
-    return (f"Set them (replace {PLACEHOLDER}) under the model's latency: {{{', '.join(parts)}}} "
-            f"or with deploygate probe {' '.join(flags)}")
+            sizes: list[int | None] = list(shapes.get(name) or feeds[name].shape)
+            sizes[d] = None
+            shapes[name] = tuple(sizes)
+    sizes_open = OpenSizes(dims, shapes, ())
+    return (f"Set them (replace {PLACEHOLDER}) under the model's {sizes_open.snippet()} or with "
+            f"deploygate probe {sizes_open.flags()}")

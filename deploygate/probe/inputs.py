@@ -359,62 +359,109 @@ def flag_word(text: str) -> str:
     return shlex.quote(text)
 
 
+@dataclass(frozen=True)
+class OpenSizes:
+    """The sizes nothing pins: symbolic names, and inputs whose own shape must be given."""
+
+    dims: dict[str, str]
+    """Symbolic name -> where it first appears (``input 'x' axis 2``)."""
+    shapes: dict[str, tuple[int | None, ...] | None]
+    """Input -> its shape with None where a size is open (None: its rank is unknown too)."""
+    parts: tuple[str, ...]
+    """One description per open size, for messages."""
+
+    def __bool__(self) -> bool:
+        return bool(self.dims or self.shapes)
+
+    def snippet(self) -> str:
+        """The ``latency:`` keys that pin them, with ``SIZE`` placeholders (YAML flow style)."""
+        parts = []
+        if self.dims:
+            parts.append("dims: {" + ", ".join(f"{yaml_key(d)}: {PLACEHOLDER}"
+                                               for d in self.dims) + "}")
+        if self.shapes:
+            parts.append("inputs: {" + ", ".join(
+                f"{yaml_key(n)}: {{shape: [{', '.join(_sizes(s))}]}}"
+                for n, s in self.shapes.items()) + "}")
+        return f"latency: {{{', '.join(parts)}}}"
+
+    def flags(self) -> str:
+        """The same as ``deploygate probe`` flags."""
+        flags = [f"--dim {flag_word(f'{d}={PLACEHOLDER}')}" for d in self.dims]
+        flags += [f"--input {flag_word(f'{n}=shape:' + 'x'.join(_sizes(s)))}"
+                  for n, s in self.shapes.items()]
+        return " ".join(flags)
+
+
+def _sizes(shape: tuple[int | None, ...] | None) -> list[str]:
+    if shape is None:
+        return [PLACEHOLDER, "..."]
+    return [PLACEHOLDER if d is None else str(d) for d in shape]
+
+
+def open_sizes(signature: Sequence[TensorSpec], spec: LatencySpec) -> OpenSizes:
+    """What ``spec`` leaves open for the model's inputs once batch-like dims default to 1."""
+    defaults = defaulted_dims(signature, spec)
+    dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
+    leading = {d.input for d in defaults if d.name is None}
+    gaps = []
+    for t in signature:
+        ispec = spec.inputs.get(t.name) or InputSpec()
+        if ispec.file is not None or ispec.value is not None:
+            continue
+        _, missing = _shape_and_gaps(t, ispec, dims, leading=t.name in leading, fallback=None)
+        if missing:
+            gaps.append((t, missing))
+    return _open_from_gaps(gaps, dims)
+
+
+def _open_from_gaps(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
+                    dims: Mapping[str, int]) -> OpenSizes:
+    named: dict[str, str] = {}
+    shapes: dict[str, tuple[int | None, ...] | None] = {}
+    parts: list[str] = []
+    for t, axes in gaps:
+        if t.shape is None or list(axes) == [-1]:
+            parts.append(f"the shape of input {t.name!r} (it declares none)")
+            shapes[t.name] = None
+            continue
+        unnamed = [a for a in axes if not isinstance(t.shape[a], str)]
+        for axis in axes:
+            dim = t.shape[axis]
+            if isinstance(dim, str) and dim not in named:
+                named[dim] = f"input {t.name!r} axis {axis}"
+        if unnamed:
+            sizes: list[int | None] = []
+            for axis, dim in enumerate(t.shape):
+                if isinstance(dim, int):
+                    sizes.append(dim)
+                elif isinstance(dim, str) and dim in dims:
+                    sizes.append(int(dims[dim]))
+                elif axis == 0 and dim is None and 0 not in axes:
+                    sizes.append(1)
+                else:
+                    sizes.append(None)
+            listed = ", ".join(str(a) for a in unnamed)
+            parts.append(f"input {t.name!r} ax{'e' if len(unnamed) > 1 else 'i'}s {listed} "
+                         "(unnamed)")
+            shapes[t.name] = tuple(sizes)
+    parts = [f"dimension {d!r} ({where})" for d, where in named.items()] + parts
+    return OpenSizes(named, shapes, tuple(parts))
+
+
 def needs_values_error(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
                        dims: Mapping[str, int]) -> ProbeNeedsValues:
     """One refusal naming every missing dimension, with a ``latency:`` snippet and probe flags.
 
     ``gaps`` pairs each input with its unpinned axes (``[-1]`` when its rank is unknown).
     """
-    named: list[str] = []
-    where: dict[str, str] = {}
-    shapes: dict[str, str] = {}
-    flags_shapes: dict[str, str] = {}
-    parts: list[str] = []
-    for t, axes in gaps:
-        if t.shape is None or axes == [-1]:
-            parts.append(f"the shape of input {t.name!r} (it declares none)")
-            shapes[t.name] = f"[{PLACEHOLDER}, ...]"
-            flags_shapes[t.name] = f"{PLACEHOLDER}x..."
-            continue
-        unnamed = [a for a in axes if not isinstance(t.shape[a], str)]
-        for axis in axes:
-            dim = t.shape[axis]
-            if isinstance(dim, str) and dim not in named:
-                named.append(dim)
-                where[dim] = f"input {t.name!r} axis {axis}"
-        if unnamed:
-            sizes = []
-            for axis, dim in enumerate(t.shape):
-                if isinstance(dim, int):
-                    sizes.append(str(dim))
-                elif isinstance(dim, str) and dim in dims:
-                    sizes.append(str(dims[dim]))
-                elif axis == 0 and dim is None and 0 not in axes:
-                    sizes.append("1")
-                else:
-                    sizes.append(PLACEHOLDER)
-            listed = ", ".join(str(a) for a in unnamed)
-            parts.append(f"input {t.name!r} ax{'e' if len(unnamed) > 1 else 'i'}s {listed} "
-                         "(unnamed)")
-            shapes[t.name] = f"[{', '.join(sizes)}]"
-            flags_shapes[t.name] = "x".join(sizes)
-    parts = [f"dimension {d!r} ({where[d]})" for d in named] + parts
-    yaml_parts = []
-    if named:
-        yaml_parts.append("dims: {" + ", ".join(f"{yaml_key(d)}: {PLACEHOLDER}"
-                                                for d in named) + "}")
-    if shapes:
-        yaml_parts.append("inputs: {" + ", ".join(f"{yaml_key(n)}: {{shape: {s}}}"
-                                                  for n, s in shapes.items()) + "}")
-    flags = [f"--dim {flag_word(f'{d}={PLACEHOLDER}')}" for d in named]
-    flags += [f"--input {flag_word(f'{n}=shape:{s}')}" for n, s in flags_shapes.items()]
-    count = len(parts)
+    sizes = _open_from_gaps(gaps, dims)
+    count = len(sizes.parts)
     what = "a value" if count == 1 else f"{count} values"
-    message = (f"the probe needs {what} it cannot guess: {'; '.join(parts)}. Set "
+    message = (f"the probe needs {what} it cannot guess: {'; '.join(sizes.parts)}. Set "
                f"{'it' if count == 1 else 'them'} (replace {PLACEHOLDER}) under the model's "
-               f"latency: {{{', '.join(yaml_parts)}}} or with deploygate probe "
-               f"{' '.join(flags)}")
-    path = "latency.dims" if named else f"latency.inputs.{gaps[0][0].name}.shape"
+               f"{sizes.snippet()} or with deploygate probe {sizes.flags()}")
+    path = "latency.dims" if sizes.dims else f"latency.inputs.{gaps[0][0].name}.shape"
     return ProbeNeedsValues(message, path=path)
 
 

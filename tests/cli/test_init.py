@@ -13,6 +13,9 @@ from deploygate.cli import cli
 from deploygate.init import default_ceiling, find_models, model_name
 from deploygate.manifest.load import load_manifest
 from deploygate.targets.catalog import load_catalog
+from onnx import TensorProto
+
+from tests.fixtures import probe_models
 from tests.fixtures import workload_models as onnx_models
 
 
@@ -104,7 +107,7 @@ def test_find_models_by_content_skipping_envs_and_grouping_shards(tmp_path: Path
     found = {m.path: m for m in find_models(tmp_path)}
     assert set(found) == {"a.onnx", "ckpt", "single.safetensors"}
     assert found["ckpt"].size_bytes == 2 * (tmp_path / "single.safetensors").stat().st_size
-    assert found["a.onnx"].symbolic_dims == ("batch",)
+    assert [t.name for t in found["a.onnx"].inputs] == ["x"]
 
 
 def test_big_models_default_to_a_priced_cloud_device(tmp_path: Path) -> None:
@@ -152,3 +155,39 @@ def test_init_asks_again_after_an_impossible_answer(repo: Path) -> None:
     (model,) = manifest.models
     assert model.latency is not None and model.cost is not None
     assert (model.latency.budget_ms, model.cost.max_usd_per_1k) == (200, 0.5)
+
+
+def test_init_never_writes_one_for_a_spatial_dim(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    probe_models.image_model(tmp_path / "det.onnx")  # image [batch, 3, h, w]
+    probe_models.typed_model(tmp_path / "paddle.onnx", TensorProto.FLOAT, [-1, 3, "?", 0])
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "replace the 4 SIZE placeholders" in result.output
+    text = (tmp_path / "deploy-constraints.yaml").read_text()
+    assert 'dims: {"batch": 1, "h": SIZE, "w": SIZE}' in text
+    assert '"x": {shape: [1, 3, SIZE, SIZE]}' in text
+    assert text.count("`deploygate validate` fails until each is a number") == 2
+    result = runner.invoke(cli, ["validate", "deploy-constraints.yaml"])
+    assert result.exit_code == 2
+    for key in ("models[0].latency.dims.h", "models[0].latency.dims.w",
+                "models[1].latency.inputs.x.shape[2]", "models[1].latency.inputs.x.shape[3]"):
+        assert f"{key}: expected integer, got string 'SIZE'" in result.output
+
+
+def test_init_asks_for_open_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probe_models.image_model(tmp_path / "det.onnx")
+    monkeypatch.chdir(tmp_path)
+    # target, device, budget, then h (a wrong answer first, asked again) and w
+    result = CliRunner().invoke(cli, ["init"], input="\n\n\n0\n64\n48\n")
+    assert result.exit_code == 0, result.output
+    assert "det: size of dimension 'h' (input 'image' axis 2), or SIZE to fill in later" \
+        in result.output
+    assert "'0' is not a whole number" in result.output
+    manifest = load_manifest(tmp_path / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.latency is not None and model.latency.dims == {"batch": 1, "h": 64, "w": 48}
+    assert "SIZE" not in (tmp_path / "deploy-constraints.yaml").read_text()
