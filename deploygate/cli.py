@@ -426,13 +426,20 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
 @click.option("--manifest", "-m", "manifests", multiple=True, metavar="FILE",
               type=click.Path(dir_okay=True, path_type=Path),
               help=f"A manifest (repeatable; default {DEFAULT_MANIFEST}).")
-def matrix(manifests: tuple[Path, ...]) -> None:
-    """Print the manifests' models as JSON for a CI job matrix (GitHub's fromJSON)."""
+@click.option("--max-jobs", type=click.IntRange(1, 256), default=256, show_default=True,
+              help="At most this many jobs: past it, models are sharded several to a job "
+                   "(GitHub allows 256 per matrix).")
+def matrix(manifests: tuple[Path, ...], max_jobs: int) -> None:
+    """Print the manifests' models as JSON for a CI job matrix (GitHub's fromJSON).
+
+    One job per model, on its device's runner_label (else ubuntu-latest); sharded past
+    --max-jobs; a model listed twice is one job.
+    """
     from deploygate.findings import exit_code
     from deploygate.matrix import build_matrix
 
     files = [(file, str(file)) for file in expand_manifests(manifests)]
-    result, findings = build_matrix(files)
+    result, findings = build_matrix(files, max_jobs)
     for f in findings:
         click.echo(str(f), err=True)
     code = exit_code(findings)
@@ -440,6 +447,27 @@ def matrix(manifests: tuple[Path, ...]) -> None:
         sys.exit(code)
     # One line, so it can go straight into $GITHUB_OUTPUT.
     click.echo(json.dumps(result, separators=(",", ":")))
+
+
+@cli.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_report_options
+@click.option("--expect", type=click.IntRange(min=1), metavar="N",
+              help="Fail (exit 2) unless N reports are given: a shard whose job died before "
+                   "writing its report must not pass by being absent.")
+def merge(reports: tuple[Path, ...], fmt: str | None, output: str | None,
+          writes: tuple[tuple[str, str], ...], quiet: bool, expect: int | None) -> None:
+    """Fan in the JSON reports of matrix shards: one report, one verdict, one exit code.
+
+    Each shard runs `check --write json=FILE`; merge them in any format, as check would.
+    """
+    from deploygate.errors import UsageError
+    from deploygate.merge import merge_reports
+
+    if expect is not None and len(reports) != expect:
+        raise UsageError(f"--expect {expect}: {len(reports)} report{'s' * (len(reports) != 1)} "
+                         "given; a shard did not deliver its report (see its job's log)")
+    deliver(merge_reports(list(reports)), fmt or _default_format(), output, writes, quiet)
 
 
 @cli.command()

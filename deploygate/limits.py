@@ -44,6 +44,8 @@ LIMITS: tuple[Limit, ...] = (
           "Nesting, checked on the event stream before the YAML composer recurses."),
     Limit(f"{_M}.units", "MAX_QUANTITY", 2**63 - 1, "bytes",
           "Largest size or count a manifest may state; beyond it arithmetic would overflow."),
+    Limit("deploygate.merge", "MAX_REPORT_BYTES", 64 << 20, "bytes",
+          "A shard's JSON report given to `deploygate merge` is read at most this far."),
     Limit("deploygate.findings", "MAX_MESSAGE_CHARS", 1000, "characters",
           "Messages quoting names from a file are elided in the middle past this length."),
     Limit(f"{_A}.onnx", "PROTOBUF_LIMIT", 2**31 - 1, "bytes",

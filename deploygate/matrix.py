@@ -1,20 +1,26 @@
-"""The manifest's models as a GitHub Actions job matrix (``strategy.matrix: ${{ fromJSON(...) }}``).
+"""The manifests' models as a GitHub Actions job matrix (``strategy.matrix: ${{ fromJSON(...) }}``).
 
-One entry per model, so a monorepo can gate each model in its own job, on a runner that sits
-on the model's target device when the device names one (``runner_label``).
+One job per model, so a monorepo can gate each model in its own job, on a runner that sits on
+the model's target device when the device names one (``runner_label``). GitHub refuses a
+matrix of more than 256 jobs: past ``max_jobs`` models are sharded, several to a job, never
+mixing manifests or runners, and a model named twice (a manifest given twice, or matched by
+two globs) is gated once.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from deploygate.findings import Finding
+from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.load import load_manifest
 from deploygate.manifest.model import Device, Manifest, ModelSpec
 
 DEFAULT_RUNNER = "ubuntu-latest"
 """The runner for models whose device has no ``runner_label``."""
+MAX_JOBS = 256
+"""GitHub's limit on the jobs one matrix may generate."""
 
 
 def _device(manifest: Manifest, spec: ModelSpec) -> Device | None:
@@ -43,13 +49,59 @@ def matrix_entries(manifest: Manifest) -> list[dict[str, Any]]:
     return entries
 
 
-def build_matrix(files: list[tuple[Path, str]]) -> tuple[dict[str, Any], list[Finding]]:
+def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[str, Any]] | None:
+    """Jobs for ``entries``: one per model while they fit in ``max_jobs``, else shards.
+
+    Every job has ``name``, ``manifest``, ``models`` (space-separated, as the action's
+    ``models`` input takes them) and ``runs-on``; a one-model job also keeps the model's
+    ``model``, ``path``, ``target`` and ``device``. Shards group models of one manifest and one
+    runner, in order. None when even one job per (manifest, runner) is too many.
+    """
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in entries:
+        groups.setdefault((entry["manifest"], entry["runs-on"]), []).append(entry)
+    if len(groups) > max_jobs:
+        return None
+    size = 1
+    while sum(math.ceil(len(g) / size) for g in groups.values()) > max_jobs:
+        size += 1
+    if size == 1:
+        return [{"name": e["model"], **e, "models": e["model"]} for e in entries]
+    jobs = []
+    for (manifest, runner), group in groups.items():
+        count = math.ceil(len(group) / size)
+        for i in range(count):
+            # Spread evenly: 10 models in 3 shards are 3, 3, 4 rather than 4, 4, 2.
+            part = group[i * len(group) // count:(i + 1) * len(group) // count]
+            names = [e["model"] for e in part]
+            jobs.append({"name": f"{names[0]} .. {names[-1]} ({len(names)} models)"
+                                 if len(names) > 1 else names[0],
+                         "manifest": manifest, "models": " ".join(names), "runs-on": runner,
+                         **({k: part[0][k] for k in ("model", "path", "target", "device")}
+                            if len(part) == 1 else {})})
+    return jobs
+
+
+def build_matrix(files: list[tuple[Path, str]],
+                 max_jobs: int = MAX_JOBS) -> tuple[dict[str, Any], list[Finding]]:
     """``{"include": [...]}`` for the manifests ``(file, display)``, and any findings."""
-    include: list[dict[str, Any]] = []
+    entries: dict[tuple[str, str], dict[str, Any]] = {}
     findings: list[Finding] = []
+    seen: set[Path] = set()
     for file, display in files:
+        if file.resolve() in seen:  # the same manifest twice: its models once
+            continue
+        seen.add(file.resolve())
         loaded = load_manifest(file, display)
         findings.extend(loaded.findings)
         if loaded.manifest is not None:
-            include.extend(matrix_entries(loaded.manifest))
-    return {"include": include}, findings
+            for entry in matrix_entries(loaded.manifest):
+                entries.setdefault((entry["manifest"], entry["model"]), entry)
+    jobs = shard(list(entries.values()), max_jobs)
+    if jobs is None:
+        findings.append(Finding("DG100", Severity.ERROR,
+                                f"the models need more than {max_jobs} jobs even sharded: they "
+                                f"span more than {max_jobs} (manifest, runner) pairs; split the "
+                                "matrix across workflows", Location(files[0][1])))
+        jobs = []
+    return {"include": jobs}, findings

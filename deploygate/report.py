@@ -104,6 +104,7 @@ class Report:
             **({"manifests": list(self.manifests)} if self.manifests else {}),
             "passed": self.passed,
             "exit_code": self.exit_code,
+            "strict": self.strict,
             "host": self.host,
             "models": [{
                 "name": m.name,

@@ -4,6 +4,7 @@ copies, offline), clean under zizmor's offline audits, actions pinned, credentia
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -93,3 +94,29 @@ def test_the_sarif_upload_job_checks_out_the_analysed_commit() -> None:
     uses = [s.get("uses", "") for s in document["jobs"]["upload"]["steps"]]
     assert uses[0].startswith("actions/checkout@")
     assert any(u.startswith("github/codeql-action/upload-sarif@") for u in uses[1:])
+
+
+def test_fan_out_fan_in_example_uses_what_matrix_and_merge_provide(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from deploygate.cli import cli
+
+    text = (ROOT / "examples" / "github-matrix-workflow.yml").read_text("utf-8")
+    document = yaml.safe_load(text)
+    jobs = document["jobs"]
+    assert jobs["gate"]["needs"] == "plan" and set(jobs["merge"]["needs"]) == {"plan", "gate"}
+    merge_script = "\n".join(s.get("run", "") for s in jobs["merge"]["steps"])
+    assert "deploygate merge" in merge_script and '--expect "$JOBS"' in merge_script
+    # Every matrix key the workflow reads is one `deploygate matrix` writes, sharded or not.
+    used = set(re.findall(r"(?<![\w.])matrix\.([\w-]+)", text))
+    service = tmp_path / "services" / "a"
+    service.mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    models = "".join(f"  - {{name: m{i}, path: m{i}.onnx, target: {{kind: edge}}}}\n" for i in range(3))
+    (service / "deploy-constraints.yaml").write_text(f"version: 1\nmodels:\n{models}", "utf-8")
+    for max_jobs in ("256", "2"):
+        result = CliRunner().invoke(cli, ["matrix", "-m", str(service / "deploy-constraints.yaml"),
+                                          "--max-jobs", max_jobs])
+        assert result.exit_code == 0, result.output
+        for entry in json.loads(result.output)["include"]:
+            assert used <= set(entry), (used - set(entry), max_jobs)

@@ -41,12 +41,15 @@ def test_one_entry_per_model_with_runner_labels(repo: Path) -> None:
     result, findings = build_matrix([(repo / "svc" / "deploy-constraints.yaml", "x")])
     assert findings == []
     assert result == {"include": [
-        {"model": "detector", "manifest": "svc/deploy-constraints.yaml", "path": "svc/models/det.onnx",
+        {"name": "detector", "model": "detector", "models": "detector",
+         "manifest": "svc/deploy-constraints.yaml", "path": "svc/models/det.onnx",
          "target": "edge", "device": "lab-pi", "runs-on": "pi5-lab"},
-        {"model": "chat", "manifest": "svc/deploy-constraints.yaml", "path": "shared/chat",
-         "target": "cloud", "device": "aws-g5.xlarge", "runs-on": "ubuntu-latest"},
-        {"model": "anywhere", "manifest": "svc/deploy-constraints.yaml", "path": "svc/m.onnx",
-         "target": "edge", "device": None, "runs-on": "ubuntu-latest"},
+        {"name": "chat", "model": "chat", "models": "chat", "manifest": "svc/deploy-constraints.yaml",
+         "path": "shared/chat", "target": "cloud", "device": "aws-g5.xlarge",
+         "runs-on": "ubuntu-latest"},
+        {"name": "anywhere", "model": "anywhere", "models": "anywhere",
+         "manifest": "svc/deploy-constraints.yaml", "path": "svc/m.onnx", "target": "edge",
+         "device": None, "runs-on": "ubuntu-latest"},
     ]}
 
 
@@ -75,3 +78,61 @@ def test_invalid_manifest_exits_2_with_located_findings(repo: Path) -> None:
     assert result.exit_code == 2
     assert "deploy-constraints.yaml:10:" in result.output and "DG102" in result.output
     assert "include" not in result.output
+
+
+def _many(repo: Path, count: int, devices: int = 0) -> Path:
+    """A manifest of ``count`` models; the first ``devices`` of them on their own lab runner."""
+    lines = ["version: 1", "devices:"] + [
+        f"  lab-{i}: {{kind: edge, memory: 2GiB, runner_label: lab-{i}}}" for i in range(devices)
+    ] + ["  spare: {kind: edge, memory: 2GiB}", "models:"]
+    for i in range(count):
+        device = f"lab-{i}" if i < devices else "spare"
+        lines.append(f"  - {{name: m{i:03d}, path: m{i}.onnx, target: {{kind: edge, device: {device}}}}}")
+    file = repo / "svc" / "many.yaml"
+    file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return file
+
+
+def test_300_models_given_twice_are_at_most_256_jobs_without_duplicates(repo: Path) -> None:
+    _many(repo, 300, devices=3)
+    result = CliRunner().invoke(cli, ["matrix", "-m", "many.yaml", "-m", "many.yaml",
+                                      "-m", "../svc/many.yaml"])
+    assert result.exit_code == 0, result.output
+    jobs = json.loads(result.output)["include"]
+    assert len(jobs) <= 256
+    names = [name for job in jobs for name in job["models"].split()]
+    assert sorted(names) == [f"m{i:03d}" for i in range(300)]  # every model, once
+    # A device's runner gets only that device's models; shards never mix runners.
+    for i in range(3):
+        (lab,) = [job for job in jobs if job["runs-on"] == f"lab-{i}"]
+        assert lab["models"] == f"m{i:03d}" and lab["device"] == f"lab-{i}"
+    shards = [job for job in jobs if " " in job["models"]]
+    assert shards and all(job["runs-on"] == "ubuntu-latest" and "model" not in job for job in shards)
+    sizes = {len(job["models"].split()) for job in shards}
+    assert max(sizes) - min(sizes) <= 1  # evenly spread
+
+
+def test_max_jobs_shards_and_a_model_listed_twice_is_one_job(repo: Path) -> None:
+    _many(repo, 10)
+    result, findings = build_matrix([(repo / "svc" / "many.yaml", "many.yaml")] * 2, max_jobs=3)
+    assert findings == []
+    assert [job["models"].count(" ") + 1 for job in result["include"]] == [3, 3, 4]
+    assert result["include"][0]["name"] == "m000 .. m002 (3 models)"
+
+
+def test_too_many_runners_to_shard_is_exit_2(repo: Path) -> None:
+    _many(repo, 5, devices=5)
+    result = CliRunner().invoke(cli, ["matrix", "-m", "many.yaml", "--max-jobs", "4"])
+    assert result.exit_code == 2 and "more than 4 jobs" in result.output
+
+
+def test_a_glob_of_manifests(repo: Path) -> None:
+    (repo / "other").mkdir()
+    (repo / "other" / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - {name: tiny, path: t.onnx, target: {kind: edge}}\n", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["matrix", "-m", "../*/deploy-constraints.yaml"])
+    assert result.exit_code == 0, result.output
+    assert [e["model"] for e in json.loads(result.output)["include"]] == ["tiny", "detector", "chat",
+                                                                          "anywhere"]
+    result = CliRunner().invoke(cli, ["matrix", "-m", "../nowhere/*.yaml"])
+    assert result.exit_code == 2 and "no file matches" in result.output
