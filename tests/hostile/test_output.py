@@ -72,7 +72,12 @@ def _check_format(fmt: str, out: str, report: Report) -> None:
         assert len(out.splitlines()) == len(clean.splitlines())
     elif fmt == "github":
         _no_control(out)
-        commands = [line for line in out.splitlines() if line.startswith("::")]
+        lines = out.splitlines()
+        groups = [line for line in lines if line.startswith(("::group::", "::endgroup::"))]
+        # One log group per model, each opened and closed on its own line.
+        assert len(groups) == 2 * len(report.models)
+        assert all(g == "::endgroup::" or g.startswith("::group::deploygate: ") for g in groups)
+        commands = [line for line in lines if line.startswith("::") and line not in groups]
         # Only deploygate's own annotations start a line: one per finding, none forged.
         assert len(commands) == len(report.all_findings)
         assert all(re.match(r"::(error|warning|notice) file=[^:]*(,line=\d+(,col=\d+)?)?,"
