@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deploygate.artifacts import formats
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import BaselineError
 from deploygate.manifest.model import Baseline, Manifest, ModelSpec
@@ -39,9 +40,6 @@ LFS_SMUDGE_TIMEOUT_S = 600.0
 """A smudge may download the object; a stuck download must not hang the pipeline."""
 CHUNK_BYTES = 1 << 20
 """Blobs are streamed to disk in pieces this big, never held whole in memory."""
-MODEL_SUFFIXES = (".onnx", ".safetensors", ".gguf", ".pt", ".pth", ".bin", ".ckpt", ".tflite",
-                  ".data")
-"""Files counted in a size taken from LFS pointers (metadata such as config.json is not)."""
 
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _LINK_MODE = 0o120000
@@ -396,7 +394,8 @@ class BaseRepository:
             return self._entry(resolved, repo_path) is not None
 
     def materialize(self, repo_path: str, commit: str, ref: str) -> BaseFiles:
-        """Write the base artifact (file or folder, and ONNX external data) to the temp folder."""
+        """Write the base artifact (file or folder, and the files it names, such as ONNX external
+        data) to the temp folder."""
         with _reading(f"{ref}:{repo_path}"):
             return self._materialize(repo_path, commit, ref)
 
@@ -419,29 +418,34 @@ class BaseRepository:
             for child in entry.blobs:
                 if child.mode != _LINK_MODE:  # links could point anywhere: never followed
                     writer.write(child, target / _safe_name(child.name, display))
-            for onnx_file in sorted(p for p in target.iterdir() if p.suffix.lower() == ".onnx"):
-                self._external_data(writer, entry, onnx_file, display)
+            for model_file in sorted(target.iterdir()):
+                self._companions(writer, entry, model_file, display)
         elif entry.type == "blob" and entry.mode != _LINK_MODE:
             writer.write(entry, target)
             parent = self._entry(resolved, posixpath.dirname(repo_path))
-            self._external_data(writer, parent, target, display)
+            self._companions(writer, parent, target, display)
         else:
             raise BaselineError(f"{display} is a symbolic link or submodule in the base commit; "
                                 "not followed")
         return BaseFiles(target, display, repo_path, tuple(writer.pointers),
                          _counted_size(target, writer), writer.pointer_reason)
 
-    def _external_data(self, writer: _Writer, folder: Any, model: Path, display: str) -> None:
-        """Write the external-data files an ONNX model names, from its folder in the base tree."""
-        if str(model) in writer.pointer_paths:
-            return  # the model itself is a pointer: its external data cannot be known
-        from deploygate.artifacts.onnx import external_locations
+    def _companions(self, writer: _Writer, folder: Any, model: Path, display: str) -> None:
+        """Write the files a model names beside it (ONNX external data), from its folder in the
+        base tree."""
+        if str(model) in writer.pointer_paths or not model.is_file():
+            return  # the model itself is a pointer: the files it names cannot be known
+        from deploygate.artifacts.detect import read_head
         from deploygate.errors import ArtifactError
 
+        sniffed = formats.sniff(read_head(model), model.stat().st_size)
+        fmt = formats.FORMATS.get(sniffed or "") or formats.for_suffix(model.name)
+        if fmt is None or fmt.companions is None:
+            return
         try:
-            locations = external_locations(model, display)
+            locations = fmt.companion_files(model, display)
         except ArtifactError:
-            return  # not readable as ONNX: inspection will say so
+            return  # not readable as its format: inspection will say so
         for location in locations:
             dest = model.parent / location
             if dest.exists() or folder is None:
@@ -585,7 +589,7 @@ def _counted_size(target: Path, writer: _Writer) -> int:
     for p in files:
         if str(p) in writer.pointer_sizes:
             total += writer.pointer_sizes[str(p)]
-        elif not target.is_dir() or p.suffix.lower() in MODEL_SUFFIXES:
+        elif not target.is_dir() or p.name.lower().endswith(formats.model_suffixes()):
             total += p.stat().st_size
     return total
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import click
 
+from deploygate.artifacts import formats
 from deploygate.artifacts.base import TensorSpec
-from deploygate.artifacts.detect import EXTENSION_HINTS, read_head, sniff
+from deploygate.artifacts.detect import read_head
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES, load_catalog
 from deploygate.targets.memory import RUNTIME_OVERHEAD_BYTES, RUNTIME_OVERHEAD_FRACTION
@@ -101,20 +102,22 @@ def find_models(root: Path) -> list[FoundModel]:
         detected = []
         for name in sorted(files):
             file = here / name
-            if file.suffix.lower() not in EXTENSION_HINTS or file.is_symlink() or not _utf8(name):
+            if formats.for_suffix(name) is None or file.is_symlink() or not _utf8(name):
                 continue
             try:
                 size = file.stat().st_size
-                fmt = sniff(read_head(file), size)
+                fmt = formats.sniff(read_head(file), size)
             except OSError:
                 continue
-            if fmt is not None and fmt != "lfs-pointer":
+            if fmt is not None and fmt != formats.LFS_POINTER:
                 detected.append((file, fmt, size))
-        shards = [d for d in detected if d[1] == "safetensors"]
-        if len(shards) > 1 or (shards and any(n.endswith(".safetensors.index.json") for n in files)):
-            found.append(FoundModel(here.relative_to(root).as_posix() or ".", "safetensors",
-                                    sum(s for _, _, s in shards)))
-            detected = [d for d in detected if d[1] != "safetensors"]
+        for sharded in (f for f in formats.FORMATS.values() if f.shards):
+            shards = [d for d in detected if d[1] == sharded.name]
+            index = sharded.shards[1:]  # an index file makes even one shard a folder model
+            if len(shards) > 1 or (shards and any(n.endswith(index) for n in files)):
+                found.append(FoundModel(here.relative_to(root).as_posix() or ".", sharded.name,
+                                        sum(s for _, _, s in shards)))
+                detected = [d for d in detected if d[1] != sharded.name]
         for file, fmt, size in detected:
             found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
                                     _graph_inputs(file) if fmt == "onnx" else ()))
@@ -181,7 +184,8 @@ def _size_text(n: float) -> str:
 def model_name(path: str, taken: set[str]) -> str:
     """A unique manifest name from the file or folder name."""
     stem = Path(path).name
-    for suffix in EXTENSION_HINTS:
+    fmt = formats.for_suffix(stem)
+    for suffix in fmt.extensions if fmt is not None else ():
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
     name = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._") or "model"

@@ -16,10 +16,11 @@ on an id written as a string anywhere else.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
+
+from deploygate.registry import Registry
 
 
 class Outcome(Enum):
@@ -89,28 +90,7 @@ def collect_rules(modules: tuple[str, ...] | None = None) -> dict[str, Rule]:
     return dict(sorted(found.items()))
 
 
-class _Registry(Mapping[str, Rule]):
-    """``RULES``: collected on first use, when every declaring module can be imported."""
-
-    def __init__(self) -> None:
-        self._rules: dict[str, Rule] | None = None
-
-    def _all(self) -> dict[str, Rule]:
-        if self._rules is None:
-            self._rules = collect_rules()
-        return self._rules
-
-    def __getitem__(self, rule_id: str) -> Rule:
-        return self._all()[rule_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-
-RULES: Mapping[str, Rule] = _Registry()
+RULES: Registry[Rule] = Registry(collect_rules)
 """Every rule, by id, in id order."""
 
 

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 
-from deploygate.artifacts.base import ArtifactInfo, TensorSpec
-from deploygate.errors import ArtifactError
-from deploygate.artifacts.base import DG201, DG205, DG206
-from deploygate.errors import DG202
+from deploygate.artifacts import formats
+from deploygate.artifacts.base import DG201, DG205, DG206, ArtifactInfo, TensorSpec
+from deploygate.errors import DG202, ArtifactError
 
-__all__ = ["ArtifactInfo", "TensorSpec", "READERS", "inspect_artifact"]
-
-# format -> module with ``inspect(path: Path, display: str) -> ArtifactInfo``; imported lazily so
-# that commands which never inspect (validate) never import onnx or numpy.
-READERS: dict[str, str] = {
-    "onnx": "deploygate.artifacts.onnx",
-    "safetensors": "deploygate.artifacts.safetensors",
-    "gguf": "deploygate.artifacts.gguf",
-    "pytorch": "deploygate.artifacts.pytorch",
-    "tflite": "deploygate.artifacts.tflite",
-}
-
-# A manifest `format` accepts the detected formats it covers: a TorchScript archive is a
-# PyTorch file as far as the person writing the manifest is concerned.
-FORMAT_ALIASES: dict[str, frozenset[str]] = {
-    "pytorch": frozenset({"pytorch", "torchscript"}),
-}
+__all__ = ["ArtifactInfo", "TensorSpec", "inspect_artifact"]
 
 
 def inspect_artifact(path: Path, *, display: str, declared_format: str | None = None) -> ArtifactInfo:
@@ -44,13 +26,12 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
             target, target_display = path, display
             fmt = detect_format(path, display)
         _check_declared(fmt, declared_format, display)
-        reader = READERS.get(fmt)
+        reader = formats.FORMATS.get(fmt)
         if reader is None:
             raise ArtifactError(
                 f"recognised as {fmt}, which this version cannot inspect yet; "
                 "export to ONNX or safetensors", file=display, rule=DG205)
-        module = importlib.import_module(reader)
-        info: ArtifactInfo = module.inspect(target, target_display)
+        info = reader.read(target, target_display)
     except OSError as e:
         # Permissions, a vanished file, an I/O error: the artifact cannot be read.
         raise ArtifactError(f"cannot read the artifact ({e.strerror or e}); check the file",
@@ -63,16 +44,17 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
 
 def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
     """What to inspect for a folder: its shards, or the one model file it holds."""
-    from deploygate.artifacts.detect import EXTENSION_HINTS, detect_format
+    from deploygate.artifacts.detect import detect_format
 
     files = sorted(p for p in folder.iterdir() if p.is_file())
-    if any(p.name.endswith((".safetensors", ".safetensors.index.json")) for p in files):
-        return folder, display, "safetensors"
-    models = [p for p in files if p.suffix.lower() in EXTENSION_HINTS]
-    onnx_files = [p for p in models if p.suffix.lower() == ".onnx"]
-    # An ONNX model's external data may carry any name (weights.bin looks like PyTorch), so a
-    # folder with a single .onnx file means that model.
-    chosen = models if len(models) == 1 else onnx_files
+    for fmt in formats.FORMATS.values():
+        if fmt.shards and any(p.name.endswith(fmt.shards) for p in files):
+            return folder, display, fmt.name
+    models = [p for p in files if formats.for_suffix(p.name) is not None]
+    # A model that names its companions (ONNX external data may carry any name: weights.bin
+    # looks like PyTorch) is the folder's model when it is the only one of its format.
+    naming = [p for p in models if (f := formats.for_suffix(p.name)) is not None and f.companions]
+    chosen = models if len(models) == 1 else naming
     if len(chosen) != 1:
         found = ", ".join(p.name for p in models) or "none"
         raise ArtifactError(
@@ -86,8 +68,10 @@ def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
 def _check_declared(detected: str, declared: str | None, display: str) -> None:
     if declared is None:
         return
-    if detected not in FORMAT_ALIASES.get(declared, frozenset({declared})):
-        manifest_name = next((k for k, v in FORMAT_ALIASES.items() if detected in v), detected)
+    declared_format = formats.FORMATS.get(declared)
+    if declared_format is None or detected not in declared_format.names:
+        owner = formats.owner(detected)
+        manifest_name = owner.name if owner is not None else detected
         raise ArtifactError(
             f"the manifest says format {declared!r} but the content is {detected}; "
             f"set `format: {manifest_name}` or remove `format`", file=display, rule=DG206)

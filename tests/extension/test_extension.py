@@ -1,28 +1,34 @@
-"""Extending deploygate: a new rule is one new file plus one registry line, and every output
-(SARIF rule metadata, the rules reference, the JSON report) picks it up."""
+"""Extending deploygate: a new rule or a new format is one new file plus one registry line, and
+everything downstream picks it up (SARIF rule metadata, the rules reference, the JSON report;
+detection, inspection, the gate, init, the hook's file pattern, the baseline's size)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from deploygate import rules
+from deploygate.artifacts import formats
 from deploygate.checks import CHECKS
 from deploygate.cli import cli
-from tests.extension import dummy_rule
+from tests.extension import dummy_format, dummy_rule
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "edge-detector" / "deploy-constraints.yaml"
 
 
 @pytest.fixture
-def with_dummy_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+def with_dummy_rule(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(rules, "RULE_MODULES", (*rules.RULE_MODULES, dummy_rule.__name__))
-    monkeypatch.setattr(rules.RULES, "_rules", None)  # collected afresh, restored afterwards
     monkeypatch.setitem(CHECKS, "dummy", dummy_rule.check)
+    rules.RULES.reset()
+    yield
+    monkeypatch.undo()
+    rules.RULES.reset()
 
 
 @pytest.mark.usefixtures("with_dummy_rule")
@@ -48,3 +54,49 @@ def test_a_rule_in_one_file_reaches_every_output() -> None:
 
 def test_the_dummy_rule_is_gone_without_its_registry_line() -> None:
     assert "DG699" not in rules.RULES and "dummy" not in CHECKS
+
+
+@pytest.fixture
+def with_dummy_format(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(formats, "FORMAT_MODULES", (*formats.FORMAT_MODULES, dummy_format.__name__))
+    formats.FORMATS.reset()
+    yield
+    monkeypatch.undo()
+    formats.FORMATS.reset()
+
+
+@pytest.mark.usefixtures("with_dummy_format")
+def test_a_format_in_one_file_is_detected_inspected_gated_and_discovered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert formats.FORMATS["dummy"] is dummy_format.FORMAT
+    assert formats.hook_files_pattern().endswith("|dmy)$")
+    assert ".dmy" in formats.model_suffixes()
+    # Detected by content, whatever the name.
+    model = dummy_format.write(tmp_path / "weights.anything", 1000)
+    result = CliRunner().invoke(cli, ["inspect", str(model), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert (facts["format"], facts["params"]) == ("dummy", 1000)
+
+    repo = tmp_path / "repo"
+    (repo / "models").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    dummy_format.write(repo / "models" / "tiny.dmy", 10)
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: tiny\n    path: models/tiny.dmy\n    target: {kind: edge}\n"
+        "    limits: {max_params: 5}\n")
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(cli, ["check", "--no-probe", "--format", "json"])
+    (judged,) = json.loads(result.output)["models"]
+    assert judged["artifact"]["format"] == "dummy"
+    assert [f["rule"] for f in judged["findings"]] == ["DG302"] and result.exit_code == 1
+
+    from deploygate.init import find_models
+
+    assert [(m.path, m.format) for m in find_models(repo)] == [("models/tiny.dmy", "dummy")]
+
+
+def test_the_dummy_format_is_unknown_without_its_registry_line(tmp_path: Path) -> None:
+    assert "dummy" not in formats.FORMATS
+    result = CliRunner().invoke(cli, ["inspect", str(dummy_format.write(tmp_path / "m.dmy", 1))])
+    assert result.exit_code == 2 and "DG205" in result.output

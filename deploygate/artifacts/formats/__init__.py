@@ -1,0 +1,94 @@
+"""Every model format deploygate reads, declared one module per format and collected here.
+
+A format module declares one ``FORMAT = Format(...)``: its name, the magic its content shows,
+its file extensions, its reader, the caps the reader enforces and the neighbouring files that
+belong to a model. Everything that needs to know the formats derives it from ``FORMATS``:
+content sniffing, folder resolution, ``init``'s discovery, the baseline's size accounting, the
+manifest schema's ``format`` enum and the pre-commit hook's file pattern (tests fail when a
+hand-written copy of either drifts).
+
+Adding a format is one new module (declaration and reader may share it, as long as the reader
+imports its heavy libraries lazily) plus one line in ``FORMAT_MODULES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from deploygate.artifacts.formats.base import Format
+from deploygate.artifacts.lfs import looks_like_pointer
+from deploygate.registry import Registry
+
+__all__ = ["Format", "FORMATS", "FORMAT_MODULES", "sniff", "for_suffix", "model_suffixes",
+           "manifest_names", "hook_files_pattern", "owner"]
+
+FORMAT_MODULES: tuple[str, ...] = (
+    "deploygate.artifacts.formats.onnx",
+    # Sniffing tries formats in this order (weak magic last, see Format.weak_magic): a
+    # safetensors length prefix can look like a pickle's PROTO opcode, so safetensors comes
+    # before PyTorch.
+    "deploygate.artifacts.formats.safetensors",
+    "deploygate.artifacts.formats.gguf",
+    "deploygate.artifacts.formats.pytorch",
+    "deploygate.artifacts.formats.tflite",
+)
+"""The modules that declare a format: the one registry line per format."""
+
+LFS_POINTER = "lfs-pointer"
+"""What ``sniff`` says of a Git LFS pointer (no format: the model's content is elsewhere)."""
+
+
+def collect_formats(modules: tuple[str, ...] | None = None) -> dict[str, Format]:
+    """The ``FORMAT`` of each module (default ``FORMAT_MODULES``), by name, in that order."""
+    found: dict[str, Format] = {}
+    for module_name in FORMAT_MODULES if modules is None else modules:
+        fmt = importlib.import_module(module_name).FORMAT
+        if not isinstance(fmt, Format):
+            raise RuntimeError(f"{module_name}.FORMAT is not a Format")
+        if found.setdefault(fmt.name, fmt) is not fmt:
+            raise RuntimeError(f"format {fmt.name!r} is declared twice (again in {module_name})")
+    return found
+
+
+FORMATS: Registry[Format] = Registry(collect_formats)
+"""Every format, by name, in ``FORMAT_MODULES`` order."""
+
+
+def sniff(head: bytes, size: int) -> str | None:
+    """The format the leading bytes show (``lfs-pointer`` for a pointer), or None."""
+    if looks_like_pointer(head):
+        return LFS_POINTER
+    for fmt in sorted(FORMATS.values(), key=lambda f: f.weak_magic):
+        if fmt.sniff is not None and fmt.sniff(head, size):
+            return fmt.name
+    return None
+
+
+def for_suffix(path: Path | str) -> Format | None:
+    """The format whose extension ``path`` ends with (a hint only: content decides)."""
+    name = str(path).lower()
+    return next((f for f in FORMATS.values() if name.endswith(f.extensions)), None)
+
+
+def owner(detected: str) -> Format | None:
+    """The format a detected name belongs to (``torchscript`` -> pytorch)."""
+    return next((f for f in FORMATS.values() if detected in f.names), None)
+
+
+def model_suffixes() -> tuple[str, ...]:
+    """Suffixes of files that are a model or its data (what a model's size counts)."""
+    return tuple(dict.fromkeys(s for f in FORMATS.values() for s in (*f.extensions,
+                                                                     *f.data_extensions)))
+
+
+def manifest_names() -> list[str]:
+    """The values a manifest's ``format`` may take (the schema's enum)."""
+    return list(FORMATS)
+
+
+def hook_files_pattern() -> str:
+    """The pre-commit ``deploygate-check`` hook's ``files`` regex: the manifest or a model file."""
+    extensions = [e.lstrip(".") for f in FORMATS.values() for e in f.extensions]
+    return r"(^|/)deploy-constraints\.ya?ml$|\.(" + "|".join(map(re.escape, extensions)) + ")$"

@@ -1,0 +1,69 @@
+"""The format registry: every hand-written list of formats is derived from it, or checked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from deploygate.artifacts import formats
+from deploygate.artifacts.formats import FORMATS
+from deploygate.limits import LIMITS
+from deploygate.manifest.schema import load_schema
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _format_enums(node: object) -> list[list[str]]:
+    if isinstance(node, dict):
+        found = [node["format"]["enum"]] if isinstance(node.get("format"), dict) \
+            and "enum" in node["format"] else []
+        return found + [e for v in node.values() for e in _format_enums(v)]
+    if isinstance(node, list):
+        return [e for v in node for e in _format_enums(v)]
+    return []
+
+
+def test_the_manifest_schema_format_enums_are_the_registry() -> None:
+    enums = _format_enums(load_schema())
+    assert len(enums) == 2  # defaults.format and models[].format
+    for enum in enums:
+        assert enum == formats.manifest_names()
+
+
+def test_the_pre_commit_hook_pattern_is_the_registry() -> None:
+    hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    assert hooks["deploygate-check"]["files"] == formats.hook_files_pattern()
+    pattern = re.compile(formats.hook_files_pattern())
+    for fmt in FORMATS.values():
+        for ext in fmt.extensions:
+            assert pattern.search(f"models/m{ext}"), ext
+
+
+def test_every_reader_cap_is_in_the_limits_table_and_declared_by_its_format() -> None:
+    for fmt in FORMATS.values():
+        listed = {limit.name for limit in LIMITS if limit.module == fmt.reader}
+        assert listed == set(fmt.caps), fmt.name
+
+
+def test_formats_are_named_once_and_their_readers_exist() -> None:
+    import importlib
+
+    names = [n for fmt in FORMATS.values() for n in fmt.names]
+    assert len(names) == len(set(names))
+    suffixes = [e for fmt in FORMATS.values() for e in fmt.extensions]
+    assert len(suffixes) == len(set(suffixes)) and all(e == e.lower() for e in suffixes)
+    for fmt in FORMATS.values():
+        reader = importlib.import_module(fmt.reader)
+        assert callable(reader.inspect)
+        assert fmt.companions is None or callable(getattr(reader, fmt.companions))
+
+
+def test_sniffing_order_keeps_safetensors_ahead_of_pickles() -> None:
+    # A 640-byte safetensors header's length prefix reads as a pickle PROTO 2 opcode.
+    head = (640).to_bytes(8, "little") + b'{"a": 1}'
+    assert head[0] == 0x80 and formats.sniff(head, 10_000) == "safetensors"
+    assert formats.sniff(b"\x80\x02}q\x00.", 6) == "pytorch"
+    assert formats.sniff(b"version https://git-lfs.github.com/spec/v1\n", 50) == formats.LFS_POINTER
+    assert formats.sniff(b"nothing known", 13) is None
