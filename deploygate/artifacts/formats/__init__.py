@@ -5,7 +5,8 @@ its file extensions, its reader, the caps the reader enforces and the neighbouri
 belong to a model. Everything that needs to know the formats derives it from ``FORMATS``:
 content sniffing, folder resolution, ``init``'s discovery, the baseline's size accounting, the
 manifest schema's ``format`` enum and the pre-commit hook's file pattern (tests fail when a
-hand-written copy of either drifts).
+hand-written copy drifts: the enum must equal the registry, the hook must match every format's
+files).
 
 Adding a format is one new module (declaration and reader may share it, as long as the reader
 imports its heavy libraries lazily) plus one line in ``FORMAT_MODULES``.
@@ -14,7 +15,6 @@ imports its heavy libraries lazily) plus one line in ``FORMAT_MODULES``.
 from __future__ import annotations
 
 import importlib
-import re
 from pathlib import Path
 
 from deploygate.artifacts.formats.base import Format
@@ -22,7 +22,7 @@ from deploygate.artifacts.lfs import looks_like_pointer
 from deploygate.registry import Registry
 
 __all__ = ["Format", "FORMATS", "FORMAT_MODULES", "sniff", "for_suffix", "model_suffixes",
-           "manifest_names", "hook_files_pattern", "owner"]
+           "manifest_names", "owner"]
 
 FORMAT_MODULES: tuple[str, ...] = (
     "deploygate.artifacts.formats.onnx",
@@ -86,9 +86,3 @@ def model_suffixes() -> tuple[str, ...]:
 def manifest_names() -> list[str]:
     """The values a manifest's ``format`` may take (the schema's enum)."""
     return list(FORMATS)
-
-
-def hook_files_pattern() -> str:
-    """The pre-commit ``deploygate-check`` hook's ``files`` regex: the manifest or a model file."""
-    extensions = [e.lstrip(".") for f in FORMATS.values() for e in f.extensions]
-    return r"(^|/)deploy-constraints\.ya?ml$|\.(" + "|".join(map(re.escape, extensions)) + ")$"

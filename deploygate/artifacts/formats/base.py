@@ -38,6 +38,9 @@ class Format:
     data_extensions: tuple[str, ...] = ()
     """Suffixes of files beside a model that hold its data (ONNX external data): counted in a
     model's size."""
+    metadata: tuple[str, ...] = ()
+    """Names of files beside a model that change what is known about it (an LLM's config.json):
+    not counted in its size, but a change to them is a change to the model."""
     companions: str | None = None
     """Function in ``reader``, ``(path: Path, display: str) -> Iterable[str]``: the files a model
     names beside it (relative to its folder) that must travel with it."""

@@ -17,8 +17,8 @@ FORMAT = Format(
     sniff=sniff,
     weak_magic=True,
     # External data may carry any name; the model names its files (``companions``), and
-    # ``.data`` is what onnx.save_model writes by default.
-    data_extensions=(".data",),
+    # ``.data`` and ``.onnx_data`` are what onnx.save_model and torch.onnx.export write.
+    data_extensions=(".data", ".onnx_data"),
     companions="external_locations",
     caps=("PROTOBUF_LIMIT", "MAX_GRAPH_DEPTH", "MAX_TENSOR_ELEMENTS"),
 )

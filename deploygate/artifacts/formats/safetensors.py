@@ -23,5 +23,6 @@ FORMAT = Format(
     # A folder of shards (model-00001-of-00002.safetensors ...) with its index is one model;
     # config.json beside it gives an LLM's shape.
     shards=(".safetensors", ".safetensors.index.json"),
+    metadata=("config.json", "generation_config.json"),
     caps=("MAX_HEADER_BYTES", "MAX_INDEX_BYTES", "MAX_CONFIG_BYTES"),
 )

@@ -32,13 +32,14 @@ def test_the_manifest_schema_format_enums_are_the_registry() -> None:
         assert enum == formats.manifest_names()
 
 
-def test_the_pre_commit_hook_pattern_is_the_registry() -> None:
+def test_the_pre_commit_hook_runs_on_every_file_of_every_format() -> None:
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
-    assert hooks["deploygate-check"]["files"] == formats.hook_files_pattern()
-    pattern = re.compile(formats.hook_files_pattern())
+    pattern = re.compile(hooks["deploygate-check"]["files"])
     for fmt in FORMATS.values():
-        for ext in fmt.extensions:
-            assert pattern.search(f"models/m{ext}"), ext
+        for suffix in (*fmt.extensions, *fmt.data_extensions, *fmt.shards):
+            assert pattern.search(f"models/m{suffix}"), (fmt.name, suffix)
+        for name in fmt.metadata:
+            assert pattern.search(f"models/{name}"), (fmt.name, name)
 
 
 def test_every_reader_cap_is_in_the_limits_table_and_declared_by_its_format() -> None:
