@@ -307,11 +307,14 @@ def inspect(path: Path, fmt: str) -> None:
               show_default=True, help="Seconds spent measuring.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=120.0,
               show_default=True, help="Hard limit for the probe's child process.")
+@click.option("--on-inconclusive", type=click.Choice(["warn", "fail"]), default="warn",
+              show_default=True,
+              help="What a budget inside the measurement's uncertainty does: exit 0 or exit 1.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
           percentile: str, budget_ms: float | None, max_time_s: float, timeout_s: float,
-          fmt: str) -> None:
+          on_inconclusive: str, fmt: str) -> None:
     """Measure one ONNX model's latency (no manifest needed)."""
     from deploygate.engine import ProbeOptions, run_probe
     from deploygate.manifest.model import LatencySpec
@@ -321,11 +324,12 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
     parsed = dict(parse_input_option(text) for text in inputs)
     spec = LatencySpec(budget_ms=budget_ms, percentile=percentile,
                        dims=dict(parse_dim_option(d) for d in dims), inputs=parsed,
-                       max_time_s=max_time_s, timeout_s=timeout_s)
+                       max_time_s=max_time_s, timeout_s=timeout_s, on_inconclusive=on_inconclusive)
     quiet = fmt == "json"
     artifact, result = run_probe(ProbeOptions(path, spec, threads,
                                               None if quiet else _progress()))
     verdict = judge(result, percentile, budget_ms) if budget_ms else None
+    fails = verdict == "fail" or (verdict == "inconclusive" and on_inconclusive == "fail")
     if fmt == "json":
         click.echo(json.dumps({"path": artifact.path, "percentile": percentile,
                                "budget_ms": budget_ms, "verdict": verdict, **result.to_json()},
@@ -333,8 +337,9 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
     else:
         from deploygate.reporters.text import render_probe
 
-        click.echo(render_probe(artifact.path, result, percentile, budget_ms, verdict), nl=False)
-    sys.exit(1 if verdict == "fail" else 0)
+        click.echo(render_probe(artifact.path, result, percentile, budget_ms, verdict,
+                                on_inconclusive), nl=False)
+    sys.exit(1 if fails else 0)
 
 
 @cli.command()

@@ -250,11 +250,13 @@ def _training_state_note(artifact: ArtifactInfo, shown: str, where: Location,
 
 
 def _threads(spec: ModelSpec, device: Device | None) -> int:
-    from deploygate.probe import default_threads
+    """Threads asked for: the manifest's, else the target device's cores, else the host's
+    (the probe itself uses no more than the host's usable cores)."""
+    from deploygate.host import usable_cores
 
     latency = spec.latency
     return (latency.threads if latency else None) \
-        or (device.cores if device and device.cores else None) or default_threads()
+        or (device.cores if device and device.cores else None) or usable_cores()
 
 
 def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device: Device | None,
@@ -329,7 +331,8 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     """Inspect and probe one model without a manifest; raises DeploygateError on failure."""
     from deploygate.errors import ProbeError, ProbeNeedsValues
     from deploygate.paths import find_repository_root
-    from deploygate.probe import default_threads, probe_latency
+    from deploygate.host import usable_cores
+    from deploygate.probe import probe_latency
 
     shown = display_path(options.model)
     artifact = inspect_artifact(options.model, display=shown)
@@ -339,7 +342,7 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     cwd = Path.cwd()
     try:
         result = probe_latency(options.model, options.spec,
-                               threads=options.threads or default_threads(),
+                               threads=options.threads or usable_cores(),
                                root=find_repository_root(cwd), base_dir=cwd, display=shown,
                                progress=options.progress)
     except ProbeError as e:

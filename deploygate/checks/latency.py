@@ -1,8 +1,10 @@
 """DG4xx latency: the measured percentile against ``latency.budget_ms``.
 
-DG401 latency-over-budget when the whole noise band is over the budget; DG402
-latency-inconclusive (a warning; an error under --strict) when the budget lies inside the band;
-DG404 latency-not-measured when a budget is declared but no probe ran.
+The verdict is ``probe/verdict.py``'s: DG401 latency-over-budget when the budget is under the
+fastest run or under the percentile's whole confidence interval; DG402 latency-inconclusive when
+the budget lies inside the interval even after the probe measured more: a warning (an error under
+--strict), or an error with ``latency.on_inconclusive: fail``; DG404 latency-not-measured when a
+budget is declared but no probe ran.
 
 When the target device has an estimate (checks/target.py), the device's figure is what the
 budget is about, so the host measurement is reported but not judged here; nor when the device's
@@ -20,12 +22,16 @@ from deploygate.rules import Outcome, Rule
 
 
 DG401 = Rule("DG401", "latency-over-budget", Outcome.VIOLATION,
-             "Measured latency at the chosen percentile exceeds `latency.budget_ms`.",
+             "Measured latency at the chosen percentile exceeds `latency.budget_ms`: the budget is "
+             "under the fastest run or under the percentile's whole confidence interval.",
              "Make the model faster, give it more threads, or raise the budget.")
 
 DG402 = Rule("DG402", "latency-inconclusive", Outcome.VIOLATION,
-             "The budget lies inside the measurement's noise band; the verdict is uncertain.",
-             "Re-run on a quieter runner, or keep the budget clear of the measured band.", level="warning")
+             "The budget lies inside the percentile's confidence interval even after the probe "
+             "measured more; this host cannot tell (a warning, or an error with "
+             "`latency.on_inconclusive: fail`).",
+             "Re-run on a quieter runner, raise `latency.max_time_s`, or keep the budget clear of "
+             "the interval.", level="warning")
 
 DG404 = Rule("DG404", "latency-not-measured", Outcome.VIOLATION,
              "A latency budget is declared but no latency was measured.",
@@ -48,14 +54,24 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
     result, pct, budget = ctx.latency, spec.percentile, spec.budget_ms
     measured = result.at(pct)
     verdict = judge(result, pct, budget)
-    where = f"on this host ({result.threads} threads, {result.runs} runs)"
+    low, high = result.interval_ms.get(pct, (measured, measured))
+    interval = f"{result.confidence:.0%} interval {low:.3g}-{high:.3g} ms"
+    where = f"on this host ({result.describe_threads()}, {result.runs} runs)"
     if verdict == "fail":
+        why = (f"even the fastest run took {result.min_ms:.3g} ms" if budget < result.min_ms
+               else f"the whole {interval} is over it")
         yield ctx.finding(DG401, "latency.budget_ms",
-                          f"{pct} latency {measured:.2f} ms {where} is over the budget of "
-                          f"{budget:g} ms by {measured - budget:.2f} ms")
+                          f"{pct} latency {measured:.3g} ms {where} is over the budget of "
+                          f"{budget:g} ms: {why}")
     elif verdict == "inconclusive":
-        low, high = result.noise_band_ms.get(pct, (measured, measured))
-        yield ctx.finding(DG402, "latency.budget_ms",
-                          f"{pct} latency {measured:.2f} ms {where}, but measuring windows ranged "
-                          f"{low:.2f}-{high:.2f} ms around the budget of {budget:g} ms; re-run on a "
-                          "quieter runner or keep the budget clear of that band", Severity.WARNING)
+        rounds = f" after {result.rounds} measuring rounds" if result.rounds > 1 else ""
+        fails = spec.on_inconclusive == "fail"
+        effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
+                  "NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to fail to "
+                  "make noise fail the gate)")
+        yield ctx.finding(DG402, "latency.on_inconclusive" if fails else "latency.budget_ms",
+                          f"{pct} latency {measured:.3g} ms {where}: the budget of {budget:g} ms "
+                          f"lies inside its {interval}{rounds}, so this host cannot tell; "
+                          f"{effect}; re-run on a quieter runner or keep the budget clear of "
+                          "the interval", Severity.ERROR if fails else Severity.WARNING)
+

@@ -1,12 +1,12 @@
 """DG405/DG406: the estimated latency on the target device against ``latency.budget_ms``.
 
 DG405 target-latency-over-budget when the whole uncertainty band is over the budget; DG406
-target-latency-inconclusive (a warning; an error under --strict) when the budget lies inside the
-band; nothing when the whole band is under it. DG407 target-latency-not-estimable (a warning;
-an error under --strict) when too little of the model could be counted to estimate at all: never
-a pass, and the host's measurement does not stand in for the target's. Only for devices with a
-compute figure, and never when the gate runs on the target itself (--on-device): then the
-measurement is the target's.
+target-latency-inconclusive when the budget lies inside the band (a warning, an error under
+--strict or with ``latency.on_inconclusive: fail``); nothing when the whole band is under it.
+DG407 target-latency-not-estimable (a warning; an error under --strict) when too little of the
+model could be counted to estimate at all: never a pass, and the host's measurement does not
+stand in for the target's. Only for devices with a compute figure, and never when the gate runs
+on the target itself (--on-device): then the measurement is the target's.
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                           f"{figure} is over the budget of {budget:g} ms even at its low end; "
                           "pick a faster device (`deploygate advise`) or make the model smaller")
     elif est.high_ms > budget:
+        fails = spec.on_inconclusive == "fail"
+        effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
+                  "only a warning (latency.on_inconclusive: warn)")
         yield ctx.finding(DG406, "latency.budget_ms",
-                          f"{figure} straddles the budget of {budget:g} ms; measure on the device "
-                          "(--on-device) or keep the budget clear of the band", Severity.WARNING)
+                          f"{figure} straddles the budget of {budget:g} ms; {effect}; measure on "
+                          "the device (--on-device) or keep the budget clear of the band",
+                          Severity.ERROR if fails else Severity.WARNING)

@@ -399,7 +399,8 @@ class _Builder:
             budget_ms=raw.get("budget_ms"), percentile=raw.get("percentile", "p95"),
             threads=raw.get("threads"), dims=dict(raw.get("dims", {})), inputs=inputs,
             warmup=raw.get("warmup", 5), max_time_s=raw.get("max_time_s", 10.0),
-            timeout_s=raw.get("timeout_s", 120.0))
+            timeout_s=raw.get("timeout_s", 120.0),
+            on_inconclusive=raw.get("on_inconclusive", "warn"))
 
 
 def _shorten(value: str, limit: int = 120) -> str:

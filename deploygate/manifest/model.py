@@ -101,6 +101,8 @@ class LatencySpec:
     """Seconds spent measuring."""
     timeout_s: float = 120.0
     """Hard limit for the probe's child process."""
+    on_inconclusive: str = "warn"
+    """What a budget inside the measurement's uncertainty does: ``warn`` or ``fail``."""
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,17 @@ the fast ``validate`` path stays lean. See docs/latency.md for the method.
 from __future__ import annotations
 
 import math
-import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
 from deploygate.errors import ProbeError, ProbeNeedsValues
+from deploygate.host import usable_cores
 from deploygate.manifest.model import PERCENTILES, LatencySpec
 from deploygate.probe.options import parse_dim_option, parse_input_option
 from deploygate.probe.result import LatencyResult
 
-__all__ = ["LatencyResult", "probe_latency", "default_threads", "parse_dim_option",
+__all__ = ["LatencyResult", "probe_latency", "usable_cores", "parse_dim_option",
            "parse_input_option", "DEFAULT_MEMORY_CAP"]
 
 DEFAULT_MEMORY_CAP = 8 << 30
@@ -27,24 +27,21 @@ MEMORY_PER_THREAD = 128 << 20
 """Added to the cap per intra-op thread: thread stacks and malloc arenas are mapped per thread."""
 
 
-def default_threads() -> int:
-    """The cores this process may run on (its CPU affinity where the OS has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, base_dir: Path,
                   display: str, measured_on: str = "host",
                   progress: Callable[[str], None] | None = None,
                   memory_cap: int | None = DEFAULT_MEMORY_CAP) -> LatencyResult:
-    """Measure ``model`` as ``spec`` says, in a child process; raise ProbeError on failure."""
+    """Measure ``model`` as ``spec`` says, in a child process; raise ProbeError on failure.
+
+    ``threads`` is what the manifest, the target or the caller asks for; the probe uses at most
+    the host's usable cores (``host.usable_cores``), since more would only make the threads
+    queue for the cores, and records the request as ``target_threads`` when it is more.
+    """
     from deploygate.probe.measure import spec_to_json
     from deploygate.probe.process import run_child
-    from deploygate.probe.verdict import noise_bands
-
     _check_spec(spec, threads)
+    asked = threads
+    threads = min(threads, usable_cores())
     if not model.is_file():
         raise ProbeError("the model file does not exist or is not a file", file=display,
                          path="latency")
@@ -64,21 +61,15 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
     if outcome.result is not None:
         data = outcome.result
         measured_ms = data["session_ms"] + data["measured_s"] * 1000
-        partial = LatencyResult(
-            threads=data["threads"], runs=data["runs"],
-            p50_ms=data["p50_ms"], p90_ms=data["p90_ms"], p95_ms=data["p95_ms"],
-            p99_ms=data["p99_ms"], mean_ms=data["mean_ms"], min_ms=data["min_ms"],
-            stdev_ms=data["stdev_ms"], session_ms=data["session_ms"],
+        return LatencyResult.from_description(
+            data, threads=data["threads"], session_ms=data["session_ms"],
             # Child start, imports, input synthesis and warm-up: the time that is not latency.
-            overhead_ms=max(0.0, outcome.wall_s * 1000 - measured_ms),
-            windows_ms=tuple(data["windows_ms"]), measured_on=measured_on,
+            overhead_ms=max(0.0, outcome.wall_s * 1000 - measured_ms), measured_on=measured_on,
             host_cpu=data["host_cpu"], onnxruntime=data["onnxruntime"],
             input_shapes=data["input_shapes"], warmup=data["warmup"],
-            measured_s=data["measured_s"],
-            estimated_percentiles=tuple(data["estimated_percentiles"]),
-            defaulted_dims=tuple(data.get("defaulted_dims", ())),
-        )
-        return _with_bands(partial, noise_bands(partial))
+            measured_s=data["measured_s"], clock_tick_ms=data["clock_tick_ms"],
+            rounds=data["rounds"], target_threads=asked if asked > threads else None,
+            defaulted_dims=tuple(data.get("defaulted_dims", ())))
     if outcome.error is not None:
         message = str(outcome.error.get("message", "the probe failed"))
         if outcome.error.get("memory"):
@@ -106,12 +97,6 @@ def _check_spec(spec: LatencySpec, threads: int) -> None:
     if spec.warmup < 0:
         raise ProbeError(f"latency.warmup must be 0 or more, not {spec.warmup}",
                          path="latency.warmup")
-
-
-def _with_bands(result: LatencyResult, bands: dict[str, tuple[float, float]]) -> LatencyResult:
-    from dataclasses import replace
-
-    return replace(result, noise_band_ms=bands)
 
 
 def _timeout_message(phase: str | None, spec: LatencySpec) -> str:

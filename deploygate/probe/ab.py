@@ -57,9 +57,11 @@ def probe_ab(base: Path, head: Path, spec: LatencySpec, *, threads: int, root: P
     share = replace(spec, max_time_s=spec.max_time_s / rounds)
     base_p50: list[float] = []
     head_p50: list[float] = []
+    used = threads
     for _ in range(rounds):
         for model, display, out in ((base, base_display, base_p50), (head, head_display, head_p50)):
             result = probe_latency(model, share, threads=threads, root=root, base_dir=base_dir,
                                    display=display, progress=progress)
             out.append(result.p50_ms)
-    return ABLatency(rounds, threads, tuple(base_p50), tuple(head_p50))
+            used = result.threads  # at most the host's usable cores
+    return ABLatency(rounds, used, tuple(base_p50), tuple(head_p50))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from typing import Any, TextIO
 
 
@@ -40,6 +41,7 @@ def _cap_memory(cap_bytes: int | None) -> None:
 
 def main() -> int:
     """Serve one probe request from stdin; always answer with a final result or error line."""
+    started = time.monotonic()
     request = json.loads(sys.stdin.read())
     out = _protocol_stream()
 
@@ -54,7 +56,9 @@ def main() -> int:
     from deploygate.probe.measure import OutOfMemory, out_of_memory_error, run_probe
 
     try:
-        result = run_probe(request, emit)
+        timeout_s = float(request.get("spec", {}).get("timeout_s", 0)) or None
+        result = run_probe(request, emit,
+                           deadline=None if timeout_s is None else started + timeout_s)
     except MemoryError:
         error = out_of_memory_error(cap)
         emit({"event": "error", "message": error.message, "path": error.path, "memory": True})

@@ -11,6 +11,12 @@ or ``MAX_RUNS`` runs are done. A percentile counts as measured when at least 5 r
 it (p50: 10 runs, p90: 50, p95: 100, p99: 500); when ``max_time_s`` ends the runs before that,
 the result lists it in ``estimated_percentiles``. Python's garbage collector is paused while
 timing, so that a collection is never billed to the model.
+
+Adaptive re-measurement: with a budget, when the verdict (``verdict.py``) on the runs so far is
+inconclusive, or is a pass that rests only on the slowest run because the runs are too few to
+bound the percentile from above (p95 needs 104, see ``stats.order_statistic_ranks``), up to
+``EXTRA_ROUNDS`` more rounds of ``max_time_s / 2`` each add runs, as long as a round still fits
+well inside ``timeout_s``; the verdict is taken again after each.
 """
 
 from __future__ import annotations
@@ -40,6 +46,12 @@ MIN_RUNS = 10
 
 MAX_RUNS = 100_000
 """Timed runs never exceeded: enough for every percentile, bounded memory for tiny models."""
+
+EXTRA_ROUNDS = 2
+"""Rounds of ``max_time_s / 2`` added when the budget lies inside the percentile's interval."""
+
+TIMEOUT_SHARE = 0.8
+"""An extra round starts only if it would end within this share of ``timeout_s``."""
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -77,7 +89,8 @@ def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
         )
         for name, i in data.get("inputs", {}).items()
     }
-    return LatencySpec(percentile=data.get("percentile", "p95"), dims=dict(data.get("dims", {})),
+    return LatencySpec(budget_ms=data.get("budget_ms"), percentile=data.get("percentile", "p95"),
+                       dims=dict(data.get("dims", {})),
                        inputs=inputs, warmup=int(data.get("warmup", 5)),
                        max_time_s=float(data.get("max_time_s", 10.0)),
                        timeout_s=float(data.get("timeout_s", 120.0)))
@@ -86,6 +99,7 @@ def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
 def spec_to_json(spec: LatencySpec) -> dict[str, Any]:
     """The parts of a LatencySpec the child needs, as JSON."""
     return {
+        "budget_ms": spec.budget_ms,
         "percentile": spec.percentile,
         "dims": dict(spec.dims),
         "inputs": {name: {"shape": None if i.shape is None else list(i.shape),
@@ -135,8 +149,62 @@ def time_runs(run: Callable[[], object], *, max_time_s: float, min_runs: int = M
     return samples
 
 
-def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
-    """Load, check, feed and time the model a child request names; the result as JSON."""
+MeasureRound = Callable[[float, int], list[int]]
+"""``(max_time_s, max_runs) -> nanoseconds of each run``: one measuring round."""
+
+
+def measure_adaptively(measure_round: MeasureRound, spec: LatencySpec, *,
+                       deadline: float | None = None, emit: Emit | None = None,
+                       max_runs: int = MAX_RUNS) -> tuple[list[int], int]:
+    """Nanoseconds of each run and the rounds measured, by the module docstring's rule.
+
+    ``deadline`` (``time.monotonic()``) bounds the extra rounds; ``None`` leaves them unbounded.
+    """
+    samples = measure_round(spec.max_time_s, max_runs)
+    rounds = 1
+    round_s = spec.max_time_s / 2
+    while (spec.budget_ms is not None and rounds <= EXTRA_ROUNDS and len(samples) < max_runs
+           and _unsure(samples, spec)):
+        # A round lasts round_s plus up to one run past it; keep twice the slowest run spare.
+        needed = round_s + 2 * max(samples) / 1e9
+        if deadline is not None and time.monotonic() + needed > deadline:
+            break
+        if emit is not None:
+            emit({"event": "progress", "message": f"budget {spec.budget_ms:g} ms is inside the "
+                  f"{spec.percentile} interval: measuring {round_s:g} s more "
+                  f"(round {rounds + 1} of {EXTRA_ROUNDS + 1})"})
+        samples += measure_round(round_s, max_runs - len(samples))
+        rounds += 1
+    return samples, rounds
+
+
+def _unsure(samples_ns: list[int], spec: LatencySpec) -> bool:
+    """Whether more runs could change or firm up the verdict on ``samples_ns``."""
+    from deploygate.probe.verdict import decide
+
+    assert spec.budget_ms is not None
+    samples_ms = [s / 1e6 for s in samples_ns]
+    fraction = stats.PERCENTILE_FRACTIONS[spec.percentile]
+    low, high = stats.percentile_interval(samples_ms, fraction)
+    verdict = decide(spec.budget_ms, fastest_ms=min(samples_ms), slowest_ms=max(samples_ms),
+                     low_ms=low, high_ms=high, tick_ms=clock_tick_ms())
+    if verdict == "inconclusive":
+        return True
+    unbounded = stats.order_statistic_ranks(len(samples_ms), fraction)[1] is None
+    return verdict == "pass" and unbounded
+
+
+def clock_tick_ms() -> float:
+    """The resolution of the clock the runs are timed with, in ms."""
+    return time.get_clock_info("perf_counter").resolution * 1e3
+
+
+def run_probe(request: Mapping[str, Any], emit: Emit, *,
+              deadline: float | None = None) -> dict[str, Any]:
+    """Load, check, feed and time the model a child request names; the result as JSON.
+
+    ``deadline`` (``time.monotonic()``) is when the parent will kill this process.
+    """
     import onnx
     import onnxruntime as ort
 
@@ -190,25 +258,29 @@ def run_probe(request: Mapping[str, Any], emit: Emit) -> dict[str, Any]:
     emit({"event": "phase", "phase": "measure"})
     emit({"event": "progress", "message": f"measuring for {spec.max_time_s:g} s"})
     started = time.perf_counter_ns()
-    samples_ns = time_runs(lambda: session.run(None, feeds), max_time_s=spec.max_time_s)
+    if deadline is not None:
+        # Extra rounds must end well before the parent's kill, which counts from its own start.
+        deadline -= (1.0 - TIMEOUT_SHARE) * spec.timeout_s
+
+    def measure_round(seconds: float, most: int) -> list[int]:
+        return time_runs(lambda: session.run(None, feeds), max_time_s=seconds, max_runs=most)
+
+    samples_ns, rounds = measure_adaptively(measure_round, spec, deadline=deadline, emit=emit)
     measured_s = (time.perf_counter_ns() - started) / 1e9
     emit({"event": "progress", "message": f"measured {len(samples_ns)} runs"})
 
-    samples_ms = [s / 1e6 for s in samples_ns]
-    summary = stats.summarize(samples_ms)
     return {
+        **stats.describe([s / 1e6 for s in samples_ns]),
         "threads": threads,
-        "runs": len(samples_ms),
-        **{k: v for k, v in summary.items() if k != "runs"},
         "session_ms": session_ms,
-        "windows_ms": stats.window_summaries(samples_ms),
+        "clock_tick_ms": clock_tick_ms(),
+        "rounds": rounds,
         "host_cpu": cpu_name(),
         "onnxruntime": ort.__version__,
         "input_shapes": {name: list(a.shape) for name, a in feeds.items()},
         "defaulted_dims": [d.to_json() for d in defaulted_dims(signature, spec)],
         "warmup": max(1, spec.warmup),
         "measured_s": measured_s,
-        "estimated_percentiles": list(stats.estimated_percentiles(len(samples_ms))),
     }
 
 

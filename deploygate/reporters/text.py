@@ -152,10 +152,10 @@ def render(report: Report, *, color: bool = False) -> str:
 
 
 def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: float | None,
-                 verdict: str | None) -> str:
+                 verdict: str | None, on_inconclusive: str = "warn") -> str:
     """`deploygate probe` as text: runs, percentiles, setup time and the verdict."""
     shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
-    lines = [f"{path}: {result.runs} runs, {result.threads} threads, "
+    lines = [f"{path}: {result.runs} runs, {result.describe_threads()}, "
              f"onnxruntime {result.onnxruntime} on {result.host_cpu}",
              f"  inputs: {shapes}"]
     for d in result.defaulted_dims:
@@ -166,9 +166,17 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
     lines += [f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
              f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms",
              f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
-             f"stdev {result.stdev_ms:.3f} ms",
+             f"max {result.max_ms:.3f} ms  stdev {result.stdev_ms:.3f} ms",
              f"  setup (not counted): session {result.session_ms:.0f} ms, "
              f"process and inputs {result.overhead_ms:.0f} ms"]
-    if verdict:
+    if verdict and budget_ms is not None:
+        low, high = result.interval_ms.get(percentile, (result.min_ms, result.max_ms))
+        lines.append(f"  {percentile} {result.confidence:.0%} interval {low:.3f}-{high:.3f} ms "
+                     f"({result.rounds} measuring round{'s' * (result.rounds != 1)})")
+        if verdict == "inconclusive":
+            verdict = ("inconclusive: the budget lies inside the interval; " +
+                       ("counted as a failure (--on-inconclusive fail)"
+                        if on_inconclusive == "fail" else
+                        "NOT JUDGED, exit 0 (--on-inconclusive fail makes it exit 1)"))
         lines.append(f"  {percentile} vs budget {budget_ms:g} ms: {verdict}")
     return terminal_lines(lines)

@@ -14,7 +14,8 @@ import pytest
 
 from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.manifest.model import InputSpec, LatencySpec
-from deploygate.probe import LatencyResult, default_threads, probe_latency
+from deploygate.host import usable_cores
+from deploygate.probe import LatencyResult, probe_latency
 
 from tests.fixtures import probe_models as models
 
@@ -40,13 +41,15 @@ def test_image_model_with_dims_is_measured(repo: Path) -> None:
     assert len(result.windows_ms) == 5
     assert sum(w["runs"] for w in result.windows_ms) == result.runs
     for name in ("p50", "p90", "p95", "p99"):
-        low, high = result.noise_band_ms[name]
+        low, high = result.interval_ms[name]
         assert low <= result.at(name) <= high
     assert result.onnxruntime and result.host_cpu and result.measured_on == "host"
     assert result.measured_s >= 0.2
     assert any("measuring" in line for line in lines)
     json_form = result.to_json()
-    assert json_form["noise_band_ms"]["p95"] == list(result.noise_band_ms["p95"])
+    assert json_form["interval_ms"]["p95"] == list(result.interval_ms["p95"])
+    assert result.min_ms <= result.interval_ms["p95"][0] and result.max_ms >= result.p99_ms
+    assert result.rounds == 1 and result.clock_tick_ms > 0 and result.confidence == 0.99
 
 
 def test_unresolved_dims_come_back_from_the_child_in_one_message(repo: Path) -> None:
@@ -171,8 +174,17 @@ def test_bad_settings_are_refused_without_a_child(repo: Path) -> None:
         probe(repo / "models" / "missing.onnx", repo)
 
 
-def test_default_threads_is_positive() -> None:
-    assert default_threads() >= 1
+def test_usable_cores_is_positive() -> None:
+    assert usable_cores() >= 1
+
+
+def test_threads_never_exceed_the_usable_cores(repo: Path) -> None:
+    model = models.image_model(repo / "models" / "m.onnx")
+    asked = usable_cores() + 3
+    result = probe_latency(model, LatencySpec(**QUICK, dims={"batch": 1, "h": 8, "w": 8}),  # type: ignore[arg-type]
+                           threads=asked, root=repo, base_dir=repo / "models",
+                           display="models/m.onnx")
+    assert (result.threads, result.target_threads) == (usable_cores(), asked)
 
 
 def test_public_signature_is_the_engine_contract() -> None:
