@@ -107,15 +107,16 @@ def _artifact(a: Mapping[str, Any]) -> ArtifactInfo:
 
 
 _LATENCY_FIELDS = ("threads", "runs", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "min_ms",
-                   "stdev_ms", "session_ms", "overhead_ms", "measured_on", "host_cpu",
-                   "onnxruntime", "input_shapes", "warmup", "measured_s")
+                   "max_ms", "stdev_ms", "session_ms", "overhead_ms", "measured_on", "host_cpu",
+                   "onnxruntime", "input_shapes", "warmup", "measured_s", "confidence",
+                   "clock_tick_ms", "rounds", "target_threads")
 
 
 def _latency(data: Mapping[str, Any]) -> LatencyResult:
     known = {k: data[k] for k in _LATENCY_FIELDS if k in data and data[k] is not None}
     return LatencyResult(
         **known, windows_ms=tuple(data.get("windows_ms") or ()),
-        noise_band_ms={k: (v[0], v[1]) for k, v in (data.get("noise_band_ms") or {}).items()},
+        interval_ms={k: (v[0], v[1]) for k, v in (data.get("interval_ms") or {}).items()},
         estimated_percentiles=tuple(data.get("estimated_percentiles") or ()))
 
 
