@@ -52,7 +52,8 @@ class RefChoice:
     ref: str
     """As given: ``origin/main``, a branch, a tag or a commit id."""
     source: str
-    """``--base``, ``baseline.ref``, ``GITHUB_BASE_REF`` or ``pull_request.base.sha``."""
+    """``--base``, ``baseline.ref``, ``GITHUB_BASE_REF``, ``pull_request.base.sha``,
+    ``CI_MERGE_REQUEST_DIFF_BASE_SHA`` or ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``."""
     fallbacks: tuple[str, ...] = ()
     """Refs tried in order when ``ref`` is not in the clone (the pull request's base commit)."""
 
@@ -221,13 +222,30 @@ def choose_ref(cli_ref: str | None, baseline: Baseline | None,
 
 
 def pull_request_base(environ: Mapping[str, str]) -> RefChoice | None:
-    """The base of the GitHub pull request this runs for, from the environment; else None."""
+    """The base of the GitHub pull request or GitLab merge request this runs for; else None."""
     sha = _event_base_sha(environ.get("GITHUB_EVENT_PATH"))
     branch = environ.get("GITHUB_BASE_REF")
     if branch:
         return RefChoice(f"origin/{branch}", "GITHUB_BASE_REF", (sha,) if sha else ())
     if sha:
         return RefChoice(sha, "pull_request.base.sha")
+    return merge_request_base(environ)
+
+
+def merge_request_base(environ: Mapping[str, str]) -> RefChoice | None:
+    """The base of a GitLab merge-request pipeline: the diff's base commit, else the target branch.
+
+    ``CI_MERGE_REQUEST_DIFF_BASE_SHA`` is the commit the merge request's diff starts from (the
+    merge base), which is what the change is judged against; the target branch, which may have
+    moved on since, is only the fallback.
+    """
+    sha = environ.get("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
+    branch = environ.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
+    target = (f"origin/{branch}",) if branch else ()
+    if _FULL_SHA.fullmatch(sha):
+        return RefChoice(sha, "CI_MERGE_REQUEST_DIFF_BASE_SHA", target)
+    if target:
+        return RefChoice(target[0], "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
     return None
 
 
@@ -360,9 +378,11 @@ class BaseRepository:
         except git.GitCommandError:
             shallow = False
         if shallow:
+            depth = "`GIT_DEPTH: 0` in the job's variables" \
+                if choice.source.startswith("CI_MERGE_REQUEST") \
+                else "`fetch-depth: 0` in actions/checkout"
             raise BaselineError(f"the base ref {choice.ref} is not in this shallow clone: use "
-                                "`fetch-depth: 0` in actions/checkout or run "
-                                f"`{_fetch_command(repo, choice.ref)}`")
+                                f"{depth} or run `{_fetch_command(repo, choice.ref)}`")
         raise BaselineError(f"the base ref {choice.ref} does not exist in this repository "
                             f"(from {choice.source}); check the name, or fetch it with "
                             f"`{_fetch_command(repo, choice.ref)}`")

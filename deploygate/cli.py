@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST = "deploy-constraints.yaml"
 MANIFEST_NAMES = (DEFAULT_MANIFEST, "deploy-constraints.yml")
 """The names `check`, `validate`, `matrix` and `advise` look for when no manifest is given."""
-FORMATS = ["text", "json", "sarif", "junit", "github", "markdown"]
+FORMATS = ["text", "json", "sarif", "junit", "github", "markdown", "gitlab"]
 
 
 def default_manifest(folder: Path = Path(".")) -> Path:

@@ -386,7 +386,7 @@ def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifac
         if spec.baseline is None:
             return None
         return BaselineComparison(None, None, "skipped", reason=(
-            "no base ref: set baseline.ref, pass --base, or run in a pull request"))
+            "no base ref: set baseline.ref, pass --base, or run in a pull or merge request"))
     say = options.progress or (lambda _msg: None)
     say(f"{spec.name}: comparing with {choice.ref}")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -133,6 +134,21 @@ class Finding:
         line = f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
         # The plain-text form (text report, validate): one finding, one terminal line.
         return one_line(line, limit=4 * MAX_MESSAGE_CHARS)
+
+
+def fingerprint(f: Finding, file: str | None = None) -> str:
+    """A stable identity for ``f``: rule, file, model and key path, not the message's numbers.
+
+    So a code-scanning alert or a Code Quality issue stays the same one when lines move or a
+    re-measured latency changes the message. ``file`` defaults to the repository-relative path.
+    """
+    loc = f.location
+    file = file if file is not None else ((loc.uri or loc.file) if loc is not None else "")
+    # Without a key path the line is the best identity left (e.g. a YAML syntax error).
+    where = (loc.path if loc is not None else None) or \
+        (str(loc.line) if loc is not None and loc.line else f.message)
+    identity = "\0".join((f.rule, file, f.model or "", where))
+    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def exit_code(findings: Iterable[Finding], strict: bool = False) -> int:

@@ -13,6 +13,7 @@ REPORTERS: dict[str, str] = {
     "junit": "deploygate.reporters.junit",
     "github": "deploygate.reporters.github",
     "markdown": "deploygate.reporters.markdown",
+    "gitlab": "deploygate.reporters.gitlab",
 }
 
 

@@ -6,13 +6,12 @@ point at the manifest: its key path becomes a logical location, its line and col
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import quote
 
 import deploygate
-from deploygate.findings import Finding, Location, Severity
+from deploygate.findings import Finding, Location, Severity, fingerprint
 from deploygate.report import Report
 from deploygate.rules import RULES, docs_url, family
 
@@ -97,7 +96,7 @@ def _result(report: Report, f: Finding) -> dict[str, Any]:
         "level": _LEVELS[f.severity],
         "message": {"text": f"{f.model}: {f.message}" if f.model else f.message},
         "locations": [location],
-        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, file, key_path)},
+        "partialFingerprints": {FINGERPRINT_KEY: fingerprint(f, file)},
     }
     if f.model:
         result["properties"] = {"model": f.model}
@@ -134,10 +133,3 @@ def artifact_location(file: str) -> dict[str, Any]:
 def _last_key(key_path: str) -> str:
     cut = max(key_path.rfind("."), key_path.rfind("["))
     return key_path[cut + 1:].rstrip("]") if cut >= 0 else key_path
-
-
-def _fingerprint(f: Finding, file: str, key_path: str | None) -> str:
-    # Without a key path the line is the best identity left (e.g. a YAML syntax error).
-    where = key_path or (str(f.location.line) if f.location and f.location.line else f.message)
-    identity = "\0".join((f.rule, file, f.model or "", where))
-    return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]

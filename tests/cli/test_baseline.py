@@ -39,7 +39,8 @@ LIMITS = """\
 @pytest.fixture(autouse=True)
 def _not_in_a_pull_request(monkeypatch: pytest.MonkeyPatch) -> None:
     # These tests choose their refs; the runner's own pull request must not leak in.
-    for name in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH"):
+    for name in ("GITHUB_BASE_REF", "GITHUB_EVENT_PATH", "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+                 "CI_MERGE_REQUEST_TARGET_BRANCH_NAME"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -262,6 +263,42 @@ def test_pull_request_base_from_the_environment(tmp_path: Path,
     assert code == 0
     base = report["models"][0]["baseline"]
     assert (base["ref"], base["source"]) == ("origin/other", "GITHUB_BASE_REF")
+
+
+def test_gitlab_merge_request_base_judges_the_regression(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    base = git(repo, "rev-parse", "main")
+    # The target branch moves on after the merge request branched: the base is where it branched.
+    git(repo, "switch", "-q", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    git(repo, "switch", "-q", "feature")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+    # Without the merge request's variables there is nothing to compare with: a DG607 warning.
+    code, report, _ = check(repo)
+    assert code == 0 and rules(report) == ["DG607"]
+
+    monkeypatch.setenv("CI_MERGE_REQUEST_DIFF_BASE_SHA", base)
+    monkeypatch.setenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+    code, report, _ = check(repo)
+    assert code == 1 and rules(report) == ["DG603"]
+    found = report["models"][0]["baseline"]
+    assert (found["ref"], found["source"], found["commit"]) == (
+        base, "CI_MERGE_REQUEST_DIFF_BASE_SHA", base)
+
+
+def test_gitlab_target_branch_alone_is_the_base(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = repo_with_model(tmp_path, width=16)
+    git(repo, "update-ref", "refs/remotes/origin/main", "main")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "bigger")
+    monkeypatch.setenv("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+    code, report, _ = check(repo)
+    assert code == 1
+    found = report["models"][0]["baseline"]
+    assert (found["ref"], found["source"]) == ("origin/main", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
 
 
 def test_nonexistent_ref_is_exit_2_naming_it(tmp_path: Path) -> None:

@@ -53,6 +53,16 @@ def test_other_events_give_no_base(tmp_path: Path, payload: object) -> None:
     assert pull_request_base({"GITHUB_EVENT_PATH": event(tmp_path, payload)}) is None
 
 
+def test_gitlab_merge_request_variables() -> None:
+    env = {"CI_MERGE_REQUEST_DIFF_BASE_SHA": SHA, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}
+    assert pull_request_base(env) == RefChoice(SHA, "CI_MERGE_REQUEST_DIFF_BASE_SHA", ("origin/main",))
+    assert pull_request_base({"CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}) == \
+        RefChoice("origin/main", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
+    # Not a commit id: never handed to git as one.
+    assert pull_request_base({"CI_MERGE_REQUEST_DIFF_BASE_SHA": "--upload-pack=x"}) is None
+    assert pull_request_base({}) is None
+
+
 def test_unreadable_event_gives_no_base(tmp_path: Path) -> None:
     (tmp_path / "event.json").write_text("{not json")
     assert pull_request_base({"GITHUB_EVENT_PATH": str(tmp_path / "event.json")}) is None

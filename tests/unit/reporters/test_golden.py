@@ -19,7 +19,7 @@ from tests.unit.reporters.sample import sample_report
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 EXTENSIONS = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt",
-              "markdown": "md"}
+              "markdown": "md", "gitlab": "json"}
 UPDATE = os.environ.get("DEPLOYGATE_UPDATE_GOLDEN") == "1"
 
 
