@@ -60,6 +60,7 @@ class Rule:
 RULE_MODULES: tuple[str, ...] = (
     "deploygate.errors",              # DG100 usage, DG107, and each stage's default rule
     "deploygate.manifest.load",       # DG1xx
+    "deploygate.paths",               # DG106
     "deploygate.artifacts.base",      # DG2xx shared by the readers
     "deploygate.artifacts.lfs",       # DG204
     "deploygate.checks.fit",          # DG3xx

@@ -22,6 +22,10 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
                                 file=display, rule=DG201)
         if path.is_dir():
             target, target_display, fmt = _resolve_folder(path, display)
+        elif not path.is_file():
+            # A FIFO or a device: opening it could wait forever or never reach an end.
+            raise ArtifactError("not a regular file (a pipe or device?); point `path` at the "
+                                "model file", file=display, rule=DG202)
         else:
             target, target_display = path, display
             fmt = detect_format(path, display)
@@ -44,7 +48,7 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
 
 def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
     """What to inspect for a folder: its shards, or the one model file it holds."""
-    from deploygate.artifacts.detect import detect_format
+    from deploygate.artifacts.detect import contained, detect_format
 
     files = sorted(p for p in folder.iterdir() if p.is_file())
     for fmt in formats.FORMATS.values():
@@ -60,8 +64,8 @@ def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
         raise ArtifactError(
             f"a folder must hold safetensors shards or exactly one model file (found: {found}); "
             "point `path` at the model file", file=display, rule=DG205)
-    model = chosen[0]
-    model_display = f"{display.rstrip('/')}/{model.name}"
+    model_display = f"{display.rstrip('/')}/{chosen[0].name}"
+    model = contained(folder, chosen[0], model_display)
     return model, model_display, detect_format(model, model_display)
 
 

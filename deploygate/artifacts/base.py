@@ -47,6 +47,21 @@ DG212 = Rule("DG212", "training-state-shipped", Outcome.VIOLATION,
              level="note")
 
 
+def as_text(value: Any) -> Any:
+    """``value`` with every ``bytes`` in it made text, recursively.
+
+    Format libraries hand back a string field that is not valid UTF-8 as bytes (protobuf does
+    for ONNX); past this boundary every name is ``str``, its bad bytes written as escapes.
+    """
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {as_text(k): as_text(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_text(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class TensorSpec:
     """A graph input or output as the model declares it."""
@@ -57,6 +72,12 @@ class TensorSpec:
     """numpy-style element type: float32, float16, bfloat16, int64, bool, string, ..."""
     shape: tuple[Dim, ...] | None
     """Dimensions; None when the rank itself is unknown."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", as_text(self.name))
+        object.__setattr__(self, "dtype", as_text(self.dtype))
+        if self.shape is not None:
+            object.__setattr__(self, "shape", as_text(self.shape))
 
     def to_json(self) -> dict[str, Any]:
         """JSON form used by the reports."""
@@ -93,6 +114,9 @@ class ArtifactInfo:
     training_state: dict[str, Any] | None = None
     """What a training checkpoint holds besides the model's weights (optimizer state, EMA
     copies), kept out of ``params`` and ``bytes_by_dtype``; None for a model file."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "details", as_text(self.details))
 
     @property
     def weights_bytes(self) -> int:

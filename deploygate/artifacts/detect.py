@@ -9,9 +9,28 @@ from deploygate.artifacts.lfs import MAX_POINTER_BYTES, pointer_error
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG205
 from deploygate.errors import DG202
+from deploygate.paths import DG106, UnusablePath, leaves
 
 HEAD_BYTES = 64
 """Bytes read to sniff a format (every format's magic lies within them)."""
+
+
+def contained(folder: Path, path: Path, display: str) -> Path:
+    """``path``, a file found beside a model in ``folder``, once it is known to stay there.
+
+    Links are followed: one that leads out of the folder is refused (DG106) before anything
+    is read, so a pull request cannot make the gate read, and print, a file from elsewhere.
+    """
+    try:
+        outside = leaves(folder, path)
+    except UnusablePath as e:
+        raise ArtifactError(f"the name {path.name!r} {e}; rename the file", file=display,
+                            rule=DG202) from e
+    if outside:
+        raise ArtifactError(f"{path.name!r} is a link that leads out of the model's folder; "
+                            "refused, keep the file itself in the folder", file=display,
+                            rule=DG106)
+    return path
 
 
 def read_head(path: Path, n: int = HEAD_BYTES) -> bytes:

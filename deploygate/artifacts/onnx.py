@@ -17,7 +17,7 @@ from typing import Any
 import onnx
 from onnx import AttributeProto, TensorProto
 
-from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
+from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec, as_text
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG201, DG208
@@ -339,8 +339,11 @@ def _count_sparse(sparse: onnx.SparseTensorProto, tally: _Tally) -> None:
 def _note_external(tensor: onnx.TensorProto, tally: _Tally) -> None:
     if tensor.data_location != TensorProto.EXTERNAL:
         return
-    entries = {e.key: e.value for e in tensor.external_data}
-    name = tensor.name or "<unnamed>"
+    # proto2 strings are not checked as UTF-8: protobuf hands invalid ones back as bytes. A
+    # location names a file, so its bytes are kept as the file system's (surrogate escapes).
+    entries = {as_text(e.key): os.fsdecode(e.value) if isinstance(e.value, bytes) else e.value
+               for e in tensor.external_data}
+    name = as_text(tensor.name) or "<unnamed>"
     length = entries.get("length")
     tally.external.append(ExternalRef(
         tensor=name,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.artifacts.detect import contained
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG201, DG205
@@ -242,7 +243,7 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
         "index": index.name if index else None,
         "metadata": headers[shard_names[0]].metadata,
     }
-    details.update(_read_config(folder))
+    details.update(_read_config(folder, display))
     return ArtifactInfo(
         path=display, format="safetensors",
         size_bytes=sum(h.file_size for h in headers.values()), params=params,
@@ -252,8 +253,9 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
 def _find_index(folder: Path, display: str) -> Path | None:
     preferred = folder / INDEX_NAME
     if preferred.is_file():
-        return preferred
-    found = sorted(p for p in folder.glob("*.safetensors.index.json") if p.is_file())
+        return contained(folder, preferred, f"{display}/{preferred.name}")
+    found = sorted(contained(folder, p, f"{display}/{p.name}")
+                   for p in folder.glob("*.safetensors.index.json") if p.is_file())
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise ArtifactError(f"the folder has several shard indexes ({names}); keep one, or "
@@ -275,22 +277,23 @@ def _read_weight_map(index: Path, display: str) -> dict[str, str]:
 def _shard_path(folder: Path, name: str, display: str) -> Path:
     shard = folder / name
     # Shards live in the checkpoint's folder: an index must not reach outside it.
-    escapes = (not name or Path(name).is_absolute() or ".." in Path(name).parts
-               or not shard.resolve().is_relative_to(folder.resolve()))
+    escapes = not name or Path(name).is_absolute() or ".." in Path(name).parts
     if escapes:
         raise ArtifactError(f"shard {name!r} lies outside the checkpoint folder (absolute, "
                             "'..' or a link out); refused, keep the shards in the folder",
                             file=display, rule=DG202)
+    contained(folder, shard, f"{display}/{name}")
     if not shard.is_file():
         raise ArtifactError(f"the index names shard {name!r}, which does not exist; commit it "
                             "or re-save the checkpoint", file=display, rule=DG201)
     return shard
 
 
-def _read_config(folder: Path) -> dict[str, Any]:
+def _read_config(folder: Path, display: str) -> dict[str, Any]:
     config = folder / "config.json"
     if not config.is_file():
         return {}
+    contained(folder, config, f"{display}/config.json")
     try:
         document = _read_small_json(config, MAX_CONFIG_BYTES, "config.json")
     except ArtifactError:

@@ -20,10 +20,10 @@ from deploygate.manifest.model import (
     Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
 )
 from deploygate.manifest.schema import iter_schema_problems
-from deploygate.paths import UnusablePath, find_repository_root, resolve_inside
-from deploygate.manifest.units import parse_count, parse_percent, parse_size
+from deploygate.paths import DG106, UnusablePath, find_repository_root, resolve_inside
 from deploygate.rules import Outcome, Rule
 from deploygate.errors import DG102
+from deploygate.manifest.units import MAX_QUANTITY, parse_count, parse_percent, parse_size
 
 MAX_MANIFEST_BYTES = 1 << 20
 """Manifests are small; anything bigger is refused before parsing."""
@@ -51,11 +51,6 @@ DG104 = Rule("DG104", "unknown-device", Outcome.CANNOT_JUDGE,
 DG105 = Rule("DG105", "duplicate-model-name", Outcome.CANNOT_JUDGE,
              "Two models share a name.",
              "Give every model a unique name.")
-
-DG106 = Rule("DG106", "path-outside-repository", Outcome.CANNOT_JUDGE,
-             "A path in the manifest resolves outside the repository.",
-             "Use a path relative to the manifest that stays inside the repository.")
-
 
 @dataclass
 class _Walk:
@@ -140,6 +135,13 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
         # NaN compares false with everything: a NaN budget would make the gate always pass.
         walk.problem(DG102, _mark(node), path,
                      f"{node.value} is not a finite number; write a plain number")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_QUANTITY:
+        # Thousands of digits: float() of it overflows, and no size, count, time or price is
+        # that large. Refused here, once, for every key.
+        walk.problem(DG102, _mark(node), path,
+                     f"a number of {len(node.value)} digits is larger than any the manifest may "
+                     f"state (at most {MAX_QUANTITY}); check the number")
+        return MAX_QUANTITY if value > 0 else -MAX_QUANTITY
     if node.tag == "tag:yaml.org,2002:int" and _OCTAL.match(node.value):
         walk.problem(DG102, _mark(node), path,
                      f"{node.value} is read as the octal number {value} by YAML; "

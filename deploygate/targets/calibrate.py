@@ -12,7 +12,10 @@ for tests, and for runners whose peaks are known.
 from __future__ import annotations
 
 import json
+import math
 import os
+import secrets
+import stat
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -51,9 +54,18 @@ class HostPeaks:
         return self.flops * min(max(threads, 1), self.cores) / self.cores
 
 
-def cache_file() -> Path:
-    """Where host peaks are cached: the user's cache dir, never beside their artifacts."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_file() -> Path | None:
+    """Where host peaks are cached: the user's cache dir, never beside their artifacts.
+
+    None when there is no home to hold one (no ``HOME`` and no password entry, as in some
+    containers): the peaks are then measured each run.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec ignores a relative path
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError, OSError):
+            return None
     return Path(base) / "deploygate" / "host.json"
 
 
@@ -97,22 +109,20 @@ def host_peaks() -> HostPeaks:
     if override:
         try:
             gflops, gbps = (float(x) for x in override.split(","))
+            if not all(math.isfinite(x) and x > 0 for x in (gflops, gbps)):
+                raise ValueError("not positive")
         except ValueError as e:
             raise UsageError(f"{ENV_PEAKS}={override!r}: expected 'GFLOPS,GB/s', e.g. '100,10'") \
                 from e
         return HostPeaks(gflops * 1e9, gbps * 1e9, cpu_name(), cores, "", "env")
     key = _cache_key()
     file = cache_file()
-    try:
-        cached = json.loads(file.read_text("utf-8"))
-        entry = cached.get(key) if isinstance(cached, dict) else None
-        if isinstance(entry, dict):
-            return HostPeaks(float(entry["flops"]), float(entry["bandwidth"]), entry["cpu"],
-                             int(entry["cores"]), entry["numpy"], "cache")
-    except (OSError, ValueError, KeyError, TypeError):
-        cached = {}
+    cached = _read_cache(file)
+    entry = _entry(cached.get(key), cores)
+    if entry is not None:
+        return entry
     peaks = measure_host_peaks()
-    _store(file, key, peaks, cached if isinstance(cached, dict) else {})
+    _store(file, key, peaks, cached)
     return peaks
 
 
@@ -136,22 +146,87 @@ def refresh_host_peaks(stale: HostPeaks) -> HostPeaks:
     best = replace(fresh, flops=max(fresh.flops, stale.flops),
                    bandwidth=max(fresh.bandwidth, stale.bandwidth))
     file = cache_file()
-    try:
-        cached = json.loads(file.read_text("utf-8"))
-    except (OSError, ValueError):
-        cached = {}
-    _store(file, _cache_key(), best,
-           cached if isinstance(cached, dict) else {})
+    _store(file, _cache_key(), best, _read_cache(file))
     return best
 
 
-def _store(file: Path, key: str, peaks: HostPeaks, cached: dict[str, object]) -> None:
-    """Write the cache atomically; a read-only home only costs a re-measurement next time."""
-    entry = {k: v for k, v in asdict(peaks).items() if k != "source"}
+MAX_CACHE_BYTES = 1 << 20
+"""host.json holds one small entry per machine image; a bigger file is not ours."""
+MAX_CORES = 1 << 16
+"""More logical cores than any machine has: a cached count beyond it is not a measurement."""
+
+
+def _read_cache(file: Path | None) -> dict[str, object]:
+    """The cache's entries, or {} when it is missing, a link, too big or not our JSON."""
+    if file is None:
+        return {}
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({**cached, key: entry}, indent=2) + "\n", "utf-8")
-        os.replace(tmp, file)
+        fd = os.open(file, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return {}
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return {}
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_CACHE_BYTES + 1)
+        if len(raw) > MAX_CACHE_BYTES:
+            return {}
+        cached = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    finally:
+        os.close(fd)
+    return cached if isinstance(cached, dict) else {}
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a measurement")
+
+
+def _entry(entry: object, cores: int) -> HostPeaks | None:
+    """A cached entry as HostPeaks, when every figure in it is one this machine could have."""
+    if not isinstance(entry, dict):
+        return None
+    flops, bandwidth, cached_cores = (entry.get(k) for k in ("flops", "bandwidth", "cores"))
+    cpu, numpy_version = entry.get("cpu"), entry.get("numpy")
+    rates_ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and
+                   math.isfinite(v) and 0 < v < 1e18 for v in (flops, bandwidth))
+    if not (rates_ok and isinstance(cached_cores, int) and not isinstance(cached_cores, bool)
+            and 1 <= cached_cores <= min(cores, MAX_CORES)
+            and isinstance(cpu, str) and isinstance(numpy_version, str)):
+        return None
+    return HostPeaks(float(flops), float(bandwidth), cpu, cached_cores,  # type: ignore[arg-type]
+                     numpy_version, "cache")
+
+
+def _store(file: Path | None, key: str, peaks: HostPeaks, cached: dict[str, object]) -> None:
+    """Write the cache without following links, atomically; failing costs a re-measurement.
+
+    The cache folder is opened without following a link, the new content goes to a fresh
+    file created exclusively (O_EXCL|O_NOFOLLOW, mode 0600) and is renamed over host.json, so
+    a planted link is replaced, never written through, and a reader never sees half a file.
+    """
+    if file is None:
+        return
+    entry = {k: v for k, v in asdict(peaks).items() if k != "source"}
+    data = (json.dumps({**cached, key: entry}, indent=2, allow_nan=False) + "\n").encode()
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = os.open(file.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
+    except (OSError, ValueError):
+        return
+    tmp = f"{file.name}.{secrets.token_hex(8)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, file.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            os.unlink(tmp, dir_fd=folder)
+            raise
     except OSError:
         pass
+    finally:
+        os.close(folder)

@@ -166,7 +166,7 @@ def test_safetensors_shard_symlink_out(repo: HostileRepo) -> None:
     repo.write("models/ckpt/model.safetensors.index.json",
                json.dumps({"weight_map": {"w": "b.safetensors"}}))
     repo.model("models/ckpt")
-    repo.expect(repo.check(), 2, rule="DG202", file="models/ckpt", says=["outside the checkpoint"])
+    repo.expect(repo.check(), 2, rule="DG106", file="models/ckpt", says=["leads out of the model's folder"])
 
 
 def test_safetensors_index_deeply_nested(repo: HostileRepo) -> None:
