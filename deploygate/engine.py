@@ -87,7 +87,7 @@ def run_check(options: CheckOptions) -> Report:
     # Unknown --model names are judged only when every manifest loaded (else any might hold it).
     if all(names is not None for _, names in parts):
         shown = parts[0][0].manifest
-        findings = [Finding("DG107", Severity.ERROR,
+        findings = [Finding(DG107.id, Severity.ERROR,
                             f"--model {name}: no such model in the manifest"
                             f"{'s' * (len(files) > 1)} (models: {', '.join(sorted(known))})",
                             Location(shown)) for name in options.models if name not in known]

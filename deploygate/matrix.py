@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from deploygate.errors import DG100
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.load import load_manifest
 from deploygate.manifest.model import Device, Manifest, ModelSpec
@@ -99,7 +100,7 @@ def build_matrix(files: list[tuple[Path, str]],
                 entries.setdefault((entry["manifest"], entry["model"]), entry)
     jobs = shard(list(entries.values()), max_jobs)
     if jobs is None:
-        findings.append(Finding("DG100", Severity.ERROR,
+        findings.append(Finding(DG100.id, Severity.ERROR,
                                 f"the models need more than {max_jobs} jobs even sharded: they "
                                 f"span more than {max_jobs} (manifest, runner) pairs; split the "
                                 "matrix across workflows", Location(files[0][1])))

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 import deploygate
+from deploygate.artifacts.base import DG203, DG207
 from deploygate.findings import Finding, Location, Severity, fingerprint
 from deploygate.report import Report
 from deploygate.rules import RULES, docs_url, family
@@ -23,7 +24,7 @@ computes from the line's text; ours names the finding (rule, file, model, key pa
 so an alert survives lines moving and a re-measured latency (new numbers in the message)."""
 
 _LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
-SECURITY_SEVERITY = {"DG203": "9.0", "DG207": "7.0"}
+SECURITY_SEVERITY = {DG203.id: "9.0", DG207.id: "7.0"}
 """Rules about artifacts that run code when loaded: GitHub shows these as security alerts,
 ranked by this CVSS-like score (9.0 and up is critical, 7.0 to 8.9 high)."""
 
