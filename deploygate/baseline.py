@@ -85,6 +85,8 @@ class BaseEntry:
     """Repository-relative POSIX path of its file or folder."""
     format: str | None = None
     """Its declared format, if any."""
+    allow_globals: tuple[str, ...] = ()
+    """The pickle globals its ``security.allow_globals`` accepted."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ class BaselineComparison:
     """Repository-relative path of the base artifact."""
     base_format: str | None = None
     """The format the base manifest declares for it, if any."""
+    base_allow_globals: tuple[str, ...] | None = None
+    """The pickle globals the base manifest accepted for it; None when no base entry was read."""
     base: ArtifactInfo | None = None
     """Inspection of the base artifact; None when it could not be inspected."""
     size: Change | None = None
@@ -531,8 +535,19 @@ def _entries(doc: Any, manifest_dir: str) -> dict[str, BaseEntry] | None:
             continue
         repo_path = repo_relative(manifest_dir, path)
         if repo_path is not None:
-            found.setdefault(name, BaseEntry(name, repo_path, fmt if isinstance(fmt, str) else None))
+            found.setdefault(name, BaseEntry(name, repo_path, fmt if isinstance(fmt, str) else None,
+                                             _allowed_globals(raw, defaults)))
     return found
+
+
+def _allowed_globals(raw: dict[str, Any], defaults: dict[str, Any]) -> tuple[str, ...]:
+    """``security.allow_globals`` of a base manifest's entry (the model's own, else defaults')."""
+    for where in (raw, defaults):
+        security = where.get("security")
+        if isinstance(security, dict) and "allow_globals" in security:
+            names = security["allow_globals"]
+            return tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()
+    return ()
 
 
 def repo_relative(manifest_dir: str, path: str) -> str | None:
@@ -640,11 +655,12 @@ def locate_base(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
         return found if repo.exists(resolved, head_path) else replace(found, status="new")
     entry = models.get(spec.name)
     if entry is None:
-        return replace(found, status="new")
+        return replace(found, status="new", base_allow_globals=())
     if not repo.exists(resolved, entry.path):
         return replace(found, status="skipped", base_path=entry.path, reason=(
             f"the base manifest names {entry.path}, which is not in the base commit"))
-    return replace(found, base_path=entry.path, base_format=entry.format)
+    return replace(found, base_path=entry.path, base_format=entry.format,
+                   base_allow_globals=entry.allow_globals)
 
 
 def removed_models(manifest: Manifest, repo: BaseRepository,

@@ -160,7 +160,8 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
 
     shown = display_path(spec.resolved_path)
     try:
-        artifact = inspect_artifact(spec.resolved_path, display=shown, declared_format=spec.format)
+        artifact = inspect_artifact(spec.resolved_path, display=shown, declared_format=spec.format,
+                                    allow_globals=frozenset(spec.security.allow_globals))
     except DeploygateError as e:
         return ModelAdvice(spec, None, error=str(e))
     probe_findings: list[Finding] = []
@@ -206,7 +207,8 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
     say = options.progress or (lambda _msg: None)
     say(f"{spec.name}: inspecting {shown}")
     try:
-        artifact = inspect_artifact(spec.resolved_path, display=shown, declared_format=spec.format)
+        artifact = inspect_artifact(spec.resolved_path, display=shown, declared_format=spec.format,
+                                    allow_globals=frozenset(spec.security.allow_globals))
     except DeploygateError as e:
         finding = Finding(e.rule, Severity.ERROR, str(e), Location(manifest.display, f"{spec.key}.path"),
                           spec.name)
@@ -404,7 +406,8 @@ def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifac
                        size_from_lfs_pointers=True, skipped={"params": unread, "latency": unread})
     try:
         base = inspect_artifact(files.path, display=files.display,
-                                declared_format=found.base_format)
+                                declared_format=found.base_format,
+                                allow_globals=frozenset(found.base_allow_globals or ()))
     except DeploygateError as e:
         return replace(found, status="skipped",
                        reason=f"the base version could not be inspected ({e})")

@@ -12,8 +12,13 @@ from deploygate.errors import DG202, ArtifactError
 __all__ = ["ArtifactInfo", "TensorSpec", "inspect_artifact"]
 
 
-def inspect_artifact(path: Path, *, display: str, declared_format: str | None = None) -> ArtifactInfo:
-    """Inspect the file or folder at ``path``; ``display`` is how messages name it."""
+def inspect_artifact(path: Path, *, display: str, declared_format: str | None = None,
+                     allow_globals: frozenset[str] = frozenset()) -> ArtifactInfo:
+    """Inspect the file or folder at ``path``; ``display`` is how messages name it.
+
+    ``allow_globals`` are the pickle globals the manifest's ``security.allow_globals`` accepts
+    (read by the formats whose files hold pickles).
+    """
     from deploygate.artifacts.detect import detect_format
 
     try:
@@ -35,7 +40,7 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
             raise ArtifactError(
                 f"recognised as {fmt}, which this version cannot inspect yet; "
                 "export to ONNX or safetensors", file=display, rule=DG205)
-        info = reader.read(target, target_display)
+        info = reader.read(target, target_display, allow_globals=allow_globals)
     except OSError as e:
         # Permissions, a vanished file, an I/O error: the artifact cannot be read.
         raise ArtifactError(f"cannot read the artifact ({e.strerror or e}); check the file",

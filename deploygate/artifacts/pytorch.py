@@ -36,6 +36,7 @@ from deploygate.artifacts.pickle_scan import (
     unsafe_globals,
 )
 from deploygate.errors import ArtifactError
+from deploygate.pickle_policy import refusal
 from deploygate.artifacts.base import DG203, DG205, DG211
 from deploygate.errors import DG202
 
@@ -44,6 +45,7 @@ LEGACY_PROTOCOL = 1001
 MAX_MEMBERS = 100_000
 MAX_CENTRAL_DIRECTORY = 64 << 20
 MAX_COMPRESSION_RATIO = 100  # torch writes members stored (ratio 1); deflate rarely beats 10
+MAX_NAMES_SHOWN = 100  # unsafe globals named in one message
 EOCD = b"PK\x05\x06"
 EOCD64_LOCATOR = b"PK\x06\x07"
 CONVERT_HINT = ("convert the weights to safetensors (safetensors.torch.save_file) in a trusted "
@@ -76,21 +78,27 @@ class _NotAModel(Exception):
     """The file is a valid checkpoint with no model weights in it."""
 
 
-def inspect(path: Path, display: str) -> ArtifactInfo:
-    """Read a PyTorch checkpoint or TorchScript archive's structure; never unpickle it."""
+def inspect(path: Path, display: str, *, allow_globals: frozenset[str] = frozenset()
+            ) -> ArtifactInfo:
+    """Read a PyTorch checkpoint or TorchScript archive's structure; never unpickle it.
+
+    ``allow_globals``: names from ``security.allow_globals`` the team has reviewed; a name
+    that can run code is never honoured (the manifest refuses it first).
+    """
+    allowed = frozenset(n for n in allow_globals if refusal(n) is None)
     size = path.stat().st_size
     try:
         with path.open("rb") as f:
             head = f.read(4)
             if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
                 try:
-                    return _inspect_zip(f, size, path, display)
+                    return _inspect_zip(f, size, path, display, allowed)
                 except _ZIP_ERRORS as e:
                     # what zipfile raises on hostile or broken archives, wherever it reads
                     raise _Corrupt(f"cannot read the zip archive ({type(e).__name__}: {e})"
                                    ) from None
             if starts_like_pickle(head):
-                return _inspect_pickles(f, size, path, display)
+                return _inspect_pickles(f, size, path, display, allowed)
             raise _Unsupported("neither a zip archive nor a pickle")
     except _Unsafe as e:
         raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule=DG203) from None
@@ -109,41 +117,51 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
 
 # -- pickles ----------------------------------------------------------------------------------
 
-def _scan(f: BinaryIO, start: int, end: int, what: str, *, torchscript: bool = False
-          ) -> PickleScan:
+def _scan(f: BinaryIO, start: int, end: int, what: str, allowed: frozenset[str], *,
+          torchscript: bool = False) -> PickleScan:
     """Scan one pickle; unsafe globals win over every other problem."""
     try:
         scan = scan_pickle(f, start=start, end=end)
     except PickleScanError as e:
-        _refuse_globals(e.globals_seen, what, torchscript)
+        _refuse_globals(e.globals_seen, what, torchscript, allowed)
         raise _Unsafe(f"{what} cannot be verified ({e}), so it is treated as unsafe") from None
-    _refuse_globals(scan.globals, what, torchscript)
+    _refuse_globals(scan.globals, what, torchscript, allowed)
     return scan
 
 
-def _refuse_globals(globals_: tuple[tuple[str, str], ...], what: str, torchscript: bool) -> None:
-    bad = unsafe_globals(globals_, torchscript=torchscript)
+def _refuse_globals(globals_: tuple[tuple[str, str], ...], what: str, torchscript: bool,
+                    allowed: frozenset[str]) -> None:
+    bad = [g for g in unsafe_globals(globals_, torchscript=torchscript) if g not in allowed]
     if bad:
-        shown = ", ".join(f"`{g}`" for g in bad[:5]) + (f" and {len(bad) - 5} more"
-                                                         if len(bad) > 5 else "")
-        raise _Unsafe(f"{what} imports {shown}, which loading would call")
+        # every name, so that a reviewed checkpoint's allowlist can be written from the message
+        shown = ", ".join(f"`{g}`" for g in bad[:MAX_NAMES_SHOWN]) + (
+            f" and {len(bad) - MAX_NAMES_SHOWN} more" if len(bad) > MAX_NAMES_SHOWN else "")
+        never = [g for g in bad if refusal(g) is not None]
+        allowable = [g for g in bad if refusal(g) is None]
+        advice = ("; if you have reviewed the file and trust these classes, list them under "
+                  "`security.allow_globals`" if allowable and not never else
+                  f"; {len(never)} of them can run code and can never be allowed"
+                  if never else "")
+        raise _Unsafe(f"{what} imports {len(bad)} global{'s' * (len(bad) > 1)} not allowed: "
+                      f"{shown}, which loading would call{advice}")
 
 
-def _inspect_pickles(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactInfo:
-    first = _scan(f, 0, size, "the pickle")
+def _inspect_pickles(f: BinaryIO, size: int, path: Path, display: str,
+                     allowed: frozenset[str]) -> ArtifactInfo:
+    first = _scan(f, 0, size, "the pickle", allowed)
     if not (first.result_kind == "int" and first.result == LEGACY_MAGIC):
         # a plain pickle: whatever it holds, it held no unsafe global
         return _info(path, display, size, "pytorch", [first], {}, "pickle")
     pos = first.end
-    proto = _scan(f, pos, size, "the legacy protocol pickle")
+    proto = _scan(f, pos, size, "the legacy protocol pickle", allowed)
     if proto.result != LEGACY_PROTOCOL:
         raise _Corrupt(f"legacy protocol version {proto.result!r} (expected {LEGACY_PROTOCOL})")
     pos += proto.end
-    sys_info = _scan(f, pos, size, "the legacy system-info pickle")
+    sys_info = _scan(f, pos, size, "the legacy system-info pickle", allowed)
     pos += sys_info.end
-    main = _scan(f, pos, size, "the checkpoint pickle")
+    main = _scan(f, pos, size, "the checkpoint pickle", allowed)
     pos += main.end
-    keys_scan = _scan(f, pos, size, "the legacy storage-key pickle")
+    keys_scan = _scan(f, pos, size, "the legacy storage-key pickle", allowed)
     pos += keys_scan.end
     keys = keys_scan.result
     if not isinstance(keys, list) or set(keys) != set(main.storages) or len(keys) != len(
@@ -217,7 +235,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         return member.read(info.file_size)
 
 
-def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactInfo:
+def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str,
+                 allowed: frozenset[str]) -> ArtifactInfo:
     _check_central_directory(f, size)
     with zipfile.ZipFile(f) as zf:
         infos = zf.infolist()
@@ -254,6 +273,7 @@ def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str) -> ArtifactIn
             if name.endswith((".pkl", ".debug_pkl")):
                 data = _read_member(zf, by_name[name])
                 scans[name] = _scan(io.BytesIO(data), 0, len(data), name.removeprefix(prefix),
+                                    allowed,
                                     torchscript=torchscript)
         main = scans[prefix + "data.pkl"]
         for key, ref in main.storages.items():
@@ -314,6 +334,11 @@ def _info(path: Path, display: str, size: int, fmt: str, scans: list[PickleScan]
         name = dtype_of.get(key, ref.dtype)
         by_dtype[name] = by_dtype.get(name, 0) + ref.nbytes
     globals_ = sorted({f"{m}.{n}" for s in scans for m, n in s.globals})
+    # past the scan, every global outside the built-in allowlist is one the manifest allowed
+    allowed_used = sorted(set(unsafe_globals(tuple(g for s in scans for g in s.globals),
+                                             torchscript=fmt == "torchscript")))
+    if allowed_used:
+        details["allowed_globals"] = allowed_used
     return ArtifactInfo(
         path=display, format=fmt, size_bytes=size,
         params=sum(t.numel for t in tensors), bytes_by_dtype=by_dtype, files=(path.name,),

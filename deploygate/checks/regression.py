@@ -3,7 +3,8 @@
 DG601 baseline-unavailable (the ref cannot be resolved or read: cannot judge), DG602
 size-regression, DG603 params-regression, DG604 latency-regression (on the A/B ratio of
 medians), DG605 model-new (a note), DG606 model-removed (a manifest-level warning), DG607
-baseline-skipped (a warning: a comparison that was asked for could not be made).
+baseline-skipped (a warning: a comparison that was asked for could not be made), DG608
+allowed-globals-added (a warning: the change widens `security.allow_globals`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,29 @@ DG607 = Rule("DG607", "baseline-skipped", Outcome.VIOLATION,
              "Install git-lfs on the runner so the base content can be read.", level="warning")
 
 
+DG608 = Rule("DG608", "allowed-globals-added", Outcome.VIOLATION,
+             "The change allows pickle globals (`security.allow_globals`) the base did not.",
+             "Review the checkpoint: each allowed name is a class loading it will call.",
+             level="warning")
+
+
 LIMITS = (("size", "max_size_increase", DG602), ("params", "max_params_increase", DG603),
           ("latency", "max_latency_increase", DG604))
+
+
+def _allowed_globals_added(ctx: ModelContext, cmp: BaselineComparison,
+                           where: str) -> Iterator[Finding]:
+    """DG608: a pull request that widens what a pickle may import says so, name by name."""
+    if cmp.base_allow_globals is None:
+        return
+    added = [n for n in ctx.spec.security.allow_globals if n not in cmp.base_allow_globals]
+    if added:
+        yield ctx.finding(DG608, "security.allow_globals",
+                          f"this change allows {len(added)} pickle global"
+                          f"{'s' * (len(added) > 1)} the base ({where}) did not: "
+                          + ", ".join(f"`{n}`" for n in added)
+                          + "; a reviewer should confirm the checkpoint needs them",
+                          Severity.WARNING)
 
 
 def check(ctx: ModelContext) -> Iterator[Finding]:
@@ -52,6 +74,7 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
     if cmp is None:
         return
     where = _where(cmp)
+    yield from _allowed_globals_added(ctx, cmp, where)
     if cmp.status == "unavailable":
         key = "baseline.ref" if cmp.source == "baseline.ref" else \
             "baseline" if ctx.spec.baseline else ""

@@ -17,7 +17,7 @@ import yaml
 
 from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
-    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Target,
+    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Security, Target,
 )
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.paths import DG106, UnusablePath, find_repository_root, resolve_inside
@@ -51,6 +51,12 @@ DG104 = Rule("DG104", "unknown-device", Outcome.CANNOT_JUDGE,
 DG105 = Rule("DG105", "duplicate-model-name", Outcome.CANNOT_JUDGE,
              "Two models share a name.",
              "Give every model a unique name.")
+
+DG111 = Rule("DG111", "global-never-allowed", Outcome.CANNOT_JUDGE,
+             "`security.allow_globals` lists a name that can run code (os, subprocess, "
+             "builtins.eval, importlib, pickle, ...), which no review can make safe.",
+             "Remove it; convert the checkpoint to safetensors instead.")
+
 
 @dataclass
 class _Walk:
@@ -353,6 +359,7 @@ class _Builder:
                 self.problem(DG102, key, str(e))
                 continue
             latency = self._latency(entry.get("latency"), key)
+            security = self._security(entry.get("security", {}), raw, key)
             models.append(ModelSpec(
                 index=i, name=name, path=entry["path"], resolved_path=resolved,
                 target=Target(kind=target["kind"], device=device_id),
@@ -361,9 +368,27 @@ class _Builder:
                 latency=latency,
                 cost=Cost(entry["cost"]["max_usd_per_1k"]) if "cost" in entry else None,
                 baseline=baseline,
+                security=security,
             ))
         return Manifest(file=self.file, display=self.display, root=self.root, models=tuple(models),
                         devices=devices, marks=dict(self.marks))
+
+    def _security(self, merged: dict[str, Any], raw: dict[str, Any], key: str) -> Security:
+        """``security`` with every allowed global checked against the never-allowed names."""
+        from deploygate.pickle_policy import refusal
+
+        names = merged.get("allow_globals", [])
+        where = f"{key}.security.allow_globals" if "allow_globals" in raw.get("security", {}) \
+            else "defaults.security.allow_globals"
+        for i, name in enumerate(names):
+            why = refusal(name)
+            path = f"{where}[{i}]"
+            # defaults apply to every model: say it once
+            if why is not None and all(f.location is None or f.location.path != path
+                                       for f in self.findings):
+                self.problem(DG111, path, f"`{name}` {why}; remove it (a checkpoint "
+                             "that needs it runs code when loaded: convert it to safetensors)")
+        return Security(tuple(n for n in names if refusal(n) is None))
 
     def _inside(self, key: str, relative: str, fix: str) -> Path | None:
         """``relative`` resolved inside the repository, or None after reporting why not."""

@@ -128,6 +128,15 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class Security:
+    """``security``: what a reviewed checkpoint may import."""
+
+    allow_globals: tuple[str, ...] = ()
+    """Pickle globals (``module.name``) accepted beyond the built-in allowlist; never ones
+    that can run code (the manifest refuses those with DG111)."""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One model entry, with ``defaults`` merged under it."""
 
@@ -151,6 +160,8 @@ class ModelSpec:
     """Cost ceiling, if declared."""
     baseline: Baseline | None = None
     """Regression settings, if declared."""
+    security: Security = field(default_factory=Security)
+    """Pickle globals the team accepts."""
 
     @property
     def key(self) -> str:

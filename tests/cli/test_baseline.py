@@ -533,3 +533,53 @@ def test_base_in_real_git_lfs_is_smudged_and_compared(tmp_path: Path) -> None:
     assert model["baseline"]["size_from_lfs_pointers"] is False
     assert model["baseline"]["params"]["before"] == 16 * 16 * 2
     assert model["baseline"]["params"]["after"] == 32 * 32 * 2
+
+
+LIGHTNING_GLOBALS = sorted({
+    "omegaconf.dictconfig.DictConfig", "omegaconf.base.ContainerMetadata", "typing.Any",
+    "builtins.dict", "collections.defaultdict", "omegaconf.nodes.AnyNode",
+    "omegaconf.base.Metadata", "omegaconf.listconfig.ListConfig", "builtins.list",
+    "builtins.int"})
+
+
+def _lightning_manifest(repo: Path, allowed: list[str]) -> None:
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: ckpt\n    path: models/last.ckpt\n"
+        "    target: {kind: edge}\n    baseline: {max_params_increase: 10%}\n"
+        f"    security:\n      allow_globals: [{', '.join(allowed)}]\n")
+
+
+def test_a_pull_request_that_adds_an_allowed_global_says_so(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "models").mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "pytorch" / "lightning_omegaconf.ckpt",
+                repo / "models" / "last.ckpt")
+    _lightning_manifest(repo, LIGHTNING_GLOBALS[:-2])
+    commit_all(repo, "checkpoint; two globals not yet reviewed")
+    git(repo, "switch", "-q", "-c", "feature")
+
+    code, report, _ = check(repo, "--base", "main")
+    assert code == 1 and "DG203" in rules(report)  # the head refuses the same two names
+
+    _lightning_manifest(repo, LIGHTNING_GLOBALS)
+    commit_all(repo, "allow the rest")
+    code, report, _ = check(repo, "--base", "main")
+    assert code == 0, report
+    (model,) = report["models"]
+    assert model["artifact"]["details"]["allowed_globals"] == LIGHTNING_GLOBALS
+    added = [f for f in model["findings"] if f["rule"] == "DG608"]
+    assert len(added) == 1 and added[0]["severity"] == "warning"
+    assert "allows 2 pickle globals the base" in added[0]["message"]
+    for name in LIGHTNING_GLOBALS[-2:]:
+        assert f"`{name}`" in added[0]["message"]
+    assert added[0]["location"]["path"] == "models[0].security.allow_globals"
+    # the base, read under its own allowlist, is refused there: not compared, said so
+    assert "DG607" in rules(report) and "DG212" in rules(report)
+
+    git(repo, "switch", "-q", "main")
+    _lightning_manifest(repo, LIGHTNING_GLOBALS)
+    commit_all(repo, "reviewed")
+    git(repo, "switch", "-q", "feature")
+    git(repo, "reset", "-q", "--hard", "main")
+    code, report, _ = check(repo, "--base", "main")
+    assert "DG608" not in rules(report)  # nothing added against this base

@@ -44,6 +44,9 @@ class Format:
     companions: str | None = None
     """Function in ``reader``, ``(path: Path, display: str) -> Iterable[str]``: the files a model
     names beside it (relative to its folder) that must travel with it."""
+    pickles: bool = False
+    """Its files hold pickles: the reader's ``inspect`` takes ``allow_globals`` (the manifest's
+    ``security.allow_globals``)."""
     caps: tuple[str, ...] = ()
     """Names of the caps the reader enforces: constants in ``reader``, each listed with its reason
     in ``deploygate.limits``."""
@@ -53,9 +56,13 @@ class Format:
         """Every name a detected file of this format may carry."""
         return frozenset({self.name, *self.detected})
 
-    def read(self, path: Path, display: str) -> ArtifactInfo:
-        """Inspect ``path`` with the reader (``display`` names it in messages)."""
-        info: ArtifactInfo = importlib.import_module(self.reader).inspect(path, display)
+    def read(self, path: Path, display: str, *,
+             allow_globals: frozenset[str] = frozenset()) -> ArtifactInfo:
+        """Inspect ``path`` with the reader (``display`` names it in messages); a reader of
+        pickles also gets the pickle globals the manifest allows."""
+        reader = importlib.import_module(self.reader)
+        info: ArtifactInfo = (reader.inspect(path, display, allow_globals=allow_globals)
+                              if self.pickles else reader.inspect(path, display))
         return info
 
     def companion_files(self, path: Path, display: str) -> tuple[str, ...]:

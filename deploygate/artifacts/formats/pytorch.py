@@ -21,5 +21,6 @@ FORMAT = Format(
     extensions=(".pt", ".pth", ".bin", ".ckpt"),
     sniff=sniff,
     detected=("torchscript",),
+    pickles=True,
     caps=("MAX_MEMBERS", "MAX_CENTRAL_DIRECTORY", "MAX_COMPRESSION_RATIO"),
 )

@@ -65,3 +65,59 @@ def test_plain_state_dicts_keep_their_count() -> None:
     t = TensorRef("0", "float32", 0, (2,), (1,))
     assert classify([Section("model", (t,), False), Section("x", (), False)]) is None
     assert inspect_artifact(DATA / "mlp_zip.pt", display="m.pt").training_state is None
+
+
+# -- security.allow_globals: a Lightning checkpoint whose hyper-parameters are omegaconf ------
+
+OMEGACONF_GLOBALS = frozenset({
+    "omegaconf.dictconfig.DictConfig", "omegaconf.base.ContainerMetadata", "typing.Any",
+    "builtins.dict", "collections.defaultdict", "omegaconf.nodes.AnyNode",
+    "omegaconf.base.Metadata", "omegaconf.listconfig.ListConfig", "builtins.list",
+    "builtins.int"})
+LIGHTNING = DATA / "lightning_omegaconf.ckpt"
+
+
+def _refusal(allow: frozenset[str] = frozenset()) -> str:
+    with pytest.raises(ArtifactError) as e:
+        inspect_artifact(LIGHTNING, display="l.ckpt", allow_globals=allow)
+    assert e.value.rule == "DG203"
+    return str(e.value)
+
+
+def _names(message: str) -> set[str]:
+    listed = message.split("not allowed: ", 1)[1].split(", which loading", 1)[0]
+    return {n.strip(" `") for n in listed.split(",")}
+
+
+def test_dg203_lists_exactly_the_names_not_allowed() -> None:
+    message = _refusal()
+    assert "10 globals not allowed" in message
+    assert _names(message) == OMEGACONF_GLOBALS
+    assert "security.allow_globals" in message
+    # allow all but one: the message names exactly the one left
+    left = _refusal(OMEGACONF_GLOBALS - {"typing.Any"})
+    assert _names(left) == {"typing.Any"} and "1 global not allowed" in left
+
+
+def test_allowed_globals_let_a_reviewed_checkpoint_through() -> None:
+    # the allowlist written from the message is enough
+    info = inspect_artifact(LIGHTNING, display="l.ckpt", allow_globals=_names(_refusal()))
+    assert info.params == 50
+    assert info.details["allowed_globals"] == sorted(OMEGACONF_GLOBALS)
+    assert info.training_state is not None and info.training_state["model_keys"] == ["state_dict"]
+
+
+def test_a_code_running_global_is_never_honoured(tmp_path: Path) -> None:
+    import os
+    import pickle
+
+    class Reduce:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return os.system, ("true",)
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"w": Reduce()}, protocol=2))
+    with pytest.raises(ArtifactError) as e:
+        inspect_artifact(path, display="evil.pt",
+                         allow_globals=frozenset({"posix.system", "os.system"}))
+    assert e.value.rule == "DG203" and "can never be allowed" in str(e.value)

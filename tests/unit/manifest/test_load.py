@@ -122,3 +122,49 @@ def test_yes_as_a_name_is_a_boolean_type_error(tmp_path: Path) -> None:
     rule, message = only_finding(
         tmp_path, "version: 1\nmodels:\n  - {name: yes, path: a.onnx, target: {kind: edge}}\n")
     assert rule == "DG102" and "boolean" in message and "quote" in message
+
+
+def test_allow_globals_per_model_and_in_defaults(tmp_path: Path) -> None:
+    text = ("version: 1\ndefaults:\n  target: {kind: edge}\n"
+            "  security: {allow_globals: [omegaconf.listconfig.ListConfig]}\n"
+            "models:\n  - {name: a, path: a.pt}\n"
+            "  - {name: b, path: b.pt, security: {allow_globals: [typing.Any, builtins.dict]}}\n")
+    result = load_manifest(write(tmp_path, text))
+    assert result.manifest is not None, result.findings
+    a, b = result.manifest.models
+    assert a.security.allow_globals == ("omegaconf.listconfig.ListConfig",)
+    assert b.security.allow_globals == ("typing.Any", "builtins.dict")
+
+
+@pytest.mark.parametrize("name", ["os.system", "posix.system", "nt.system", "subprocess.Popen",
+                                  "builtins.eval", "builtins.exec", "builtins.getattr",
+                                  "builtins.__import__", "importlib.import_module",
+                                  "runpy.run_path", "socket.socket", "shutil.rmtree",
+                                  "sys.modules", "pickle.loads", "marshal.loads",
+                                  "ctypes.CDLL", "types.FunctionType", "torch.load"])
+def test_code_running_globals_can_never_be_allowed(tmp_path: Path, name: str) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.pt\n    target: {kind: edge}\n"
+            f"    security:\n      allow_globals: [typing.Any, {name}]\n")
+    result = load_manifest(write(tmp_path, text))
+    (finding,) = result.findings
+    assert finding.rule == "DG111" and f"`{name}`" in finding.message
+    assert "never be allowed" in finding.message
+    assert finding.location is not None
+    assert finding.location.path == "models[0].security.allow_globals[1]"
+    assert finding.location.line == 7
+
+
+def test_a_code_running_default_is_reported_once(tmp_path: Path) -> None:
+    text = ("version: 1\ndefaults:\n  target: {kind: edge}\n"
+            "  security: {allow_globals: [builtins.open]}\n"
+            "models:\n  - {name: a, path: a.pt}\n  - {name: b, path: b.pt}\n")
+    (finding,) = load_manifest(write(tmp_path, text)).findings
+    assert finding.rule == "DG111" and finding.location is not None
+    assert finding.location.path == "defaults.security.allow_globals[0]"
+
+
+def test_allow_globals_must_be_dotted_names(tmp_path: Path) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.pt\n    target: {kind: edge}\n"
+            "    security: {allow_globals: ['os system']}\n")
+    rule, message = only_finding(tmp_path, text)
+    assert rule == "DG102"
