@@ -85,8 +85,8 @@ def report_from_json(data: Mapping[str, Any]) -> Report:
 
 def _model(m: Mapping[str, Any]) -> ModelReport:
     latency = m.get("latency")
-    spec = LatencySpec(budget_ms=latency["budget_ms"], percentile=latency["percentile"]) \
-        if latency else None
+    spec = LatencySpec(budget_ms=latency["budget_ms"], percentile=latency["percentile"],
+                       on_inconclusive=latency.get("on_inconclusive", "warn")) if latency else None
     return ModelReport(
         name=m["name"], target=Target(m["target"]["kind"], m["target"]["device"]),
         artifact=_artifact(m["artifact"]) if m.get("artifact") else None,

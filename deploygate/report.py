@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from deploygate import __version__
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
-from deploygate.findings import Finding, Severity, exit_code
+from deploygate.checks.latency import DG401, DG402, DG404
+from deploygate.checks.target import DG405, DG406, DG407
+from deploygate.errors import DG403
+from deploygate.findings import Finding, exit_code
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
+
+
+LatencyVerdict = Literal["pass", "fail", "inconclusive"]
+
+_LATENCY_FAILED = {DG401.id, DG405.id}
+_LATENCY_INCONCLUSIVE = {DG402.id, DG406.id}
+_LATENCY_UNJUDGED = {DG403.id, DG404.id, DG407.id}
 
 
 @dataclass(frozen=True)
@@ -37,11 +47,35 @@ class ModelReport:
     """This model's findings."""
     manifest: str | None = None
     """The manifest that declares the model, as displayed (several can share one report)."""
+    strict: bool = False
+    """Whether warnings fail the gate: always the report's own (``Report`` sets it)."""
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code this model alone would cause: the run's rule, ``--strict`` included."""
+        return exit_code(self.findings, self.strict)
 
     @property
     def passed(self) -> bool:
-        """Whether no finding of this model fails the gate (without --strict)."""
-        return not any(f.severity is Severity.ERROR for f in self.findings)
+        """Whether this model passes the gate: the exit code's rule, ``--strict`` included, so
+        every reporter shows the verdict the exit code gives."""
+        return self.exit_code == 0
+
+    @property
+    def latency_verdict(self) -> LatencyVerdict | None:
+        """pass, fail or inconclusive for the latency budget, read from the findings the
+        latency checks made (the one place the verdict is taken); None when nothing judged it."""
+        if self.latency_spec is None or self.latency_spec.budget_ms is None:
+            return None
+        rules = {f.rule for f in self.findings}
+        if rules & _LATENCY_FAILED:
+            return "fail"
+        if rules & _LATENCY_INCONCLUSIVE:
+            return "inconclusive"
+        if rules & _LATENCY_UNJUDGED:
+            return None
+        judged = self.latency is not None or "target_latency_ms" in self.estimates
+        return "pass" if judged else None
 
     def latency_json(self) -> dict[str, Any] | None:
         """The report's ``latency`` object, or None when nothing was measured."""
@@ -49,6 +83,7 @@ class ModelReport:
             return None
         spec = self.latency_spec or LatencySpec()
         return {"percentile": spec.percentile, "budget_ms": spec.budget_ms,
+                "verdict": self.latency_verdict, "on_inconclusive": spec.on_inconclusive,
                 "estimated_target_ms": self.estimates.get("target_latency_ms"),
                 **self.latency.to_json()}
 
@@ -69,6 +104,12 @@ class Report:
     """Where this ran: CPU, cores, Python, onnxruntime."""
     manifests: tuple[str, ...] = ()
     """Every manifest judged, when there were several (``manifest`` then lists them all)."""
+
+    def __post_init__(self) -> None:
+        # One rule for every verdict: each model is judged under the report's --strict.
+        models = tuple(m if m.strict == self.strict else replace(m, strict=self.strict)
+                       for m in self.models)
+        object.__setattr__(self, "models", models)
 
     @classmethod
     def combine(cls, parts: list[Report], *, strict: bool = False,
@@ -110,6 +151,7 @@ class Report:
                 "name": m.name,
                 **({"manifest": m.manifest} if m.manifest is not None else {}),
                 "passed": m.passed,
+                "exit_code": m.exit_code,
                 "target": {"kind": m.target.kind, "device": m.target.device},
                 "artifact": m.artifact.to_json() if m.artifact else None,
                 "latency": m.latency_json(),

@@ -19,10 +19,13 @@ _SEVERITIES = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.NOTE
 """Code Quality's scale is info, minor, major, critical, blocker."""
 
 
-def severity(f: Finding) -> str:
-    """The Code Quality severity: code-running artifacts are critical; else by the finding's."""
+def severity(f: Finding, strict: bool = False) -> str:
+    """The Code Quality severity: code-running artifacts are critical; a finding that fails the
+    gate is major (a warning under --strict too, as the exit code says); else by the finding's."""
     if f.rule in SECURITY_SEVERITY and f.severity is Severity.ERROR:
         return "critical"
+    if f.exit_code(strict) != 0:
+        return "major"
     return _SEVERITIES[f.severity]
 
 
@@ -37,7 +40,7 @@ def issue(report: Report, f: Finding) -> dict[str, Any]:
         "check_name": f"{f.rule} {f.name}",
         "description": f"{who}{key}{f.message}",
         "categories": ["Security" if f.rule in SECURITY_SEVERITY else "Bug Risk"],
-        "severity": severity(f),
+        "severity": severity(f, report.strict),
         "fingerprint": fingerprint(f, path),
         "location": {"path": path.replace("\\", "/"),
                      "lines": {"begin": loc.line if loc is not None and loc.line else 1}},

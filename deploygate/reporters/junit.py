@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import deploygate
-from deploygate.findings import Finding, Severity
+from deploygate.findings import Finding
 from deploygate.report import ModelReport, Report
 from deploygate.rules import FAMILIES, RULES, Outcome, family
 from deploygate.checks.latency import DG404
@@ -38,7 +38,8 @@ class _Case:
 
 
 def _failing(f: Finding, strict: bool) -> bool:
-    return f.severity is Severity.ERROR or (strict and f.severity is Severity.WARNING)
+    # The exit code's own rule, so a failed test case is exactly a finding that fails the gate.
+    return f.exit_code(strict) != 0
 
 
 def _model_cases(m: ModelReport, strict: bool) -> list[_Case]:

@@ -73,7 +73,10 @@ def _latency_cell(m: ModelReport) -> str:
     measured = m.latency.at(pct)
     cell = f"{pct} {measured:.2f} ms"
     if spec is not None and spec.budget_ms is not None:
-        cell += f" {'≤' if measured <= spec.budget_ms else '>'} {spec.budget_ms:g} ms"
+        # The sign is the verdict the checks took (interval and floors), not a second one.
+        verdict = m.latency_verdict
+        sign = {"pass": "≤", "fail": ">", "inconclusive": "inconclusive vs"}.get(verdict or "", "vs")
+        cell += f" {sign} {spec.budget_ms:g} ms"
     estimated = m.estimates.get("target_latency_ms")
     if estimated is not None:
         cell += f" (est. {estimated:.1f} ms on {m.target.device})"

@@ -49,7 +49,11 @@ def sarif_log(report: Report) -> dict[str, Any]:
             }},
             # PyYAML counts columns in code points, not UTF-16 units (SARIF's other choice).
             "columnKind": "unicodeCodePoints",
-            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code}],
+            # The gate's verdict, the same the exit code and every other format give.
+            "invocations": [{"executionSuccessful": True, "exitCode": report.exit_code,
+                             "properties": {"passed": report.passed, "strict": report.strict,
+                                            "models": [{"name": m.name, "passed": m.passed}
+                                                       for m in report.models]}}],
             "results": [_result(report, f) for f in report.all_findings],
         }],
     }

@@ -48,8 +48,12 @@ def model_lines(m: ModelReport) -> list[str]:
         lat, spec = m.latency, m.latency_spec
         pct = spec.percentile if spec else "p95"
         budget = f" (budget {spec.budget_ms:g} ms)" if spec and spec.budget_ms else ""
-        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{budget}, p50 {lat.p50_ms:.2f} ms; "
-                     f"{lat.runs} runs, {lat.threads} threads on {lat.measured_on}")
+        interval = (f" [{lat.interval_ms[pct][0]:.2f}-{lat.interval_ms[pct][1]:.2f}]"
+                    if pct in lat.interval_ms else "")
+        judged = f", {m.latency_verdict}" if m.latency_verdict else ""
+        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{interval}{budget}"
+                     f"{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
+                     f"{lat.describe_threads()} on {lat.measured_on}")
     if "target_latency_ms" in m.estimates:
         est = m.estimates.get("target_latency") or {}
         band = (f" (band {est['low_ms']:.3g}-{est['high_ms']:.3g} ms, "
