@@ -1,168 +1,136 @@
-"""How far the roofline estimate is from a measurement: the host predicted as if it were a target.
+"""How far target-latency estimates are from published measurements, for what the fit has not seen.
 
-    PYTHONPATH=. python benchmarks/estimate_accuracy.py
+    python benchmarks/estimate_accuracy.py [--rows] [--measurements FILE]
 
-For the example models and a few onnx.helper-built models of different shapes, it measures the
-host's latency (a bare onnxruntime loop: several rounds, the median of round medians) and
-compares it with three predictions made from the host's own microbenchmarked peaks:
+Every row of benchmarks/data/device-measurements.json (or FILE, same format, its graphs in
+benchmarks/data/published-graphs.tar.xz) is estimated by deploygate's engine model with a
+calibration fitted WITHOUT it, in five ways:
 
-* peak      the roofline at 100% of peak: the floor no run can beat;
-* assumed   the uncalibrated estimate (50% of peak; what `advise --no-probe` shows);
-* loo       calibrated with the efficiency measured on the *other* models (their geometric
-            mean, leave-one-out): a proxy for carrying one measurement's efficiency to a
-            different workload, the step every calibrated target estimate takes.
+* fit        the shipped fit (every row seen: in-sample, for reference only);
+* row        leave one row out;
+* device     leave every row of the row's device out (a device the fit has not seen);
+* arch       leave every row of the row's architecture out (ResNet, YOLO, BERT, ...);
+* runtime    leave the whole runtime out: the uncalibrated defaults a new runtime gets;
+* baseline   the previous estimator in this run: unfused fp32 bytes, an assumed 25% of the
+             dense fp16 peak on accelerators, 5 us per ONNX node (the x16 band it showed).
 
-ratio = measured / predicted (1.0 is exact; 2.0 means the estimate was twice too optimistic).
-The band deploygate reports is x0.5-x2 calibrated and x0.25-x4 uncalibrated.
+The band of a held-out row is computed the way the shipped band is (held-out errors by row,
+device and architecture), but only on the rows the fit did see (nested): no row predicts
+itself or sets its own band. Printed per device class: rows, share within 2x of
+the published value, share inside the band, median band width (high / low), and the geometric
+mean error factor. ratio = published / estimated.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
-import os
 import statistics
 import sys
-import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import onnx
-import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _published import (  # noqa: E402
+    DATA,
+    UNCALIBRATED,
+    Row,
+    bands,
+    calibration,
+    fit,
+    load_rows,
+    log_error,
+    predict_ms,
+)
 
-from deploygate.manifest.model import Device  # noqa: E402
-from deploygate.targets.calibrate import measure_host_peaks  # noqa: E402
-from deploygate.targets.estimate import estimate_target  # noqa: E402
-from deploygate.targets.workload import Workload, onnx_workload  # noqa: E402
+from deploygate.targets.runtimes import load_calibration  # noqa: E402
 
-ROUNDS = 5
-RUN_S = 0.4  # per round
-RNG = np.random.default_rng(0)
-
-
-def _init(name: str, *shape: int) -> onnx.TensorProto:
-    return numpy_helper.from_array((RNG.standard_normal(shape) * 0.05).astype(np.float32), name)
-
-
-def _model(nodes: list, inputs: list, outputs: list, inits: list) -> onnx.ModelProto:
-    graph = helper.make_graph(nodes, "bench", inputs, outputs, inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+KEYS: dict[str, Callable[[Row], str]] = {
+    "row": lambda r: r.id, "device": lambda r: r.device.id,
+    "arch": lambda r: r.architecture, "runtime": lambda r: r.runtime,
+}
 
 
-def mlp(batch: int, width: int, depth: int) -> onnx.ModelProto:
-    """MatMul + Add + Relu layers: compute-bound at large batch, memory-bound at batch 1."""
-    nodes, inits, prev = [], [], "x"
-    for i in range(depth):
-        inits += [_init(f"w{i}", width, width), _init(f"b{i}", width)]
-        nodes += [helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
-                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"]),
-                  helper.make_node("Relu", [f"a{i}"], [f"h{i}"])]
-        prev = f"h{i}"
-    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
-                  [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [batch, width])], inits)
-
-
-def convnet(size: int, channels: int) -> onnx.ModelProto:
-    """Three 3x3 convs (stride 1) with ReLU on a [1, 3, size, size] image."""
-    nodes, inits, prev, cin = [], [], "x", 3
-    for i in range(3):
-        inits.append(_init(f"w{i}", channels, cin, 3, 3))
-        nodes += [helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
-                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]
-        prev, cin = f"r{i}", channels
-    return _model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, size, size])],
-                  [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)], inits)
-
-
-def lstm(seq: int, batch: int, hidden: int) -> onnx.ModelProto:
-    """One LSTM layer: sequential, small GEMMs."""
-    return _model([helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=hidden)],
-                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [seq, batch, hidden])],
-                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                  [_init("W", 1, 4 * hidden, hidden), _init("R", 1, 4 * hidden, hidden)])
-
-
-def measure(path: Path, shapes: dict[str, list[int]], threads: int) -> float:
-    """Median of round medians of a bare onnxruntime loop, in ms."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    feed = {i.name: RNG.random(shapes[i.name], dtype=np.float32) for i in session.get_inputs()}
-    for _ in range(5):
-        session.run(None, feed)
-    medians = []
-    for _ in range(ROUNDS):
-        times, end = [], time.perf_counter() + RUN_S
-        while time.perf_counter() < end or len(times) < 3:
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append((time.perf_counter() - start) * 1000)
-        medians.append(statistics.median(times))
-    return statistics.median(medians)
-
-
-def cases(tmp: Path) -> list[tuple[str, Path, dict[str, list[int]]]]:
-    """(name, model file, input shapes) for every model measured."""
+def nested(rows: list[Row], key: Callable[[Row], str]) -> list[tuple[Row, float, list[float]]]:
+    """Each row's held-out estimate and the band the held-out fit would report."""
     out = []
-    for path in sorted(ROOT.glob("examples/*/models/**/*.onnx")):
-        out.append((f"example:{path.stem}", path, {"image": [1, 3, 224, 224]}))
-    built = {
-        "mlp b1 w1024 x4": (mlp(1, 1024, 4), {"x": [1, 1024]}),
-        "mlp b64 w1024 x4": (mlp(64, 1024, 4), {"x": [64, 1024]}),
-        "conv 128px 32ch": (convnet(128, 32), {"x": [1, 3, 128, 128]}),
-        "lstm s64 b4 h256": (lstm(64, 4, 256), {"x": [64, 4, 256]}),
-    }
-    for name, (model, shapes) in built.items():
-        path = tmp / (name.replace(" ", "_") + ".onnx")
-        onnx.save_model(model, str(path))
-        out.append((name, path, shapes))
+    for group in sorted({key(r) for r in rows}):
+        train = [r for r in rows if key(r) != group]
+        data = calibration(fit(train))
+        train_bands = bands(train)
+        for r in rows:
+            if key(r) == group:
+                out.append((r, predict_ms(r, data),
+                            train_bands.get(r.runtime, list(UNCALIBRATED["band"]))))
     return out
 
 
+def baseline_ms(row: Row) -> float:
+    """The previous estimator: max(FLOPs / (peak x efficiency), unfused bytes / bandwidth) +
+    5 us per node on accelerators; CPUs at an assumed 50% of the fp32 peak."""
+    w, d = row.workload, row.device
+    cpu = row.runtime == "onnxruntime"
+    peak = row.path.peak if cpu else d.compute or row.path.peak
+    if not cpu:
+        derate = {"int8": (0.5, 1.0), "int8-sparse": (0.25, 0.5)}.get(
+            d.compute_precision or "fp16", (1.0, 1.0))[1 if w.quantized else 0]
+        peak *= derate
+    efficiency = 0.5 if cpu else 0.25
+    compute = w.flops / (peak * efficiency)
+    cache = d.cache or 4 * 2**20
+    memory = w.bytes_moved / d.memory_bandwidth if d.memory_bandwidth and \
+        w.working_set > cache else 0.0
+    return (max(compute, memory) + (0 if cpu else 5e-6 * w.nodes)) * 1000
+
+
+def summarize(name: str, results: list[tuple[Row, float, list[float]]]) -> None:
+    """One line per device class and one for all rows."""
+    classes = sorted({r.device_class for r, _, _ in results}) + ["all"]
+    for cls in classes:
+        sel = [(r, ms, b) for r, ms, b in results if cls in ("all", r.device_class)]
+        ratios = [r.published_ms / ms for r, ms, _ in sel]
+        within2 = sum(0.5 <= x <= 2 for x in ratios) / len(sel)
+        inside = sum(b[0] <= x <= b[1] for x, (_, _, b) in zip(ratios, sel, strict=True)) / len(sel)
+        width = statistics.median(b[1] / b[0] for _, _, b in sel)
+        gm = math.exp(statistics.fmean(log_error(x) for x in ratios))
+        print(f"{name:<10}{cls:<6}{len(sel):>5}{within2:>10.0%}{inside:>10.0%}{width:>9.2f}x"
+              f"{gm:>9.2f}x")
+
+
 def main() -> None:
-    """Measure, predict and print the ratios."""
-    threads = os.cpu_count() or 1
-    peaks = measure_host_peaks()
-    host = Device("host", "edge", memory=2**40, memory_bandwidth=peaks.bandwidth,
-                  compute=peaks.flops, cores=threads, compute_precision="fp32")
-    print(f"host: {peaks.cpu}, {threads} threads, peak {peaks.flops / 1e9:.1f} GFLOPS (numpy "
-          f"matmul), {peaks.bandwidth / 1e9:.1f} GB/s (copy), onnxruntime {ort.__version__}")
-    rows: list[tuple[str, Workload, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, path, shapes in cases(Path(tmp)):
-            rows.append((name, onnx_workload(path, shapes), measure(path, shapes, threads)))
-    eff = {name: (w.flops / peaks.flops) / (ms / 1000) for name, w, ms in rows}
-    print(f"\n{'model':<22}{'MFLOP':>9}{'MB moved':>10}{'measured':>10}{'eff':>7}"
-          f"{'peak':>14}{'assumed':>14}{'loo':>14}")
-    print(f"{'':<22}{'':>9}{'':>10}{'ms':>10}{'':>7}{'ms (ratio)':>14}{'ms (ratio)':>14}"
-          f"{'ms (ratio)':>14}")
-    log_errors: dict[str, list[float]] = {"peak": [], "assumed": [], "loo": []}
-    for name, w, ms in rows:
-        others = [e for n, e in eff.items() if n != name]
-        loo_eff = math.exp(statistics.fmean(math.log(e) for e in others))
-        # Predicting with efficiency e is calibrating on a run that took flops/(peak*e).
-        loo_ms = (w.flops / (peaks.flops * loo_eff)) * 1000
-        preds = {
-            "peak": estimate_target(w, host, measured_ms=w.flops / peaks.flops * 1000,
-                                    host=peaks, threads=threads),
-            "assumed": estimate_target(w, host),
-            "loo": estimate_target(w, host, measured_ms=loo_ms, host=peaks, threads=threads),
-        }
-        cells = []
-        for key, est in preds.items():
-            assert est is not None
-            ratio = ms / est.ms
-            log_errors[key].append(abs(math.log(ratio)))
-            cells.append(f"{est.ms:8.3g} ({ratio:4.2g})")
-        print(f"{name:<22}{w.flops / 1e6:9.1f}{w.bytes_moved / 1e6:10.2f}{ms:10.3g}"
-              f"{eff[name]:7.1%}" + "".join(f"{c:>14}" for c in cells))
-    print("\ngeometric-mean error factor (1.0 = exact):  " + "  ".join(
-        f"{k} x{math.exp(statistics.fmean(v)):.2f}" for k, v in log_errors.items()))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", action="store_true", help="print every row's estimates")
+    parser.add_argument("--measurements", type=Path, default=DATA / "device-measurements.json")
+    args = parser.parse_args()
+    rows = load_rows(args.measurements)
+    shipped = load_calibration()
+    print(f"{len(rows)} published rows ({args.measurements.name}); shipped calibration: "
+          f"{shipped['dataset']}")
+    results: dict[str, list[tuple[Row, float, list[float]]]] = {}
+    results["fit"] = [(r, predict_ms(r, shipped),
+                       shipped["runtimes"].get(r.runtime, shipped["uncalibrated"])["band"])
+                      for r in rows]
+    for mode, key in KEYS.items():
+        results[mode] = nested(rows, key)
+    results["baseline"] = [(r, baseline_ms(r), [0.25, 4.0]) for r in rows]
+    print(f"\n{'held out':<10}{'class':<6}{'rows':>5}{'within 2x':>10}{'in band':>10}"
+          f"{'band':>10}{'error':>10}")
+    for mode, res in results.items():
+        summarize(mode, res)
+    if args.rows:
+        by_id = {mode: {r.id: (ms, b) for r, ms, b in res} for mode, res in results.items()}
+        print(f"\n{'row':<34}{'path':<18}{'published':>10}" + "".join(
+            f"{m:>10}" for m in results) + "   (ms; ratio published/estimated)")
+        for r in rows:
+            cells = "".join(f"{r.published_ms / by_id[m][r.id][0]:>10.2f}" for m in results)
+            print(f"{r.id:<34}{r.runtime + '/' + r.precision:<18}{r.published_ms:>10.3g}{cells}")
+    print("\nfitted (all rows): " + json.dumps(
+        {k: {"launch_us": v["launch_us"], "floor_ms": v["floor_ms"], "band": v["band"],
+             **{p: [e["compute_efficiency"], e["memory_efficiency"]]
+                for p, e in v["precisions"].items()}}
+         for k, v in shipped["runtimes"].items()}))
 
 
 if __name__ == "__main__":

@@ -348,6 +348,14 @@ class _Builder:
                 close = closest_ids(device_id, sorted(known))
                 hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
                 self.problem(DG104, device_key, f"unknown device '{device_id}' ({hint})")
+            elif device_id is not None and ("runtime" in target or "precision" in target):
+                from deploygate.targets.runtimes import choose_path
+
+                try:
+                    choose_path(known[device_id], target.get("runtime"), target.get("precision"))
+                except ValueError as e:
+                    where = "runtime" if "runtime" in target else "precision"
+                    self.problem(DG102, f"{key}.target.{where}", str(e))
             resolved = self._inside(f"{key}.path", entry["path"],
                                     "use a path inside it, relative to the manifest")
             if resolved is None:
@@ -362,7 +370,8 @@ class _Builder:
             security = self._security(entry.get("security", {}), raw, key)
             models.append(ModelSpec(
                 index=i, name=name, path=entry["path"], resolved_path=resolved,
-                target=Target(kind=target["kind"], device=device_id),
+                target=Target(kind=target["kind"], device=device_id,
+                              runtime=target.get("runtime"), precision=target.get("precision")),
                 format=entry.get("format"),
                 limits=limits,
                 latency=latency,

@@ -29,6 +29,11 @@ class Device:
     """Bytes of last-level cache: a working set under it is not limited by memory bandwidth."""
     compute_precision: str | None = None
     """What ``compute`` counts: fp32, fp16, int8 or int8-sparse (None: fp32 on a CPU)."""
+    paths: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Runtime -> precision -> peak operations per second on that runtime path (the catalog's
+    ``paths``); empty when only ``compute`` is known."""
+    runtime: str | None = None
+    """The runtime a model usually runs on here (a key of ``paths``)."""
     price_per_hour: float | None = None
     """US dollars per hour, cloud only."""
     name: str = ""
@@ -51,6 +56,10 @@ class Target:
     """edge or cloud."""
     device: str | None = None
     """A catalog id or a key of ``devices``."""
+    runtime: str | None = None
+    """The runtime the model runs on there (``target.runtime``); None: the device's usual one."""
+    precision: str | None = None
+    """The precision it runs at (``target.precision``); None: chosen from the graph and path."""
 
 
 @dataclass(frozen=True)

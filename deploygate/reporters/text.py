@@ -60,8 +60,11 @@ def model_lines(m: ModelReport) -> list[str]:
                 f"{'calibrated' if est.get('calibrated') else 'uncalibrated'}, {est.get('bound')}-bound)"
                 if "low_ms" in est else "")
         per = " per token" if est.get("per") == "token" else ""
-        lines.append(f"      estimated on {m.target.device}: {m.estimates['target_latency_ms']:.3g} ms"
-                     f"{per}{band}")
+        via = f" via {est['runtime']}/{est['precision']}" if est.get("runtime") else ""
+        lines.append(f"      estimated on {m.target.device}{via}: "
+                     f"{m.estimates['target_latency_ms']:.3g} ms{per}{band}")
+        if est.get("path_chosen"):
+            lines.append(f"        path: {est['path_chosen']}; {est.get('calibration', '')}")
     if "usd_per_1k" in m.estimates:
         lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
     if m.baseline is not None:

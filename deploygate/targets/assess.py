@@ -101,7 +101,8 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
         host = host_peaks_for(workload.flops, measured_ms, latency.threads)
     return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
                            threads=latency.threads if latency else 1,
-                           int8_weights=int8_weights(artifact))
+                           int8_weights=int8_weights(artifact), runtime=spec.target.runtime,
+                           precision=spec.target.precision)
 
 
 def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

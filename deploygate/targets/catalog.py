@@ -27,6 +27,9 @@ def device_from_mapping(device_id: str, data: Mapping[str, Any], *, custom: bool
         cores=data.get("cores"),
         cache=parse_size(data["cache"]) if "cache" in data else None,
         compute_precision=data.get("compute_precision"),
+        paths={runtime: {precision: parse_compute(peak) for precision, peak in by.items()}
+               for runtime, by in data.get("paths", {}).items()},
+        runtime=data.get("runtime"),
         price_per_hour=data.get("price_per_hour"),
         name=data.get("name", device_id),
         runner_label=data.get("runner_label"),

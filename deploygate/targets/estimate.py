@@ -1,39 +1,46 @@
-"""Latency on the target device, estimated with a roofline calibrated on the host.
+"""Latency on the target device: a cost model of the engine that runs the model there.
 
-    time = max(FLOPs / (device compute x efficiency), bytes moved / device bandwidth)
+A device is reached through a runtime path (``runtimes.py``: runtime, precision, the peak that
+path reaches). The graph is counted as that engine runs it (``workload.Kernel``: element-wise
+chains, Q/DQ pairs and layout ops folded into the kernel next to them, q.k -> softmax -> p.v
+as one attention kernel), and every kernel costs the slower of its compute and its memory
+traffic, plus a launch:
 
-* efficiency, CPU targets: measured on the host. The probe's latency and the host's own peak
-  (``calibrate.py``) say what fraction of its peak the model reached there; the same fraction is
-  assumed on the target's CPU. Without a measurement, an assumed 50% and a wider band.
-* efficiency, accelerators (GPUs, NPUs; ``compute_precision`` other than fp32): a CPU's
-  efficiency says nothing about a GPU, so an assumed 25% of the dense fp16 figure; int8 TOPS
-  count half (a float model does not run at int8 speed unless quantized), sparse TOPS half
-  again. Each graph node also costs a kernel launch (5 us).
-* the bandwidth term applies only when the working set (weights + peak activations + KV cache)
-  exceeds the device's last-level cache (``cache``, 4 MiB when the catalog has no figure):
-  a model that stays in cache is limited by compute.
-* the band: x0.5-x2 calibrated on CPUs; x0.25-x4 uncalibrated or int8/sparse accelerators;
-  x0.33-x3 fp16 accelerators; its upper end widens by 1/coverage when shapes were missing.
+    time = floor + sum over kernels of
+           [ max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
+             + launch ]
+
+* bytes are elements at the path's precision (2 bytes at fp16, 1 at int8). A kernel's
+  activations stay on chip when they fit in half the device's last-level cache, the weights
+  when all of them fit in it.
+* the efficiencies, the launch cost and the floor of each path are fitted to published
+  measurements (``calibration.json``, refitted by ``benchmarks/refit_calibration.py``); the
+  band of each runtime is the spread of that fit's leave-one-out errors. A path without
+  measurements gets assumed figures and a x0.25-x4 band, and says so.
+* CPU targets on onnxruntime with a host measurement are calibrated on the host instead: the
+  probe's latency against the host's own peak (``calibrate.py``) gives the fraction of peak
+  the model reaches, assumed on the target's CPU (band x0.5-x2). A CPU target whose peak is no
+  higher than the host's is never estimated faster than the host measured.
+* LLM checkpoints (no graph) are one decode step: the weights and the KV cache read once.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
+
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
+from deploygate.targets.runtimes import PathCalibration, RuntimePath, calibration_for, choose_path
 from deploygate.targets.workload import Workload
 
 DEFAULT_CACHE_BYTES = 4 * 2**20
 """Last-level cache assumed for devices without a ``cache`` figure (edge CPUs: 1-4 MB)."""
 UNCALIBRATED_EFFICIENCY = 0.50
-"""Fraction of CPU peak an onnxruntime graph reaches when nothing was measured (the benchmark in
-benchmarks/estimate_accuracy.py measured 26-100% on an x86 host, geometric mean ~60%)."""
-ACCELERATOR_EFFICIENCY = 0.25
-"""Fraction of an accelerator's dense fp16 peak a batch-1 inference graph reaches."""
-ACCELERATOR_LAUNCH_S = 5e-6
-"""Per-node kernel-launch cost on accelerators (small graphs are launch-bound)."""
+"""Fraction of CPU peak an onnxruntime graph reaches when nothing was measured on the host and
+the CPU path has no fitted figure (the fitted one in calibration.json is used when present)."""
 ACCELERATOR_GFLOPS_PER_CORE = 100e9
 """Without ``compute_precision``, a device quoting more than this per CPU core has an accelerator."""
 MIN_EFFICIENCY = 1e-4
@@ -41,13 +48,8 @@ MIN_EFFICIENCY = 1e-4
 MIN_COVERAGE = 0.9
 """Below this fraction of nodes counted, an estimate is not made: the part not counted could be
 most of the work (silero-vad keeps its compute in If branches; a 4-FLOP count is not a model)."""
-
-# precision -> (factor to the dense-fp16 equivalent for float models, for int8 models)
-_PRECISION_DERATE = {"fp32": (1.0, 1.0), "fp16": (1.0, 1.0), "int8": (0.5, 1.0),
-                     "int8-sparse": (0.25, 0.5)}
-BANDS = {"calibrated": (0.5, 2.0), "uncalibrated": (0.25, 4.0), "fp16": (1 / 3, 3.0),
-         "int8": (0.25, 4.0), "int8-sparse": (0.25, 4.0)}
-"""Uncertainty band per method: (low, high) multipliers of the central estimate."""
+BANDS = {"calibrated": (0.5, 2.0), "uncalibrated": (0.25, 4.0)}
+"""Bands of the host-calibrated CPU estimate and of a path without published measurements."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,22 @@ class TargetEstimate:
     """Whether the efficiency came from a measurement on the host."""
     per: str = "inference"
     """``inference`` or ``token``."""
+    runtime: str = ""
+    """The runtime path's runtime (e.g. tensorrt)."""
+    precision: str = ""
+    """The runtime path's precision (e.g. int8)."""
+    path_chosen: str = ""
+    """How the path was chosen (the manifest, or the device's usual path), in words."""
+    calibration: str = ""
+    """Where the efficiencies and the band come from, in words."""
 
     def to_json(self) -> dict[str, Any]:
         """The report's target-latency figures."""
         return {"ms": self.ms, "low_ms": self.low_ms, "high_ms": self.high_ms,
                 "method": self.method, "device": self.device, "bound": self.bound,
-                "efficiency": self.efficiency, "calibrated": self.calibrated, "per": self.per}
+                "efficiency": self.efficiency, "calibrated": self.calibrated, "per": self.per,
+                "runtime": self.runtime, "precision": self.precision,
+                "path_chosen": self.path_chosen, "calibration": self.calibration}
 
 
 def is_accelerator(device: Device) -> bool:
@@ -108,50 +120,95 @@ def not_estimable(workload: Workload) -> str | None:
     return why
 
 
+def kernel_terms(workload: Workload, path: RuntimePath,
+                 device: Device) -> list[tuple[float, float, int]]:
+    """Per kernel at 100% efficiency: (compute seconds, memory seconds, runs per inference).
+
+    Bytes are elements at the path's precision; a kernel's activations stay on chip when they
+    fit in half the last-level cache, the weights when all of them fit in it. An LLM decode
+    step (no graph) is one term: weights and KV cache at their stored size.
+    """
+    bandwidth = device.memory_bandwidth or math.inf
+    cache = device.cache or DEFAULT_CACHE_BYTES
+    if not workload.kernels:
+        memory = workload.bytes_moved / bandwidth if workload.working_set > cache else 0.0
+        return [(workload.flops / path.peak, memory, 0)]
+    size = path.element_bytes
+    weights_stay = sum(k.weights * k.count for k in workload.kernels) * size <= cache
+    terms = []
+    for k in workload.kernels:
+        acts = k.activations * size
+        moved = (acts if acts > cache / 2 else 0.0) + (0.0 if weights_stay else k.weights * size)
+        terms.append((k.flops / path.peak, moved / bandwidth, k.count))
+    return terms
+
+
+def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
+                   device: Device) -> tuple[float, str, int]:
+    """Seconds per inference on ``path`` (floor, launches and kernels), the bound that
+    dominated (compute or memory) and the number of kernel launches."""
+    terms = kernel_terms(workload, path, device)
+    compute = sum(c * max(n, 1) for c, _, n in terms) / cal.compute_efficiency
+    memory = sum(m * max(n, 1) for _, m, n in terms) / cal.memory_efficiency
+    busy = sum(max(c / cal.compute_efficiency, m / cal.memory_efficiency) * max(n, 1)
+               for c, m, n in terms)
+    launches = sum(n for _, _, n in terms)
+    seconds = cal.floor_s + launches * cal.launch_s + busy
+    return seconds, "memory" if memory > compute else "compute", launches
+
+
 def estimate_target(workload: Workload, device: Device, *, measured_ms: float | None = None,
                     host: HostPeaks | None = None, threads: int = 1,
-                    int8_weights: bool = False) -> TargetEstimate | None:
-    """Roofline latency on ``device``; None when the device has no compute figure or too little
-    of the workload could be counted (``not_estimable``).
+                    int8_weights: bool = False, runtime: str | None = None,
+                    precision: str | None = None) -> TargetEstimate | None:
+    """Latency on ``device`` along its runtime path; None when the device has no compute
+    figure or too little of the workload could be counted (``not_estimable``).
 
-    ``measured_ms`` (the host's latency with ``threads`` threads) and ``host`` calibrate CPU
-    targets; without them the efficiency is assumed and the band is wider. A CPU target whose
-    peak is no higher than the host's is never estimated faster than the host measured.
+    ``runtime`` and ``precision`` choose the path (``target.runtime``/``target.precision``);
+    omitted, the device's usual one. ``measured_ms`` (the host's latency with ``threads``
+    threads) and ``host`` calibrate onnxruntime CPU targets. Raises ValueError when the device
+    has no such path.
     """
     if not device.compute or not_estimable(workload) is not None:
         return None
-    launch_s = 0.0
-    if is_accelerator(device):
-        precision = device.compute_precision or "fp16"
-        derate = _PRECISION_DERATE.get(precision, (1.0, 1.0))[1 if int8_weights else 0]
-        efficiency, calibrated = ACCELERATOR_EFFICIENCY, False
-        peak = device.compute * derate
-        band = BANDS.get(precision, BANDS["fp16"])
-        launch_s = ACCELERATOR_LAUNCH_S * workload.nodes
-        how = (f"assumed {efficiency:.0%} of the {precision} peak"
-               + (f" x{derate:g} for a {'int8' if int8_weights else 'float'} model"
-                  if derate != 1 else "")
-               + " (a CPU measurement does not carry to accelerators)")
-    elif measured_ms is not None and host is not None:
-        efficiency, calibrated = host_efficiency(workload, measured_ms, host, threads), True
-        peak, band = device.compute, BANDS["calibrated"]
-        how = (f"calibrated on this host: {measured_ms:.3g} ms with {threads} thread(s) is "
-               f"{efficiency:.1%} of its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak")
-    else:
-        efficiency, calibrated = UNCALIBRATED_EFFICIENCY, False
-        peak, band = device.compute, BANDS["uncalibrated"]
-        how = f"uncalibrated: assumed {efficiency:.0%} of peak (nothing measured on the host)"
-    compute_s = workload.flops / (peak * efficiency)
+    path = choose_path(device, runtime, precision, workload.quantized or int8_weights)
+    if path is None:
+        return None
+    cal = calibration_for(path)
+    cpu = path.runtime == "onnxruntime" and not is_accelerator(device)
+    if cpu and measured_ms is not None and host is not None:
+        return _host_calibrated(workload, device, path, measured_ms, host, threads)
+    seconds, bound, launches = engine_seconds(workload, path, cal, device)
+    ms = seconds * 1000.0
+    low, high = cal.band
+    how = cal.source
+    if 0 < workload.coverage < 1:
+        high /= workload.coverage
+        how += f"; shapes known for {workload.coverage:.0%} of nodes"
+    kernels = f" over {launches} kernels" if launches else ""
+    method = (f"{path.runtime}/{path.precision} ({path.chosen}); engine model{kernels}, "
+              f"{bound}-bound; {how}")
+    return TargetEstimate(ms, ms * low, ms * high, method, device.id, bound,
+                          cal.compute_efficiency, cal.calibrated, workload.per, path.runtime,
+                          path.precision, path.chosen, how)
+
+
+def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, measured_ms: float,
+                     host: HostPeaks, threads: int) -> TargetEstimate:
+    """A CPU target at the fraction of peak the model reached on the host."""
+    efficiency = host_efficiency(workload, measured_ms, host, threads)
+    how = (f"calibrated on this host: {measured_ms:.3g} ms with {threads} thread(s) is "
+           f"{efficiency:.1%} of its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak")
+    compute_s = workload.flops / (path.peak * efficiency)
     cache = device.cache or DEFAULT_CACHE_BYTES
     memory_s = 0.0
     if device.memory_bandwidth and workload.working_set > cache:
         memory_s = workload.bytes_moved / device.memory_bandwidth
     bound = "memory" if memory_s > compute_s else "compute"
-    ms = (max(compute_s, memory_s) + launch_s) * 1000.0
-    low, high = band
+    ms = max(compute_s, memory_s) * 1000.0
+    low, high = BANDS["calibrated"]
     floor_ms = 0.0
-    if calibrated and measured_ms is not None and host is not None \
-            and device.compute <= host.flops_at(threads):
+    if path.peak <= host.flops_at(threads):
         # The target is slower than the host that measured this: it cannot be faster than that.
         floor_ms = measured_ms
         if ms < floor_ms:
@@ -160,6 +217,7 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     if 0 < workload.coverage < 1:
         high /= workload.coverage
         how += f"; shapes known for {workload.coverage:.0%} of nodes"
-    method = f"roofline, {bound}-bound; {how}"
+    method = f"{path.runtime}/{path.precision} ({path.chosen}); roofline, {bound}-bound; {how}"
     return TargetEstimate(ms, max(ms * low, floor_ms), ms * high, method, device.id, bound,
-                          efficiency, calibrated, workload.per)
+                          efficiency, True, workload.per, path.runtime, path.precision,
+                          path.chosen, how)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,24 @@ class LlmShape:
 
 
 @dataclass(frozen=True)
+class Kernel:
+    """One kernel of a fused engine (TensorRT, QNN, Core ML, onnxruntime's optimized graph):
+    an op that does work, with the element-wise ops, Q/DQ pairs and layout changes around it
+    folded in, so only its own inputs and outputs travel through memory."""
+
+    flops: float
+    """Operations of the kernel (its fused element-wise ops included)."""
+    activations: float
+    """Activation elements it reads and writes (multiplied by the path's element size)."""
+    weights: float
+    """Weight elements it reads."""
+    count: int = 1
+    """How many times it runs per inference (a Loop body's trips)."""
+    attention: bool = False
+    """A fused attention (q.k, softmax, p.v in one kernel; the score matrix stays on chip)."""
+
+
+@dataclass(frozen=True)
 class Workload:
     """Work one inference (one generated token, for LLM checkpoints) does."""
 
@@ -151,6 +169,10 @@ class Workload:
     """Op types present that have no cost model (counted as zero FLOPs)."""
     assumptions: tuple[str, ...] = ()
     """What was assumed, e.g. symbolic dims taken as 1."""
+    kernels: tuple[Kernel, ...] = ()
+    """The graph as a fused engine runs it (ONNX graphs; empty for LLM checkpoints)."""
+    quantized: bool = False
+    """The graph carries int8 weights or Q/DQ pairs: an int8 engine runs it at int8."""
 
     @property
     def working_set(self) -> int:
@@ -505,6 +527,7 @@ class _Count:
     peak: int = 0
     uncounted: set[str] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
+    kernels: list[Kernel] = field(default_factory=list)
 
     def add(self, other: _Count, times: int = 1) -> None:
         """Add a subgraph run ``times`` times (its nodes count once toward coverage)."""
@@ -514,6 +537,7 @@ class _Count:
         self.nodes += other.nodes
         self.uncounted |= other.uncounted
         self.notes += other.notes
+        self.kernels += [replace(k, count=k.count * times) for k in other.kernels] if times else []
 
 
 def _subgraph(node: Any, name: str) -> Any:
@@ -619,6 +643,7 @@ def _count_graph(graph: Any, outer: _Graph | None = None, depth: int = 0) -> _Co
             if last_use.get(name, -1) <= i and name in live:
                 current -= live.pop(name)
     out.peak = peak
+    out.kernels += _engine_kernels(nodes, g)
     # Weights not reachable by any node (unused initializers) still load, so they still count.
     out.traffic += sum(g.tensors[n].nbytes for n in g.weights)
     return out
@@ -633,7 +658,119 @@ def graph_workload(model: Any, assumptions: tuple[str, ...] = ()) -> Workload:
                     activation_bytes=count.peak,
                     coverage=count.known / count.nodes if count.nodes else 1.0,
                     nodes=count.nodes, uncounted_ops=tuple(sorted(count.uncounted)),
-                    assumptions=assumptions + tuple(count.notes))
+                    assumptions=assumptions + tuple(count.notes),
+                    kernels=tuple(count.kernels), quantized=_quantized(model.graph, top))
+
+
+# ---------------------------------------------------------------------------------- engine view
+
+FOLDED_OPS = ELEMENTWISE_OPS | frozenset("""
+Reshape Squeeze Unsqueeze Flatten Identity Shape Size Constant ConstantOfShape Dropout Range
+BatchNormalization Transpose Concat Split Slice Gather Expand
+""".split())
+"""Ops a fused engine folds into the kernel next to them: element-wise chains (activations,
+bias, residual adds, Q/DQ), batch norms folded into the conv, layout changes and the slicing,
+splitting and concatenation that engines do by addressing (TensorRT's concat elimination)."""
+_SCORE_CHAIN_OPS = ELEMENTWISE_OPS | {"Cast", "Dropout", "Identity", "Where"}
+
+
+def _quantized(graph: Any, g: _Graph) -> bool:
+    """Q/DQ pairs, or most weight bytes in 8-bit integers."""
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul",
+                         "MatMulInteger", "ConvInteger", "DynamicQuantizeLinear")
+           for n in graph.node):
+        return True
+    small = sum(g.tensors[n].nbytes for n in g.weights if g.tensors[n].itemsize == 1)
+    total = sum(g.tensors[n].nbytes for n in g.weights)
+    return total > 0 and small * 2 > total
+
+
+def _engine_kernels(nodes: list[Any], g: _Graph) -> list[Kernel]:
+    """The kernels a fusing engine runs for ``nodes``: every op that does work, with what is
+    folded into it (FOLDED_OPS) costing no traffic and no launch, and q.k -> softmax -> p.v
+    merged into one attention kernel whose score matrix never reaches memory."""
+    producer = {o: n for n in nodes for o in n.output if o}
+    consumers: dict[str, list[Any]] = {}
+    for n in nodes:
+        for name in n.input:
+            if name:
+                consumers.setdefault(name, []).append(n)
+    derived: set[str] = set()  # tensors computed from weights only (dequantized or transposed weights)
+    for n in nodes:
+        ins = [i for i in n.input if i]
+        if n.op_type not in CONTROL_FLOW_OPS and ins \
+                and all(g.is_weight(i) or i in derived for i in ins):
+            derived.update(o for o in n.output if o)
+
+    def weightlike(name: str) -> bool:
+        return g.is_weight(name) or name in derived
+
+    def numel(name: str) -> int:
+        t = g.get(name)
+        return t.numel if t is not None else 0
+
+    def walk(start: Any, forward: bool) -> Any:
+        """Through the score chain from ``start`` to the MatMul at its end, or None."""
+        node, seen = start, 0
+        while seen < 16:
+            seen += 1
+            if forward:
+                nxt = [c for o in node.output for c in consumers.get(o, [])]
+            else:
+                nxt = [producer[i] for i in node.input if i in producer and not weightlike(i)]
+            if not nxt:
+                return None
+            node = nxt[0]
+            if node.op_type == "MatMul":
+                return node
+            if node.op_type not in _SCORE_CHAIN_OPS:
+                return None
+        return None
+
+    grouped: dict[int, int] = {}  # id(node) -> id(its softmax)
+    for n in nodes:
+        if n.op_type != "Softmax":
+            continue
+        qk, pv = walk(n, forward=False), walk(n, forward=True)
+        if qk is not None and pv is not None:
+            grouped[id(qk)] = grouped[id(pv)] = grouped[id(n)] = id(n)
+    kernels: list[Kernel] = []
+    attention: dict[int, list[Any]] = {}
+    for n in nodes:
+        if id(n) in grouped:
+            attention.setdefault(grouped[id(n)], []).append(n)
+            continue
+        if n.op_type in FOLDED_OPS or n.op_type in CONTROL_FLOW_OPS or n.output \
+                and all(o in derived for o in n.output if o):
+            continue
+        flops = _node_flops(n, g) or 0.0
+        acts = sum(numel(i) for i in n.input if i and not weightlike(i)) \
+            + sum(numel(o) for o in n.output if o)
+        weights = sum(numel(i) for i in n.input if i and weightlike(i))
+        kernels.append(Kernel(flops, float(acts), float(weights)))
+    for group in attention.values():
+        qk, softmax, pv = group[0], group[1], group[2]
+        flops = sum(_node_flops(x, g) or 0.0 for x in group)
+        scores = {o for o in softmax.input} | {o for o in softmax.output} | set(qk.output)
+        acts = sum(numel(i) for i in qk.input if i and not weightlike(i)) \
+            + sum(numel(i) for i in pv.input if i and i not in scores and not weightlike(i)
+                  and (i not in producer or id(producer[i]) not in grouped)
+                  and not _from_scores(i, producer, scores)) \
+            + sum(numel(o) for o in pv.output if o)
+        kernels.append(Kernel(flops, float(acts), 0.0, attention=True))
+    return kernels
+
+
+def _from_scores(name: str, producer: dict[str, Any], scores: set[str]) -> bool:
+    """Whether ``name`` is the score matrix after element-wise steps (p.v's left operand)."""
+    for _ in range(16):
+        if name in scores:
+            return True
+        node = producer.get(name)
+        if node is None or node.op_type not in _SCORE_CHAIN_OPS or not node.input:
+            return False
+        name = node.input[0]
+    return False
 
 
 def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,

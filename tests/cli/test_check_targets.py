@@ -38,7 +38,11 @@ def test_no_probe_still_estimates_target_latency_and_cost(repo: Path) -> None:
     (model,) = data["models"]
     estimates = model["estimates"]
     assert estimates["target_latency_ms"] > 0
-    assert estimates["target_latency"]["calibrated"] is False
+    target = estimates["target_latency"]
+    assert (target["runtime"], target["precision"]) == ("tensorrt", "fp16")
+    assert "the device's usual runtime" in target["path_chosen"]
+    assert target["calibration"].startswith("fitted to") and target["calibrated"] is True
+    assert target["low_ms"] < target["ms"] < target["high_ms"]
     assert estimates["usd_per_1k"] > 0
     assert estimates["cost"]["formula"] == "price_per_hour / 3600 * latency_s * 1000 / batch"
     assert estimates["headroom_bytes"] > 0
@@ -48,8 +52,9 @@ def test_no_probe_still_estimates_target_latency_and_cost(repo: Path) -> None:
 
 def test_text_report_shows_estimate_and_cost(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["check", "--no-probe", "--format", "text"])
-    assert "estimated on aws-g4dn.xlarge:" in result.output
-    assert "uncalibrated" in result.output
+    assert "estimated on aws-g4dn.xlarge via tensorrt/fp16:" in result.output
+    assert "path: tensorrt (the device's usual runtime)" in result.output
+    assert "fitted to" in result.output and "band" in result.output
     assert "cost: $" in result.output and "headroom" in result.output
 
 

@@ -168,3 +168,32 @@ def test_allow_globals_must_be_dotted_names(tmp_path: Path) -> None:
             "    security: {allow_globals: ['os system']}\n")
     rule, message = only_finding(tmp_path, text)
     assert rule == "DG102"
+
+
+def test_target_runtime_and_precision_are_typed(tmp_path: Path) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.onnx\n"
+            "    target: {kind: edge, device: jetson-agx-orin, runtime: tensorrt, precision: int8}\n")
+    manifest = load_manifest(write(tmp_path, text)).manifest
+    assert manifest is not None
+    target = manifest.models[0].target
+    assert (target.runtime, target.precision) == ("tensorrt", "int8")
+
+
+def test_a_runtime_the_device_does_not_have_names_its_paths(tmp_path: Path) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.onnx\n"
+            "    target: {kind: edge, device: raspberry-pi-5, runtime: tensorrt}\n")
+    rule, message = only_finding(tmp_path, text)
+    assert rule == "DG102"
+    assert "'raspberry-pi-5' has no 'tensorrt' path; its paths: onnxruntime/fp32" in message
+
+
+def test_custom_device_paths_are_parsed(tmp_path: Path) -> None:
+    text = ("version: 1\ndevices:\n  board:\n    kind: edge\n    memory: 4GiB\n"
+            "    compute: 10TOPS\n    compute_precision: int8\n    runtime: litert\n"
+            "    paths: {litert: {int8: 10TOPS, fp16: 5TFLOPS}}\n"
+            "models:\n  - name: a\n    path: a.onnx\n"
+            "    target: {kind: edge, device: board, precision: fp16}\n")
+    manifest = load_manifest(write(tmp_path, text)).manifest
+    assert manifest is not None
+    board = manifest.devices["board"]
+    assert board.runtime == "litert" and board.paths == {"litert": {"int8": 10e12, "fp16": 5e12}}

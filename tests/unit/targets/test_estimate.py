@@ -10,8 +10,9 @@ from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.estimate import BANDS, estimate_target, is_accelerator, not_estimable
-from deploygate.targets.workload import Workload
+from deploygate.targets.estimate import estimate_target, is_accelerator, not_estimable
+from deploygate.targets.runtimes import load_calibration
+from deploygate.targets.workload import Kernel, Workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
 
@@ -25,12 +26,13 @@ def _work(flops: float, moved: float = 1e6, weights: int = 500_000, nodes: int =
 
 
 def test_calibrated_cpu_estimate_scales_by_efficiency() -> None:
-    # 1 GFLOP in 50 ms on a 100 GFLOPS host is 20% efficiency; the Pi 5's 150 GFLOPS at 20%.
+    # 1 GFLOP in 50 ms on a 100 GFLOPS host is 20% efficiency; the Pi 5's 153.6 GFLOPS at 20%.
     est = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"], measured_ms=50.0, host=HOST,
                           threads=2)
     assert est is not None and est.calibrated and est.bound == "compute"
     assert est.efficiency == pytest.approx(0.2)
-    assert est.ms == pytest.approx(1e9 / (150e9 * 0.2) * 1000)
+    assert est.ms == pytest.approx(1e9 / (153.6e9 * 0.2) * 1000)
+    assert (est.runtime, est.precision) == ("onnxruntime", "fp32")
     assert (est.low_ms, est.high_ms) == pytest.approx((est.ms * 0.5, est.ms * 2))
     assert "calibrated on this host" in est.method
 
@@ -45,7 +47,7 @@ def test_memory_bound_when_the_working_set_leaves_the_cache() -> None:
     big = _work(1e6, moved=400e6, weights=200_000_000)
     est = estimate_target(big, CATALOG["raspberry-pi-4"], measured_ms=5.0, host=HOST, threads=2)
     assert est is not None and est.bound == "memory"
-    assert est.ms == pytest.approx(400e6 / 4e9 * 1000)
+    assert est.ms == pytest.approx(400e6 / 12.8e9 * 1000)
 
 
 def test_a_working_set_in_cache_is_compute_bound() -> None:
@@ -54,21 +56,66 @@ def test_a_working_set_in_cache_is_compute_bound() -> None:
     assert est is not None and est.bound == "compute"
 
 
-def test_uncalibrated_band_is_wider() -> None:
+def test_cpu_without_a_host_measurement_uses_the_fitted_onnxruntime_path() -> None:
     est = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"])
-    assert est is not None and not est.calibrated
-    assert est.high_ms / est.ms == pytest.approx(BANDS["uncalibrated"][1])
-    assert "uncalibrated" in est.method
+    assert est is not None and est.calibrated  # fitted to published measurements
+    assert "fitted to" in est.calibration and "onnxruntime/fp32" in est.method
+    band = load_calibration()["runtimes"]["onnxruntime"]["band"]
+    assert est.low_ms / est.ms == pytest.approx(band[0])
+    assert est.high_ms / est.ms == pytest.approx(band[1])
 
 
-def test_accelerators_use_an_assumed_efficiency_and_wider_bands() -> None:
-    gpu = estimate_target(_work(1e9), CATALOG["aws-g4dn.xlarge"], measured_ms=50.0, host=HOST)
-    npu = estimate_target(_work(1e9), CATALOG["jetson-orin-nano"])
-    assert gpu is not None and npu is not None and not gpu.calibrated
-    assert gpu.high_ms / gpu.low_ms == pytest.approx(9)
-    assert npu.high_ms / npu.low_ms == pytest.approx(16)
-    int8 = estimate_target(_work(1e9), CATALOG["jetson-orin-nano"], int8_weights=True)
-    assert int8 is not None and int8.ms < npu.ms  # an int8 model gets the int8 peak
+def test_accelerators_run_their_usual_path_with_the_fitted_band() -> None:
+    w = _work(1e9)
+    est = estimate_target(w, CATALOG["aws-g4dn.xlarge"], measured_ms=50.0, host=HOST)
+    assert est is not None and (est.runtime, est.precision) == ("tensorrt", "fp16")
+    assert "the device's usual runtime" in est.path_chosen
+    assert est.calibrated and "fitted to" in est.calibration  # a host run says nothing of a GPU
+    band = load_calibration()["runtimes"]["tensorrt"]["band"]
+    assert est.high_ms / est.low_ms == pytest.approx(band[1] / band[0])
+    json = est.to_json()
+    assert {"ms", "low_ms", "high_ms", "runtime", "precision", "calibration"} <= set(json)
+
+
+def test_a_quantized_graph_runs_at_int8_and_is_not_slower_than_its_float_version() -> None:
+    kernels = tuple(Kernel(2e9, 2e6, 1e6) for _ in range(20))
+    flt = Workload(flops=4e10, bytes_moved=1e8, weights_bytes=80_000_000, activation_bytes=0,
+                   coverage=1.0, nodes=60, kernels=kernels)
+    q = Workload(flops=4e10, bytes_moved=1e8, weights_bytes=20_000_000, activation_bytes=0,
+                 coverage=1.0, nodes=180, kernels=kernels, quantized=True)
+    orin = CATALOG["jetson-orin-nano-super"]
+    fp16, int8 = estimate_target(flt, orin), estimate_target(q, orin)
+    assert fp16 is not None and int8 is not None
+    assert (fp16.precision, int8.precision) == ("fp16", "int8")
+    assert "the graph is quantized" in int8.path_chosen
+    assert int8.ms < fp16.ms
+
+
+def test_the_manifest_chooses_the_runtime_and_precision() -> None:
+    w = _work(1e9)
+    gpu = estimate_target(w, CATALOG["jetson-agx-orin"], runtime="tensorrt", precision="int8")
+    cpu = estimate_target(w, CATALOG["jetson-agx-orin"], runtime="onnxruntime")
+    assert gpu is not None and cpu is not None
+    assert gpu.precision == "int8" and "target.precision" in gpu.path_chosen
+    assert cpu.runtime == "onnxruntime" and cpu.ms > gpu.ms
+    with pytest.raises(ValueError, match="no 'qnn' path; its paths: tensorrt/fp16"):
+        estimate_target(w, CATALOG["jetson-agx-orin"], runtime="qnn")
+
+
+def test_a_runtime_without_measurements_is_uncalibrated_and_says_so() -> None:
+    est = estimate_target(_work(1e9), CATALOG["iphone-15-pro"])
+    assert est is not None and est.runtime == "coreml" and not est.calibrated
+    assert est.calibration.startswith("uncalibrated: no published measurements on coreml")
+    assert est.high_ms / est.ms == pytest.approx(4) and est.low_ms / est.ms == pytest.approx(0.25)
+
+
+def test_launches_and_the_floor_dominate_a_tiny_graph_on_an_accelerator() -> None:
+    tiny = Workload(flops=1e3, bytes_moved=1e3, weights_bytes=100, activation_bytes=0,
+                    coverage=1.0, nodes=3, kernels=(Kernel(1e3, 10, 10),) * 3)
+    est = estimate_target(tiny, CATALOG["aws-p4d-a100-40gb"])
+    cal = load_calibration()["runtimes"]["tensorrt"]
+    assert est is not None
+    assert est.ms == pytest.approx(cal["floor_ms"] + 3 * cal["launch_us"] / 1000, rel=0.01)
 
 
 def test_accelerator_detection_without_a_precision_figure() -> None:
@@ -90,7 +137,8 @@ def test_nothing_counted_no_estimate() -> None:
 def test_partial_coverage_widens_the_upper_end() -> None:
     w = Workload(flops=1e9, bytes_moved=1e6, weights_bytes=1000, activation_bytes=0, coverage=0.95)
     est = estimate_target(w, CATALOG["raspberry-pi-5"])
-    assert est is not None and est.high_ms / est.ms == pytest.approx(4 / 0.95)
+    band = load_calibration()["runtimes"]["onnxruntime"]["band"]
+    assert est is not None and est.high_ms / est.ms == pytest.approx(band[1] / 0.95)
     assert "95% of nodes" in est.method
 
 
@@ -103,7 +151,7 @@ def test_low_coverage_is_not_estimated_and_names_the_uncounted_ops() -> None:
 
 
 def test_a_slower_target_is_never_faster_than_the_faster_host_measured() -> None:
-    # Pi 4 (24 GFLOPS) is slower than the 100 GFLOPS host: whatever the count says, the Pi
+    # Pi 4 (57.6 GFLOPS) is slower than the 100 GFLOPS host: whatever the count says, the Pi
     # cannot beat the host's 10 ms, and neither can the band's low end.
     tiny = _work(1e3)
     est = estimate_target(tiny, CATALOG["raspberry-pi-4"], measured_ms=10.0, host=HOST, threads=2)
@@ -138,5 +186,9 @@ def test_llm_checkpoint_gets_a_per_token_estimate() -> None:
     ctx = build_context(spec("cloud", "aws-g5.xlarge", path="llama"), "dc.yaml", llm_7b_fp16(),
                         CATALOG["aws-g5.xlarge"], None)
     assert ctx.target is not None and ctx.target.per == "token" and ctx.target.bound == "memory"
-    # Decode streams 13.5 GB of weights + 2.1 GB of KV cache at 600 GB/s: ~26 ms a token.
-    assert ctx.target.ms == pytest.approx((13.48e9 + 2.15e9) / 600e9 * 1000 + 0, rel=0.02)
+    # Decode streams 13.5 GB of weights + 2.1 GB of KV cache at 600 GB/s: ~26 ms a token at
+    # the full bandwidth, at the path's fitted fraction of it, plus its per-inference floor.
+    cal = load_calibration()["runtimes"]["tensorrt"]
+    ideal = (13.48e9 + 2.15e9) / 600e9 * 1000
+    assert ctx.target.ms == pytest.approx(ideal / cal["memory_efficiency"] + cal["floor_ms"],
+                                          rel=0.02)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
@@ -184,3 +185,41 @@ def test_loop_with_unknown_trip_count_counts_once_and_says_so(tmp_path: Path) ->
     assert w.flops == 2 * 64 * 64
     assert w.coverage < 1.0
     assert any("trip count unknown" in a for a in w.assumptions)
+
+
+def test_a_fused_engine_folds_elementwise_ops_into_their_kernels(tmp_path: Path) -> None:
+    path = onnx_models.save(onnx_models.mlp(width=256, depth=2), tmp_path / "mlp.onnx")
+    w = onnx_workload(path, {"x": [4, 256]})
+    # Two MatMul kernels; the Adds, Relus and the Identity ride along with them.
+    assert len(w.kernels) == 2
+    assert all(k.flops == 2 * 4 * 256 * 256 for k in w.kernels)
+    assert all(k.activations == 2 * 4 * 256 and k.weights == 256 * 256 for k in w.kernels)
+    assert not w.quantized
+
+
+def test_attention_is_one_kernel_whose_scores_never_reach_memory(tmp_path: Path) -> None:
+    seq, width = 64, 32
+    path = onnx_models.save(onnx_models.attention(seq, width), tmp_path / "attn.onnx")
+    w = onnx_workload(path)
+    (fused,) = [k for k in w.kernels if k.attention]
+    assert fused.flops >= 2 * (2 * seq * seq * width)  # q.k and p.v
+    # q, k^T, v and the output travel; the seq x seq score matrix does not.
+    assert fused.activations == 4 * seq * width
+    assert len(w.kernels) == 5  # q, k, v and output projections + the attention kernel
+
+
+def test_a_qdq_graph_is_quantized_and_its_dequantized_weights_are_weights(tmp_path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("DequantizeLinear", ["wq", "s"], ["w"]),
+         helper.make_node("QuantizeLinear", ["x", "s"], ["xq"]),
+         helper.make_node("DequantizeLinear", ["xq", "s"], ["xd"]),
+         helper.make_node("MatMul", ["xd", "w"], ["y"])], "qdq",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+        [onnx.numpy_helper.from_array(np.zeros((64, 64), dtype=np.int8), "wq"),
+         onnx.numpy_helper.from_array(np.array(0.1, dtype=np.float32), "s")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    w = onnx_workload(onnx_models.save(model, tmp_path / "qdq.onnx"))
+    assert w.quantized
+    (kernel,) = w.kernels  # Q/DQ folded: one MatMul reading int8 weights
+    assert kernel.weights == 64 * 64 and kernel.activations == 2 * 64

@@ -1,0 +1,213 @@
+"""Published device measurements (benchmarks/data) and the fit of the runtime-path calibration.
+
+Shared by refit_calibration.py (writes deploygate/targets/calibration.json) and
+estimate_accuracy.py (compares estimates with the published rows, leaving rows, devices,
+architectures or whole runtimes out of the fit).
+
+The fit, per runtime: a launch cost per kernel and a per-inference floor (on a grid), and per
+precision the fractions of peak compute and of memory bandwidth (on a grid) that minimize the
+squared log error of estimated against published latency. The band of a runtime is the 5th to
+95th percentile of published / estimated over its held-out predictions (leaving out the row,
+its device, or its architecture).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deploygate.manifest.model import Device  # noqa: E402
+from deploygate.targets.catalog import load_catalog  # noqa: E402
+from deploygate.targets.estimate import engine_seconds, kernel_terms  # noqa: E402
+from deploygate.targets.runtimes import RuntimePath, calibration_for, choose_path  # noqa: E402
+from deploygate.targets.workload import Workload, onnx_workload  # noqa: E402
+
+DATA = ROOT / "benchmarks" / "data"
+COMPUTE_EFFICIENCIES = np.round(np.arange(0.02, 1.0001, 0.02), 2)
+MEMORY_EFFICIENCIES = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+LAUNCH_US = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+FLOOR_MS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+BAND_QUANTILES = (0.05, 0.95)
+SHARED_COMPUTE = False
+"""One compute efficiency per runtime instead of per precision. Tried: worse held-out errors on
+these rows (the int8 rows are MLPerf's tuned harness, the fp16 rows Ultralytics' exporter)."""
+UNCALIBRATED = {"compute_efficiency": 0.25, "memory_efficiency": 0.5, "launch_us": 5.0,
+                "floor_ms": 0.1, "band": [0.25, 4.0]}
+"""Assumed figures for a runtime or precision without published measurements."""
+
+
+@dataclass
+class Row:
+    """One published measurement with what the estimate needs."""
+
+    data: dict[str, Any]
+    device: Device
+    path: RuntimePath
+    workload: Workload
+    busy: np.ndarray
+    """Kernel seconds on the (compute, memory) efficiency grid."""
+    launches: int
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def published_ms(self) -> float:
+        return float(self.data["published_ms"])
+
+    @property
+    def runtime(self) -> str:
+        return self.path.runtime
+
+    @property
+    def precision(self) -> str:
+        return self.path.precision
+
+    @property
+    def architecture(self) -> str:
+        """The model family (ResNet-18 and -50 are one; YOLOv8 and YOLO11 are one)."""
+        recipe = str(self.data["onnx_recipe"])
+        for family in ("resnet", "mobilenet", "squeezenet", "vit", "yolo", "fcn", "bert"):
+            if recipe.startswith(family):
+                return family
+        return recipe
+
+    @property
+    def device_class(self) -> str:
+        return str(self.data["device_class"])
+
+
+def load_rows(path: Path = DATA / "device-measurements.json") -> list[Row]:
+    """The published rows with their workloads (graphs unpacked into a temporary folder)."""
+    raw = json.loads(path.read_text("utf-8"))
+    catalog = load_catalog()
+    cache: dict[tuple[str, str], Workload] = {}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(DATA / "published-graphs.tar.xz") as tar:
+            tar.extractall(tmp, filter="data")
+        for item in raw:
+            key = (item["onnx_recipe"], json.dumps(item["input_shape"], sort_keys=True))
+            if key not in cache:
+                cache[key] = onnx_workload(Path(tmp) / f"{item['onnx_recipe']}.onnx",
+                                           item["input_shape"])
+            device = catalog[item["device"]]
+            work = cache[key]
+            runtime_path = choose_path(device, item["target_runtime"], item["target_precision"],
+                                       work.quantized)
+            assert runtime_path is not None
+            busy, launches = _busy_grid(work, runtime_path, device)
+            rows.append(Row(item, device, runtime_path, work, busy, launches))
+    return rows
+
+
+def _busy_grid(work: Workload, path: RuntimePath, device: Device) -> tuple[np.ndarray, int]:
+    terms = np.array(kernel_terms(work, path, device), dtype=float)
+    compute, memory, count = terms[:, 0], terms[:, 1], np.maximum(terms[:, 2], 1)
+    grid = np.maximum(compute[:, None, None] / COMPUTE_EFFICIENCIES[None, :, None],
+                      memory[:, None, None] / MEMORY_EFFICIENCIES[None, None, :])
+    return (grid * count[:, None, None]).sum(axis=0), int(terms[:, 2].sum())
+
+
+def fit(rows: Iterable[Row]) -> dict[str, Any]:
+    """Fitted calibration entries by runtime (``calibration.json``'s ``runtimes`` without bands)."""
+    by_runtime: dict[str, list[Row]] = {}
+    for row in rows:
+        by_runtime.setdefault(row.runtime, []).append(row)
+    out: dict[str, Any] = {}
+    for runtime, group in sorted(by_runtime.items()):
+        best: tuple[float, dict[str, Any]] | None = None
+        precisions = sorted({r.precision for r in group})
+        for launch in LAUNCH_US:
+            for floor in FLOOR_MS:
+                # err[precision][compute, memory]: squared log errors summed over its rows
+                err = {p: sum((np.log(r.published_ms / 1000)
+                               - np.log(floor / 1000 + r.launches * launch * 1e-6 + r.busy)) ** 2
+                              for r in group if r.precision == p) for p in precisions}
+                # One memory efficiency per runtime (the memory system does not change with
+                # the precision); one compute efficiency per precision, or one per runtime
+                # (the same fraction of each precision's peak) when SHARED_COMPUTE.
+                if SHARED_COMPUTE:
+                    summed = sum(err.values())
+                    i, j = np.unravel_index(int(np.argmin(summed)), summed.shape)
+                    total, pick = float(summed[i, j]), {p: int(i) for p in err}
+                else:
+                    per_memory = sum(e.min(axis=0) for e in err.values())
+                    j = int(np.argmin(per_memory))
+                    total = float(per_memory[j])
+                    pick = {p: int(np.argmin(e[:, j])) for p, e in err.items()}
+                if best is None or total < best[0] - 1e-12:
+                    best = (total, {
+                        "launch_us": launch, "floor_ms": floor, "rows": len(group),
+                        "memory_efficiency": float(MEMORY_EFFICIENCIES[j]),
+                        "precisions": {p: {
+                            "compute_efficiency": float(COMPUTE_EFFICIENCIES[pick[p]]),
+                            "rows": sum(r.precision == p for r in group)}
+                            for p in err}})
+        assert best is not None
+        out[runtime] = best[1]
+    return out
+
+
+def calibration(runtimes: dict[str, Any], dataset: str = "published rows") -> dict[str, Any]:
+    """A calibration document (the shape of calibration.json) from fitted runtimes."""
+    return {"dataset": dataset, "uncalibrated": UNCALIBRATED,
+            "runtimes": {k: {"band": UNCALIBRATED["band"], **v} for k, v in runtimes.items()}}
+
+
+def predict_ms(row: Row, data: dict[str, Any]) -> float:
+    """The estimate for ``row`` under calibration ``data``, computed by deploygate itself."""
+    seconds, _, _ = engine_seconds(row.workload, row.path, calibration_for(row.path, data),
+                                   row.device)
+    return seconds * 1000.0
+
+
+HELD_OUT: tuple[Callable[[Row], str], ...] = (
+    lambda r: r.id, lambda r: r.device.id, lambda r: r.architecture)
+"""What the band's held-out predictions leave out: the row, its device, its architecture."""
+
+
+def held_out(rows: list[Row], key: Callable[[Row], str]) -> list[tuple[Row, float]]:
+    """Each row predicted by a fit on the rows of other groups (``key``: id, device, ...)."""
+    out = []
+    for group in sorted({key(r) for r in rows}):
+        train = [r for r in rows if key(r) != group]
+        data = calibration(fit(train))
+        out += [(r, predict_ms(r, data)) for r in rows if key(r) == group]
+    return out
+
+
+def band(ratios: list[float]) -> list[float]:
+    """(low, high) multipliers covering the 5th-95th percentile of published / estimated."""
+    if not ratios:
+        return list(UNCALIBRATED["band"])
+    low, high = np.quantile(np.array(ratios), BAND_QUANTILES)
+    return [round(min(float(low), 1.0), 3), round(max(float(high), 1.0), 3)]
+
+
+def bands(rows: list[Row]) -> dict[str, list[float]]:
+    """Each runtime's band from its held-out predictions: every row predicted by fits that left
+    out the row, its device, and its architecture (what a user's new device or model meets)."""
+    ratios: dict[str, list[float]] = {}
+    for key in HELD_OUT:
+        for row, ms in held_out(rows, key):
+            ratios.setdefault(row.runtime, []).append(row.published_ms / ms)
+    return {runtime: band(values) for runtime, values in ratios.items()}
+
+
+def log_error(ratio: float) -> float:
+    """|ln(published / estimated)|."""
+    return abs(math.log(ratio))
