@@ -230,6 +230,8 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
     for name in shard_names:
         shard = _shard_path(folder, name, display)
         headers[name] = read_header(shard, f"{display}/{name}")
+    if index is None:
+        _refuse_repeated_names(headers, display)
     for tensor, name in weight_map.items():
         if tensor not in headers[name].tensors:
             raise ArtifactError(
@@ -248,6 +250,35 @@ def _inspect_folder(folder: Path, display: str) -> ArtifactInfo:
         path=display, format="safetensors",
         size_bytes=sum(h.file_size for h in headers.values()), params=params,
         bytes_by_dtype=by_dtype, files=tuple(shard_names), details=details, runnable=False)
+
+
+MAX_NAMES_SHOWN = 10  # repeated tensor names listed in one message
+
+
+def _refuse_repeated_names(headers: dict[str, Header], display: str) -> None:
+    """Shards without an index partition one checkpoint: no tensor name may appear twice.
+
+    A folder of separate checkpoints (three fine-tunes of one model) repeats every name; summing
+    them would report one model three times its size.
+    """
+    first: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for shard, header in headers.items():
+        for tensor in header.tensors:
+            if tensor in first:
+                repeated.setdefault(tensor, [first[tensor]]).append(shard)
+            else:
+                first[tensor] = shard
+    if not repeated:
+        return
+    names = sorted(repeated)
+    shown = ", ".join(f"{n!r} (in {', '.join(repeated[n])})" for n in names[:MAX_NAMES_SHOWN])
+    more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
+    raise ArtifactError(
+        f"the folder's {len(headers)} .safetensors files are not shards of one checkpoint: "
+        f"{len(names)} tensor name{'s' * (len(names) > 1)} appear in more than one file: "
+        f"{shown}{more}; point `path` at one file, or add the model.safetensors.index.json "
+        "that says which shard holds each tensor", file=display, rule=DG205)
 
 
 def _find_index(folder: Path, display: str) -> Path | None:

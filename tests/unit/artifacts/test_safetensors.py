@@ -137,6 +137,23 @@ def test_shards_without_index(tmp_path: Path) -> None:
     assert info.details["index"] is None
 
 
+def test_unrelated_files_without_index_are_not_one_checkpoint(tmp_path: Path) -> None:
+    # three fine-tunes of one model side by side: every tensor name appears three times
+    for i, name in enumerate(("base", "ft-a", "ft-b")):
+        save_file(_weights(i), str(tmp_path / f"{name}.safetensors"))
+    save_file({"extra": np.zeros(2, np.float32)}, str(tmp_path / "z.safetensors"))
+
+    with pytest.raises(ArtifactError) as e:
+        st_reader.inspect(tmp_path, "ckpt")
+
+    message = str(e.value)
+    assert e.value.rule == "DG205" and "not shards of one checkpoint" in message
+    assert "6 tensor names appear in more than one file" in message
+    for tensor in _weights():
+        assert f"{tensor!r} (in base.safetensors, ft-a.safetensors, ft-b.safetensors)" in message
+    assert "'extra'" not in message and "index.json" in message
+
+
 def test_index_naming_a_tensor_missing_from_its_shard(tmp_path: Path) -> None:
     save_file({"a": np.ones(2, np.float32)}, str(tmp_path / "s1.safetensors"))
     (tmp_path / "model.safetensors.index.json").write_text(
