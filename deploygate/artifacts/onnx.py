@@ -34,6 +34,28 @@ MAX_TENSOR_ELEMENTS = 2**50
 # Domains onnxruntime implements itself; anything else needs a custom-op library.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
 
+# ai.onnx.ml operators hold their learned numbers in attributes, not initializers: these
+# attributes are counted as weights (the structure — node and feature ids, modes, labels — is
+# not). Each name is a FLOATS attribute or, for the *_as_tensor forms, a TENSOR one.
+ML_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "LinearClassifier": ("coefficients", "intercepts"),
+    "LinearRegressor": ("coefficients", "intercepts"),
+    "SVMClassifier": ("coefficients", "support_vectors", "rho", "prob_a", "prob_b",
+                      "kernel_params"),
+    "SVMRegressor": ("coefficients", "support_vectors", "rho", "kernel_params"),
+    "TreeEnsembleClassifier": ("nodes_values", "nodes_values_as_tensor", "nodes_hitrates",
+                               "nodes_hitrates_as_tensor", "class_weights",
+                               "class_weights_as_tensor", "base_values",
+                               "base_values_as_tensor"),
+    "TreeEnsembleRegressor": ("nodes_values", "nodes_values_as_tensor", "nodes_hitrates",
+                              "nodes_hitrates_as_tensor", "target_weights",
+                              "target_weights_as_tensor", "base_values",
+                              "base_values_as_tensor"),
+    "TreeEnsemble": ("nodes_splits", "nodes_hitrates", "leaf_weights"),
+    "Scaler": ("offset", "scale"),
+    "Imputer": ("imputed_value_floats",),
+}
+
 # TensorProto.DataType name -> (numpy-style name, bits per element). Looked up by name so that
 # an onnx release without a newer type still imports this table.
 _DTYPES_BY_PROTO_NAME: dict[str, tuple[str, int]] = {
@@ -196,9 +218,12 @@ def _walk_nodes(nodes: Iterable[onnx.NodeProto], tally: _Tally, display: str, de
         tally.nodes += 1
         tally.node_domains.add((node.domain, node.op_type))
         is_constant = node.op_type == "Constant" and node.domain in ("", "ai.onnx")
+        ml_weights = ML_WEIGHTS.get(node.op_type, ()) if node.domain == "ai.onnx.ml" else ()
         for attr in node.attribute:
             if is_constant:
                 _count_constant_attribute(attr, tally)
+            elif attr.name in ml_weights:
+                _count_ml_attribute(attr, tally)
             else:
                 _note_attribute_tensors(attr, tally)
             for sub in _subgraphs(attr):
@@ -231,6 +256,14 @@ def _count_constant_attribute(attr: onnx.AttributeProto, tally: _Tally) -> None:
         tally.add("string", 1, len(attr.s))
     elif attr.name == "value_strings":
         tally.add("string", len(attr.strings), sum(len(s) for s in attr.strings))
+
+
+def _count_ml_attribute(attr: onnx.AttributeProto, tally: _Tally) -> None:
+    # classic ML (ai.onnx.ml) keeps its learned numbers in attributes: floats, or tensors
+    if attr.type == AttributeProto.FLOATS:
+        tally.add("float32", len(attr.floats), 4 * len(attr.floats))
+    elif attr.type == AttributeProto.TENSOR:
+        _count_tensor(attr.t, tally)
 
 
 def _note_attribute_tensors(attr: onnx.AttributeProto, tally: _Tally) -> None:

@@ -461,3 +461,61 @@ def test_file_over_the_protobuf_limit_is_refused_unread(tmp_path: Path,
 
     assert caught.value.rule == "DG202"
     assert "external data" in caught.value.message
+
+
+# -- classic ML (ai.onnx.ml): weights in node attributes ---------------------------------------
+
+def _ml_model(node: onnx.NodeProto, features: int, outputs: list[onnx.ValueInfoProto]
+              ) -> onnx.ModelProto:
+    graph = helper.make_graph([node], "ml", [helper.make_tensor_value_info(
+        "X", TensorProto.FLOAT, [None, features])], outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("ai.onnx.ml", 3)])
+
+
+def test_logistic_regression_counts_its_coefficients(tmp_path: Path) -> None:
+    # what skl2onnx writes for LogisticRegression: a LinearClassifier with the weights inline
+    rng = np.random.default_rng(0)
+    coef, intercept = rng.standard_normal((3, 4)), rng.standard_normal(3)
+    node = helper.make_node("LinearClassifier", ["X"], ["label", "probabilities"],
+                            domain="ai.onnx.ml", coefficients=coef.ravel().tolist(),
+                            intercepts=intercept.tolist(), classlabels_ints=[0, 1, 2],
+                            multi_class=1, post_transform="SOFTMAX")
+    model = _ml_model(node, 4, [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+                                helper.make_tensor_value_info("probabilities",
+                                                              TensorProto.FLOAT, [None, 3])])
+    onnx.checker.check_model(model)
+    info = onnx_reader.inspect(_save(model, tmp_path / "logreg.onnx"), "logreg.onnx")
+    assert info.params == coef.size + intercept.size == 15
+    assert info.bytes_by_dtype == {"float32": 4 * 15}
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(tmp_path / "logreg.onnx"))
+    assert session.run(None, {"X": np.ones((2, 4), np.float32)})[1].shape == (2, 3)
+
+
+def test_tree_ensemble_counts_thresholds_and_leaf_weights(tmp_path: Path) -> None:
+    # one tree of depth 1: a split on feature 0 and two leaves
+    node = helper.make_node(
+        "TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", n_targets=1,
+        nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 0, 0],
+        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"], nodes_values=[0.5, 0.0, 0.0],
+        nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0],
+        target_treeids=[0, 0], target_nodeids=[1, 2], target_ids=[0, 0],
+        target_weights=[-1.0, 1.0], base_values=[0.25])
+    model = _ml_model(node, 2, [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
+                                                              [None, 1])])
+    onnx.checker.check_model(model)
+    info = onnx_reader.inspect(_save(model, tmp_path / "tree.onnx"), "tree.onnx")
+    assert info.params == 3 + 2 + 1  # nodes_values, target_weights, base_values
+
+
+def test_svm_counts_support_vectors(tmp_path: Path) -> None:
+    sv = np.arange(10, dtype=np.float32).reshape(5, 2)
+    node = helper.make_node("SVMRegressor", ["X"], ["Y"], domain="ai.onnx.ml",
+                            support_vectors=sv.ravel().tolist(), coefficients=[0.1] * 5,
+                            rho=[0.3], n_supports=5, kernel_type="RBF",
+                            kernel_params=[0.5, 0.0, 3.0])
+    model = _ml_model(node, 2, [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
+                                                              [None, 1])])
+    info = onnx_reader.inspect(_save(model, tmp_path / "svm.onnx"), "svm.onnx")
+    assert info.params == sv.size + 5 + 1 + 3
