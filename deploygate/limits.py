@@ -71,7 +71,7 @@ LIMITS: tuple[Limit, ...] = (
     Limit(f"{_A}.gguf", "MAX_ARRAY_ELEMENTS", 10_000_000, "elements",
           "GGUF metadata array length."),
     Limit(f"{_A}.gguf", "MAX_ARRAY_DEPTH", 8, "levels", "GGUF arrays of arrays."),
-    Limit(f"{_A}.gguf", "MAX_DIMS", 8, "items", "Dimensions of one GGUF tensor."),
+    Limit(f"{_A}.gguf", "MAX_DIMS", 4, "items", "Dimensions of one GGUF tensor (GGML_MAX_DIMS)."),
     Limit(f"{_A}.pickle_scan", "MAX_PICKLE_BYTES", 64 << 20, "bytes",
           "One pickle walked (a state dict's data.pkl is well under 1 MiB); longer is unsafe."),
     Limit(f"{_A}.pickle_scan", "MAX_LINE_BYTES", 1 << 16, "bytes",

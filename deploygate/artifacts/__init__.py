@@ -41,6 +41,7 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
                 f"recognised as {fmt}, which this version cannot inspect yet; "
                 "export to ONNX or safetensors", file=display, rule=DG205)
         info = reader.read(target, target_display, allow_globals=allow_globals)
+        _judge_as_pickle_too(target, target_display, info.format, allow_globals)
     except OSError as e:
         # Permissions, a vanished file, an I/O error: the artifact cannot be read.
         raise ArtifactError(f"cannot read the artifact ({e.strerror or e}); check the file",
@@ -49,6 +50,22 @@ def inspect_artifact(path: Path, *, display: str, declared_format: str | None = 
     _check_declared(info.format, declared_format, display)
     # A folder holding one model file is still the artifact the manifest named.
     return info if info.path == display else dataclasses.replace(info, path=display)
+
+
+def _judge_as_pickle_too(path: Path, display: str, detected: str,
+                         allow_globals: frozenset[str]) -> None:
+    """A file named like a PyTorch checkpoint is also judged as the pickle torch.load reads.
+
+    Content decides the format, but whoever loads ``model.pt`` calls torch.load on it: a
+    pickle that also parses as another format (a TFLite polyglot) must not pass as that one.
+    """
+    pytorch = formats.FORMATS.get("pytorch")
+    if pytorch is None or detected in pytorch.names or not path.is_file() or \
+            formats.for_suffix(path.name) is not pytorch:
+        return
+    from deploygate.artifacts.pytorch import refuse_unsafe_pickle
+
+    refuse_unsafe_pickle(path, display, allow_globals=allow_globals)
 
 
 def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:

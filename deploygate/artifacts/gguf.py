@@ -31,7 +31,7 @@ MAX_NAME_BYTES = 65_535
 MAX_STRING_BYTES = 1 << 20  # longer metadata strings are skipped, not read
 MAX_ARRAY_ELEMENTS = 10_000_000
 MAX_ARRAY_DEPTH = 8
-MAX_DIMS = 8  # GGML_MAX_DIMS is 4; 8 leaves room without inviting abuse
+MAX_DIMS = 4  # GGML_MAX_DIMS: ggml refuses a tensor with more, so a reader must too
 MAX_HEADER_BYTES = 1 << 30
 KEPT_ARRAY_ELEMENTS = 64  # longer arrays (vocabularies, merges) are walked over, not kept
 CHUNK = 1 << 20
@@ -272,6 +272,9 @@ def read_header(f: BinaryIO, size: int) -> GGUFHeader:
     for i in range(n_kv):
         key = _read_string(r, f"metadata key #{i}", MAX_KEY_BYTES)
         vtype = r.unpack("<I", f"type of metadata {key!r}")
+        if key in metadata:
+            # ggml refuses duplicate keys; readers that keep the first or the last disagree
+            raise _Corrupt(f"metadata key {key!r} is used twice")
         metadata[key] = _read_value(r, vtype, f"metadata {key!r}", 0, True)
 
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
@@ -321,6 +324,15 @@ def tensor_nbytes(t: TensorInfo) -> int:
     return n // gt.block_size * gt.type_size
 
 
+def _refuse_overlaps(spans: list[tuple[int, int, str]]) -> None:
+    """Tensors that share bytes are a forged header, not weights to count twice."""
+    spans.sort()
+    for (_, end, name), (start, _, other) in zip(spans, spans[1:], strict=False):
+        if start < end:
+            raise _Corrupt(f"tensors {name!r} and {other!r} overlap (the data of one starts at "
+                           f"{start}, before the other's ends at {end})")
+
+
 def _scalar(metadata: dict[str, Any], key: str) -> Any:
     value = metadata.get(key)
     if isinstance(value, float) and not math.isfinite(value):
@@ -336,6 +348,7 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
             header = read_header(f, size)
         params = 0
         by_dtype: dict[str, int] = {}
+        spans: list[tuple[int, int, str]] = []
         for t in header.tensors:
             nbytes = tensor_nbytes(t)
             if t.offset % header.alignment:
@@ -345,12 +358,14 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
             if end > size:
                 raise _Corrupt(f"tensor {t.name!r} data ends at byte {end}, past the end of "
                                f"the file ({size} bytes): the file is truncated")
+            spans.append((t.offset, t.offset + nbytes, t.name))
             n = 1
             for d in t.dims:
                 n *= d
             params += n
             name = GGML_TYPES[t.ggml_type].name
             by_dtype[name] = by_dtype.get(name, 0) + nbytes
+        _refuse_overlaps(spans)
     except _UnsupportedVersion as e:
         raise ArtifactError(
             f"GGUF version {e.version} is not supported (2 and 3 are); re-convert the model "

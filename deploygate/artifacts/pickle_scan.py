@@ -474,10 +474,18 @@ class _Simulator:
             if isinstance(target, _Global):
                 # BUILD on a class or function itself would set attributes on it
                 raise _Malformed("BUILD applied to a global, not to an object")
+            if isinstance(target, (_Tensor, _Storage)):
+                # Tensor.__setstate__ calls set_(storage, offset, size, stride): the state
+                # would re-point the tensor at any storage, unseen by the counts. torch.save
+                # never writes it (hooks and requires_grad go to the rebuild call).
+                raise _Malformed("BUILD sets the state of a tensor (it could re-point it at "
+                                 "another storage)")
             if isinstance(target, _Call):
                 target.state = state
         elif op == "PERSID":
-            s.append(_Opaque(f"persistent id {arg!r}"))
+            # torch.save writes persistent ids as tuples (BINPERSID); a text id is a loader's
+            # own protocol, which may well unpickle what it carries.
+            raise _Malformed("a text persistent id (PERSID), which torch.save never writes")
         elif op == "BINPERSID":
             s.append(self.persistent(self.pop()))
         elif op in ("EXT1", "EXT2", "EXT4"):
@@ -521,8 +529,15 @@ class _Simulator:
 
     def persistent(self, pid: Any) -> Any:
         # torch.save: ('storage', storage_type, key, location, numel[, view_metadata])
+        if isinstance(pid, tuple) and len(pid) == 4 and pid[0] == "module" and \
+                isinstance(pid[1], _Global) and all(isinstance(p, str) for p in pid[2:]):
+            # legacy files: ('module', the class, its source file, its source); the class is a
+            # global, checked against the allowlist like any other
+            return pid[1]
         if not (isinstance(pid, tuple) and len(pid) in (5, 6) and pid[0] == "storage"):
-            return _Opaque("persistent id")
+            # Only the loader knows what any other id means (it may be a nested pickle it
+            # loads): what cannot be verified is unsafe.
+            raise _Malformed("a persistent id that is not a storage torch.save wrote")
         _, stype, key, location, numel = pid[:5]
         if not (isinstance(stype, _Global) and isinstance(key, str)
                 and isinstance(location, str) and isinstance(numel, int) and numel >= 0):

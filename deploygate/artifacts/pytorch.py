@@ -78,6 +78,28 @@ class _NotAModel(Exception):
     """The file is a valid checkpoint with no model weights in it."""
 
 
+def refuse_unsafe_pickle(path: Path, display: str, *,
+                         allow_globals: frozenset[str] = frozenset()) -> None:
+    """Judge ``path`` as the pickle ``torch.load`` would read, whatever else it also is.
+
+    For a file named like a PyTorch checkpoint that another reader inspected (a pickle that
+    also parses as TFLite, say): the unpickler calls what it meets as it goes, so a file is
+    unsafe (DG203) when walking it as a pickle meets a global outside the allowlist, even if
+    the walk then fails. A file that is no pickle at all meets none.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        try:
+            globals_ = scan_pickle(f, start=0, end=size).globals
+        except PickleScanError as e:
+            globals_ = e.globals_seen
+    try:
+        _refuse_globals(globals_, "read as a pickle (as torch.load would), it", False,
+                        frozenset(n for n in allow_globals if refusal(n) is None))
+    except _Unsafe as e:
+        raise ArtifactError(f"unsafe: {e}; {CONVERT_HINT}", file=display, rule=DG203) from None
+
+
 def inspect(path: Path, display: str, *, allow_globals: frozenset[str] = frozenset()
             ) -> ArtifactInfo:
     """Read a PyTorch checkpoint or TorchScript archive's structure; never unpickle it.
@@ -243,12 +265,16 @@ def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str,
         if not infos:
             raise _Unsupported("an empty zip archive")
         names: set[str] = set()
+        folded: set[str] = set()
         for info in infos:
             _check_name(info.filename)
-            if info.filename in names:
-                # torch and a scanner could read different copies of one name
-                raise _Unsafe(f"archive member {info.filename!r} appears twice")
+            # PyTorch's reader (miniz) finds members ignoring case: two names that differ only
+            # in case are one member to it, and it and a scanner could read different copies.
+            if info.filename.lower() in folded:
+                raise _Unsafe(f"archive member {info.filename!r} appears twice (names are "
+                              "compared ignoring case, as PyTorch's reader does)")
             names.add(info.filename)
+            folded.add(info.filename.lower())
             if info.header_offset + info.compress_size > size:
                 raise _Corrupt(f"member {info.filename!r} lies past the end of the file "
                                "(truncated archive)")
@@ -270,7 +296,7 @@ def _inspect_zip(f: BinaryIO, size: int, path: Path, display: str,
         scans: dict[str, PickleScan] = {}
         # every pickle in the archive, debug info included, is something a loader reads
         for name in sorted(names):
-            if name.endswith((".pkl", ".debug_pkl")):
+            if name.lower().endswith((".pkl", ".debug_pkl")):
                 data = _read_member(zf, by_name[name])
                 scans[name] = _scan(io.BytesIO(data), 0, len(data), name.removeprefix(prefix),
                                     allowed,
