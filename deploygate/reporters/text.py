@@ -51,8 +51,8 @@ def model_lines(m: ModelReport) -> list[str]:
         interval = (f" [{lat.interval_ms[pct][0]:.2f}-{lat.interval_ms[pct][1]:.2f}]"
                     if pct in lat.interval_ms else "")
         judged = f", {m.latency_verdict}" if m.latency_verdict else ""
-        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{interval}{budget}"
-                     f"{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
+        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{_estimated(lat, pct)}{interval}"
+                     f"{budget}{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
                      f"{lat.describe_threads()} on {lat.measured_on}")
     if "target_latency_ms" in m.estimates:
         est = m.estimates.get("target_latency") or {}
@@ -158,6 +158,13 @@ def render(report: Report, *, color: bool = False) -> str:
                    for i, line in enumerate(escaped))
 
 
+def _estimated(lat: LatencyResult, percentile: str) -> str:
+    """`` (estimated: ...)`` when too few runs lie above ``percentile`` to measure it."""
+    if percentile not in lat.estimated_percentiles:
+        return ""
+    return f" (estimated: {lat.runs} runs leave too few above {percentile})"
+
+
 def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: float | None,
                  verdict: str | None, on_inconclusive: str = "warn") -> str:
     """`deploygate probe` as text: runs, percentiles, setup time and the verdict."""
@@ -170,8 +177,11 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
         pin = f"--dim {d['dim']}=N" if d["dim"] else f"--input {d['input']}=shape:..."
         lines.append(f"  assumed: {d['input']} axis {d['axis']}{named} = {d['size']} "
                      f"(batch-like and not pinned; {pin} sets it)")
-    lines += [f"  p50 {result.p50_ms:.3f} ms  p90 {result.p90_ms:.3f} ms  "
-             f"p95 {result.p95_ms:.3f} ms  p99 {result.p99_ms:.3f} ms",
+    lines += ["  " + "  ".join(f"{p} {result.at(p):.3f} ms"
+                              + ("*" if p in result.estimated_percentiles else "")
+                              for p in ("p50", "p90", "p95", "p99"))
+              + (f"  (* estimated: {result.runs} runs leave too few above it)"
+                 if result.estimated_percentiles else ""),
              f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
              f"max {result.max_ms:.3f} ms  stdev {result.stdev_ms:.3f} ms",
              f"  setup (not counted): session {result.session_ms:.0f} ms, "

@@ -1,0 +1,34 @@
+"""The text reporter's latency lines: which percentiles are estimated from few runs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from deploygate.reporters import text
+from deploygate.report import Report
+from tests.unit.reporters.sample import HOST, MANIFEST, latency, passing_model
+
+
+def _latency_line(report_text: str) -> str:
+    return next(line for line in report_text.splitlines() if "latency:" in line)
+
+
+def test_check_text_marks_a_percentile_estimated_from_few_runs() -> None:
+    model = passing_model()
+    few = replace(latency(60.1, 70.2, 75.0, 80.3), runs=40, estimated_percentiles=("p95", "p99"))
+    report = Report(MANIFEST, (replace(model, latency=few),), host=HOST)
+    line = _latency_line(text.render(report))
+    assert "p95 75.00 ms (estimated: 40 runs leave too few above p95)" in line
+
+
+def test_check_text_says_nothing_when_the_percentile_is_measured() -> None:
+    model = passing_model()
+    report = Report(MANIFEST, (model,), host=HOST)
+    assert "estimated" not in _latency_line(text.render(report))
+
+
+def test_probe_text_stars_the_estimated_percentiles() -> None:
+    few = replace(latency(60.1, 70.2, 75.0, 80.3), runs=40, estimated_percentiles=("p99",))
+    out = text.render_probe("m.onnx", few, "p95", None, None)
+    assert "p95 75.000 ms  p99 80.300 ms*" in out
+    assert "(* estimated: 40 runs leave too few above it)" in out
