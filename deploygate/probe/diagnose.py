@@ -87,7 +87,8 @@ _SHAPE_ERROR = re.compile(
     r"dimensions? must match|mismatched dimensions|cannot be reshaped|Attempting to broadcast|"
     r"can(?:not|'t) broadcast|dimension mismatch|shape mismatch|Incompatible dimensions|"
     r"Invalid rank|Invalid input shape|is not equal to kernel channels|Cannot split|"
-    r"Shape of input|not compatible with the shape", re.IGNORECASE)
+    r"Shape of input|not compatible with the shape|exceeds maximum allowed|"
+    r"Output dimension .* (?:negative|less than)", re.IGNORECASE)
 
 
 def failing_node(text: str) -> tuple[str, str] | None:
@@ -122,8 +123,9 @@ def failed_run_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec
         if open_dims:
             return ProbeNeedsValues(
                 f"the model cannot run at the shapes fed ({fed}): {reason}. That is a shape "
-                "problem, not the random values: the model needs sizes it accepts (detectors and "
-                "segmenters often need multiples of 32). " + _ask(open_dims, feeds),
+                "problem, not the random values: the model needs sizes it accepts (at least its "
+                "windows and kernels; detectors often need multiples of 32). "
+                + _ask(open_dims, feeds),
                 path="latency.dims" if any(isinstance(k, str) for k in open_dims)
                 else f"latency.inputs.{open_dims[0][0]}.shape")
 

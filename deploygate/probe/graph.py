@@ -1,7 +1,8 @@
 """What the probe learns from an ONNX graph's nodes (never its weights' values).
 
-Two facts: which integer inputs index a table (they reach a ``Gather``'s indices, so random
-values must stay below the table's rows), and which inputs a node depends on (so that an error
+Three facts: which integer inputs index a table (they reach a ``Gather``'s indices, so random
+values must stay below the table's rows), which inputs pick an ``If`` branch (a sample rate, a
+mode: random values rarely fit), and which inputs a node depends on (so that an error
 onnxruntime reports at a node names the inputs that feed it, not every input). Built once in
 the probe's child from the model it already loaded; only names and initializer shapes are kept.
 """
@@ -43,25 +44,30 @@ class GraphFacts:
     """Nodes by name (unnamed ones by their first output)."""
     producers: dict[str, str]
     """Tensor name -> the node that writes it."""
+    branch_inputs: tuple[str, ...] = ()
+    """Inputs whose values reach an ``If``'s condition: they pick the branch that runs."""
 
     def inputs_feeding(self, node: str) -> list[str]:
         """The graph inputs ``node`` depends on, in signature order (empty when unknown)."""
         if node not in self.nodes:
             return []
+        return self._reaching(list(self.nodes[node].inputs))
+
+    def _reaching(self, tensors: list[str]) -> list[str]:
         wanted = set(self.inputs)
-        found: set[str] = set()
+        found = {t for t in tensors if t in wanted}
         seen: set[str] = set()
-        stack = [node]
+        stack = [p for t in tensors if (p := self.producers.get(t)) is not None]
         while stack:
-            current = self.nodes.get(stack.pop())
-            if current is None:
+            key = stack.pop()
+            if key in seen or key not in self.nodes:
                 continue
-            for name in current.inputs:
+            seen.add(key)
+            for name in self.nodes[key].inputs:
                 if name in wanted:
                     found.add(name)
                 producer = self.producers.get(name)
                 if producer is not None and producer not in seen:
-                    seen.add(producer)
                     stack.append(producer)
         return [name for name in self.inputs if name in found]
 
@@ -86,6 +92,9 @@ def read_graph_facts(model: onnx.ModelProto, inputs: Sequence[str]) -> GraphFact
                 if attr.name == "value" and attr.HasField("t"):
                     shapes[node.output[0]] = tuple(int(d) for d in attr.t.dims)
     facts = GraphFacts(tuple(inputs), {}, nodes, producers)
+    conditions = [n.inputs[0] for n in nodes.values() if n.op == "If" and n.inputs]
+    facts = GraphFacts(tuple(inputs), {}, nodes, producers,
+                       tuple(facts._reaching(conditions)) if conditions else ())
     for node in nodes.values():
         if node.op != "Gather" or len(node.inputs) < 2 or node.inputs[0] not in shapes:
             continue

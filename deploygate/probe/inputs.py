@@ -27,7 +27,7 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,10 @@ SUPPORTED_DTYPES = frozenset({
     "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool",
 })
 """Element types the probe can synthesize."""
+
+INTEGER_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                            "uint64", "bool"})
+"""Element types of inputs that can pick a branch (modes, sample rates, flags)."""
 
 # ONNX TensorProto names that differ from numpy's.
 _ONNX_TO_NUMPY = {"float": "float32", "double": "float64"}
@@ -170,13 +174,15 @@ def _value_rank(value: Any) -> int:
 
 
 def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, root: Path,
-                      base_dir: Path,
-                      index_rows: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+                      base_dir: Path, index_rows: Mapping[str, int] | None = None,
+                      branch_inputs: Collection[str] = ()) -> dict[str, np.ndarray]:
     """One array per true input, following ``spec`` (dims, per-input settings) and the defaults.
 
     ``index_rows`` gives, for an integer input that indexes a table, the table's rows: its
     random values stay below that. Every dimension still missing is refused at once, in one
-    ``ProbeNeedsValues`` that lists them all.
+    ``ProbeNeedsValues`` that lists them all, together with the unpinned integer inputs among
+    ``branch_inputs`` (they pick an ``If`` branch: once the sizes are given, a random value
+    would be the next refusal).
     """
     names = {t.name for t in signature}
     for name in spec.inputs:
@@ -209,7 +215,7 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
         assert shape is not None
         planned[t.name] = (shape, value)
     if gaps:
-        raise needs_values_error(gaps, dims)
+        raise needs_values_error(gaps, dims, _branch_values(signature, spec, branch_inputs))
 
     out: dict[str, np.ndarray] = {}
     for t in signature:
@@ -219,6 +225,19 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
         shape, value = planned[t.name]
         out[t.name] = _synthesize_one(t, spec.inputs.get(t.name) or InputSpec(), dtypes[t.name],
                                       shape, value, (index_rows or {}).get(t.name))
+    return out
+
+
+def _branch_values(signature: Sequence[TensorSpec], spec: LatencySpec,
+                   branch_inputs: Collection[str]) -> list[str]:
+    """Unpinned integer scalars among ``branch_inputs``: their value picks a branch."""
+    out = []
+    for t in signature:
+        ispec = spec.inputs.get(t.name) or InputSpec()
+        pinned = ispec.value is not None or ispec.file is not None or ispec.range is not None
+        scalar = t.shape is not None and all(d == 1 for d in t.shape)
+        if t.name in branch_inputs and not pinned and scalar and t.dtype in INTEGER_DTYPES:
+            out.append(t.name)
     return out
 
 
@@ -344,6 +363,9 @@ def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
 PLACEHOLDER = "SIZE"
 """Stands for a size the user must choose, in suggested keys and flags (valid YAML and shell)."""
 
+VALUE_PLACEHOLDER = "V"
+"""Stands for a value the user must choose (a sample rate, a mode)."""
+
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
@@ -361,28 +383,32 @@ def flag_word(text: str) -> str:
 
 @dataclass(frozen=True)
 class OpenSizes:
-    """The sizes nothing pins: symbolic names, and inputs whose own shape must be given."""
+    """What the probe cannot choose by itself: symbolic names, inputs whose own shape must be
+    given, and inputs whose value picks a branch."""
 
     dims: dict[str, str]
     """Symbolic name -> where it first appears (``input 'x' axis 2``)."""
     shapes: dict[str, tuple[int | None, ...] | None]
     """Input -> its shape with None where a size is open (None: its rank is unknown too)."""
     parts: tuple[str, ...]
-    """One description per open size, for messages."""
+    """One description per open size or value, for messages."""
+    values: tuple[str, ...] = ()
+    """Inputs that need a value (an integer that picks an ``If`` branch)."""
 
     def __bool__(self) -> bool:
-        return bool(self.dims or self.shapes)
+        return bool(self.dims or self.shapes or self.values)
 
     def snippet(self) -> str:
-        """The ``latency:`` keys that pin them, with ``SIZE`` placeholders (YAML flow style)."""
+        """The ``latency:`` keys that pin them, with ``SIZE``/``V`` placeholders (YAML flow)."""
         parts = []
         if self.dims:
             parts.append("dims: {" + ", ".join(f"{yaml_key(d)}: {PLACEHOLDER}"
                                                for d in self.dims) + "}")
-        if self.shapes:
-            parts.append("inputs: {" + ", ".join(
-                f"{yaml_key(n)}: {{shape: [{', '.join(_sizes(s))}]}}"
-                for n, s in self.shapes.items()) + "}")
+        inputs = [f"{yaml_key(n)}: {{shape: [{', '.join(_sizes(s))}]}}"
+                  for n, s in self.shapes.items()]
+        inputs += [f"{yaml_key(n)}: {{value: {VALUE_PLACEHOLDER}}}" for n in self.values]
+        if inputs:
+            parts.append("inputs: {" + ", ".join(inputs) + "}")
         return f"latency: {{{', '.join(parts)}}}"
 
     def flags(self) -> str:
@@ -390,6 +416,7 @@ class OpenSizes:
         flags = [f"--dim {flag_word(f'{d}={PLACEHOLDER}')}" for d in self.dims]
         flags += [f"--input {flag_word(f'{n}=shape:' + 'x'.join(_sizes(s)))}"
                   for n, s in self.shapes.items()]
+        flags += [f"--input {flag_word(f'{n}=value:{VALUE_PLACEHOLDER}')}" for n in self.values]
         return " ".join(flags)
 
 
@@ -416,7 +443,7 @@ def open_sizes(signature: Sequence[TensorSpec], spec: LatencySpec) -> OpenSizes:
 
 
 def _open_from_gaps(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
-                    dims: Mapping[str, int]) -> OpenSizes:
+                    dims: Mapping[str, int], values: Sequence[str] = ()) -> OpenSizes:
     named: dict[str, str] = {}
     shapes: dict[str, tuple[int | None, ...] | None] = {}
     parts: list[str] = []
@@ -446,16 +473,19 @@ def _open_from_gaps(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
                          "(unnamed)")
             shapes[t.name] = tuple(sizes)
     parts = [f"dimension {d!r} ({where})" for d, where in named.items()] + parts
-    return OpenSizes(named, shapes, tuple(parts))
+    parts += [f"the value of input {v!r} (an integer that picks an If branch: random values "
+              "rarely fit)" for v in values]
+    return OpenSizes(named, shapes, tuple(parts), tuple(values))
 
 
 def needs_values_error(gaps: Sequence[tuple[TensorSpec, Sequence[int]]],
-                       dims: Mapping[str, int]) -> ProbeNeedsValues:
+                       dims: Mapping[str, int], values: Sequence[str] = ()) -> ProbeNeedsValues:
     """One refusal naming every missing dimension, with a ``latency:`` snippet and probe flags.
 
-    ``gaps`` pairs each input with its unpinned axes (``[-1]`` when its rank is unknown).
+    ``gaps`` pairs each input with its unpinned axes (``[-1]`` when its rank is unknown);
+    ``values`` are inputs that need a value too (named in the same message).
     """
-    sizes = _open_from_gaps(gaps, dims)
+    sizes = _open_from_gaps(gaps, dims, values)
     count = len(sizes.parts)
     what = "a value" if count == 1 else f"{count} values"
     message = (f"the probe needs {what} it cannot guess: {'; '.join(sizes.parts)}. Set "

@@ -232,7 +232,8 @@ def run_probe(request: Mapping[str, Any], emit: Emit, *,
     facts = read_graph_facts(model, [t.name for t in signature])
     del model  # the session reads the file itself; weights need not stay in memory twice
     feeds = synthesize_inputs(signature, spec, root=Path(request["root"]),
-                              base_dir=Path(request["base_dir"]), index_rows=facts.index_rows)
+                              base_dir=Path(request["base_dir"]), index_rows=facts.index_rows,
+                              branch_inputs=facts.branch_inputs)
 
     emit({"event": "phase", "phase": "session"})
     plural = "" if threads == 1 else "s"

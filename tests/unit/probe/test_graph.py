@@ -38,3 +38,8 @@ def test_inputs_feeding_a_node_are_traced(tmp_path: Path) -> None:
 def test_subgraph_nodes_depend_on_the_outer_names_they_read(tmp_path: Path) -> None:
     facts = facts_of(models.mode_switch_model(tmp_path / "m.onnx"))
     assert facts.inputs_feeding("squeeze_state") == ["state"]
+
+
+def test_inputs_that_pick_an_if_branch(tmp_path: Path) -> None:
+    assert facts_of(models.mode_switch_model(tmp_path / "m.onnx")).branch_inputs == ("mode",)
+    assert facts_of(models.gather_model(tmp_path / "g.onnx")).branch_inputs == ()

@@ -311,3 +311,21 @@ def test_oversized_input_is_refused_before_allocation(repo: Path) -> None:
     with pytest.raises(ProbeError, match="GiB") as caught:
         synth(signature, repo, dims={"batch": 1024, "h": 1024, "w": 1024})
     assert caught.value.path == "latency.dims"
+
+
+def test_a_refusal_also_asks_for_the_integer_that_picks_a_branch(repo: Path) -> None:
+    signature = [TensorSpec("audio", "float32", ("batch", "samples")),
+                 TensorSpec("sr", "int64", ()), TensorSpec("gain", "float32", ())]
+    with pytest.raises(ProbeNeedsValues) as caught:
+        synthesize_inputs(signature, LatencySpec(), root=repo, base_dir=repo,
+                          branch_inputs={"sr", "gain"})
+    message = caught.value.message
+    assert "dimension 'samples'" in message and "the value of input 'sr'" in message
+    assert "'gain'" not in message  # a float is not a mode
+    snippet, flags = _snippet_and_flags(message)
+    assert snippet == {"latency": {"dims": {"samples": "SIZE"}, "inputs": {"sr": {"value": "V"}}}}
+    assert flags == ["--dim", "samples=SIZE", "--input", "sr=value:V"]
+    # Once the sizes are given, nothing is refused: the run itself tells whether sr matters.
+    feeds = synthesize_inputs(signature, LatencySpec(dims={"samples": 512}), root=repo,
+                              base_dir=repo, branch_inputs={"sr"})
+    assert feeds["audio"].shape == (1, 512) and feeds["sr"].shape == ()
