@@ -99,10 +99,13 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
         if measured_ms is None:
             measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
         host = host_peaks_for(workload.flops, measured_ms, latency.threads)
+    # The threads the model will run with there: what was asked for, even when this host
+    # measured with fewer (the estimate scales, the measurement does not).
+    asked = (latency.target_threads or latency.threads) if latency else None
     return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
                            threads=latency.threads if latency else 1,
                            int8_weights=int8_weights(artifact), runtime=spec.target.runtime,
-                           precision=spec.target.precision)
+                           precision=spec.target.precision, target_threads=asked)
 
 
 def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

@@ -1,12 +1,19 @@
-"""The host's own peaks, measured once per machine: numpy matmul FLOPS and memory-copy bandwidth.
+"""The host's own peaks: numpy matmul FLOPS and memory-copy bandwidth, at the probe's threads.
 
 They turn the probe's measured latency into an efficiency (how much of the host's peak the model
-reached), which the target estimate then applies to the target's peak. The figures are cached in
-``$XDG_CACHE_HOME/deploygate/host.json`` (``~/.cache`` by default), keyed by CPU name, core count
-and numpy version, so a CI runner pays the ~0.5 s benchmark once per image.
+reached), which the target estimate then applies to the target's peak.
 
-``DEPLOYGATE_HOST_PEAKS="GFLOPS,GB/s"`` (e.g. ``"100,10"``) replaces the benchmark and the cache:
-for tests, and for runners whose peaks are known.
+How, so that two calls agree: the benchmark runs in a child process whose BLAS uses exactly the
+probe's thread count (the same load as the probe, not all cores scaled down), repeats a 1024²
+fp32 matmul for about ``BENCH_SECONDS`` (at least ``MIN_REPEATS``, at most ``MAX_REPEATS`` runs)
+and keeps the best run; ``spread`` (median over best, minus one) says how steady the host was.
+The figures are cached in ``$XDG_CACHE_HOME/deploygate/host.json`` (``~/.cache`` by default),
+keyed by CPU name, usable cores, numpy version and threads, for ``CACHE_TTL_S``; after that, or
+when a model runs faster than the cached peak (the cache was taken on a busy machine), the next
+measurement replaces the entry, lower or higher.
+
+``DEPLOYGATE_HOST_PEAKS="GFLOPS,GB/s"`` (e.g. ``"100,10"``, all cores) replaces the benchmark and
+the cache: for tests, and for runners whose peaks are known.
 """
 
 from __future__ import annotations
@@ -16,42 +23,88 @@ import math
 import os
 import secrets
 import stat
+import statistics
+import subprocess
+import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from deploygate.errors import UsageError
-from deploygate.host import cpu_name
+from deploygate.host import cpu_name, usable_cores
 
 ENV_PEAKS = "DEPLOYGATE_HOST_PEAKS"
 MATMUL_N = 1024
 """Square fp32 matmul size: large enough for BLAS to reach its peak, ~2 GFLOP a run."""
 COPY_BYTES = 64 * 2**20
 """Copied array size: well past any last-level cache, so the copy runs at DRAM speed."""
-REPEATS = 5
-"""Best of this many runs: the peak is the fastest, not the typical, run."""
+MIN_REPEATS = 5
+"""Timed runs of each kernel at least: the peak is the fastest, not the typical, run."""
+MAX_REPEATS = 40
+"""Timed runs of each kernel at most."""
+BENCH_SECONDS = 0.4
+"""About how long the matmul repeats for (the copy gets half): best-of-N over a steady stretch."""
+CACHE_TTL_S = 24 * 3600.0
+"""A cached entry older than this is measured again (and may come out lower)."""
+CHILD_TIMEOUT_S = 60.0
+"""The benchmark child is killed after this long."""
 
 
 @dataclass(frozen=True)
 class HostPeaks:
-    """What this machine reaches at best, all cores busy."""
+    """What this machine reaches at best with ``threads`` threads busy."""
 
     flops: float
-    """fp32 operations per second (numpy matmul, all cores)."""
+    """fp32 operations per second (numpy matmul with ``threads`` BLAS threads)."""
     bandwidth: float
     """Memory-copy bytes per second (read + write)."""
     cpu: str
     """CPU model name."""
     cores: int
-    """Logical cores the benchmark could use."""
+    """Usable cores of the machine (affinity and cgroup quota)."""
     numpy: str
     """numpy version (its BLAS decides the matmul peak)."""
     source: str = "measured"
     """measured, cache or env."""
+    threads: int = 0
+    """Threads the matmul ran with; 0: all ``cores`` (the environment's figures)."""
+    repeats: int = 0
+    """Timed matmul runs the best was taken from."""
+    spread: float = 0.0
+    """Median matmul time over the best, minus one: 0.05 means the typical run was 5% slower."""
+    measured_at: float = 0.0
+    """When it was measured (Unix time)."""
 
     def flops_at(self, threads: int) -> float:
-        """Peak with ``threads`` threads, assuming it scales with the cores used."""
-        return self.flops * min(max(threads, 1), self.cores) / self.cores
+        """Peak with ``threads`` threads: as measured at the same count, else scaled by cores."""
+        measured_with = self.threads or self.cores
+        return self.flops * min(max(threads, 1), self.cores) / measured_with
+
+    def describe(self, now: float | None = None) -> str:
+        """How this calibration was obtained, in words, for an estimate's method."""
+        gflops = f"{self.flops / 1e9:.3g} GFLOPS"
+        if self.source == "env":
+            return f"host peak {gflops} on {self.cores} cores from {ENV_PEAKS}"
+        age = max(0.0, (time.time() if now is None else now) - self.measured_at)
+        when = "measured now" if self.source == "measured" else f"cached {_age(age)} ago"
+        return (f"host peak {gflops} at {self.threads or self.cores} thread(s), best of "
+                f"{self.repeats} matmuls (spread {self.spread:.0%}), {when}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The calibration as the report shows it."""
+        return {"source": self.source, "flops": self.flops, "bandwidth": self.bandwidth,
+                "threads": self.threads or self.cores, "repeats": self.repeats,
+                "spread": self.spread, "measured_at": self.measured_at or None}
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def cache_file() -> Path | None:
@@ -69,15 +122,48 @@ def cache_file() -> Path | None:
     return Path(base) / "deploygate" / "host.json"
 
 
-def _cache_key() -> str:
-    """This machine's entry in the cache: CPU, core count and numpy version."""
+def _cache_key(threads: int) -> str:
+    """This machine's entry in the cache: CPU, usable cores, numpy version and threads."""
     import numpy as np
 
-    return f"{cpu_name()}|{os.cpu_count() or 1}|numpy {np.__version__}"
+    return f"{cpu_name()}|{usable_cores()}|numpy {np.__version__}|threads {threads}"
 
 
-def measure_host_peaks() -> HostPeaks:
-    """Run the microbenchmark (about half a second)."""
+def measure_host_peaks(threads: int | None = None) -> HostPeaks:
+    """Run the benchmark in a child whose BLAS uses ``threads`` threads (default: every usable
+    core); about half a second. Falls back to this process's BLAS if the child fails."""
+    cores = usable_cores()
+    threads = min(max(threads or cores, 1), cores)
+    env = dict(os.environ)
+    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS",
+                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        env[name] = str(threads)
+    try:
+        done = subprocess.run([sys.executable, "-m", "deploygate.targets.calibrate"],
+                              capture_output=True, timeout=CHILD_TIMEOUT_S, env=env,
+                              stdin=subprocess.DEVNULL, check=True)
+        figures = _figures(json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1]))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        figures, threads = benchmark(), 0  # this process's BLAS: all its threads
+    import numpy as np
+
+    return HostPeaks(figures["flops"], figures["bandwidth"], cpu_name(), cores, np.__version__,
+                     "measured", threads, int(figures["repeats"]), figures["spread"], time.time())
+
+
+def _figures(data: object) -> dict[str, float]:
+    """The child's answer, checked: finite positive rates, a repeat count, a spread."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    out = {k: float(data[k]) for k in ("flops", "bandwidth", "repeats", "spread")}
+    if not all(math.isfinite(v) for v in out.values()) or min(out["flops"], out["bandwidth"]) <= 0 \
+            or out["repeats"] < 1 or out["spread"] < 0:
+        raise ValueError("not a measurement")
+    return out
+
+
+def benchmark(seconds: float = BENCH_SECONDS) -> dict[str, float]:
+    """Best-of-N matmul and copy in this process: flops, bandwidth, repeats, spread."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -85,27 +171,34 @@ def measure_host_peaks() -> HostPeaks:
     b = rng.standard_normal((MATMUL_N, MATMUL_N), dtype=np.float32)
     out = np.empty_like(a)
     np.matmul(a, b, out=out)  # warm-up: BLAS thread pool start, page faults
-    best = min(_timed(lambda: np.matmul(a, b, out=out)) for _ in range(REPEATS))
-    flops = 2.0 * MATMUL_N**3 / best
+    times = _repeat(lambda: np.matmul(a, b, out=out), seconds)
+    best = min(times)
 
     src = np.ones(COPY_BYTES // 4, dtype=np.float32)
     dst = np.empty_like(src)
     np.copyto(dst, src)
-    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(REPEATS))
-    bandwidth = 2.0 * src.nbytes / best  # a copy reads and writes every byte
-    return HostPeaks(flops, bandwidth, cpu_name(), os.cpu_count() or 1, np.__version__)
+    copy = min(_repeat(lambda: np.copyto(dst, src), seconds / 2))
+    return {"flops": 2.0 * MATMUL_N**3 / best,
+            "bandwidth": 2.0 * src.nbytes / copy,  # a copy reads and writes every byte
+            "repeats": float(len(times)), "spread": statistics.median(times) / best - 1.0}
 
 
-def _timed(fn: object) -> float:
-    start = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return max(time.perf_counter() - start, 1e-9)
+def _repeat(fn: Callable[[], object], seconds: float) -> list[float]:
+    """Seconds of each call of ``fn``: at least MIN_REPEATS, then until ``seconds`` or MAX."""
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while len(times) < MIN_REPEATS or (len(times) < MAX_REPEATS and time.perf_counter() < end):
+        start = time.perf_counter()
+        fn()
+        times.append(max(time.perf_counter() - start, 1e-9))
+    return times
 
 
-def host_peaks() -> HostPeaks:
-    """This machine's peaks: from the environment, the cache, or a fresh measurement."""
+def host_peaks(threads: int | None = None) -> HostPeaks:
+    """This machine's peaks at ``threads`` threads (default: every usable core): from the
+    environment, the cache (younger than CACHE_TTL_S), or a fresh measurement."""
     override = os.environ.get(ENV_PEAKS)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if override:
         try:
             gflops, gbps = (float(x) for x in override.split(","))
@@ -115,15 +208,14 @@ def host_peaks() -> HostPeaks:
             raise UsageError(f"{ENV_PEAKS}={override!r}: expected 'GFLOPS,GB/s', e.g. '100,10'") \
                 from e
         return HostPeaks(gflops * 1e9, gbps * 1e9, cpu_name(), cores, "", "env")
-    key = _cache_key()
+    threads = min(max(threads or cores, 1), cores)
+    key = _cache_key(threads)
     file = cache_file()
     cached = _read_cache(file)
     entry = _entry(cached.get(key), cores)
-    if entry is not None:
+    if entry is not None and 0 <= time.time() - entry.measured_at <= CACHE_TTL_S:
         return entry
-    peaks = measure_host_peaks()
-    _store(file, key, peaks, cached)
-    return peaks
+    return _measure_and_store(file, key, threads, cached)
 
 
 def host_peaks_for(flops: float, measured_ms: float, threads: int) -> HostPeaks:
@@ -132,22 +224,28 @@ def host_peaks_for(flops: float, measured_ms: float, threads: int) -> HostPeaks:
     A run faster than the cached peak means the cache was measured on a busy machine: measure
     again (unless the peaks come from the environment, which the user set on purpose).
     """
-    host = host_peaks()
-    if host.source != "env" and measured_ms > 0 and \
+    host = host_peaks(threads)
+    if host.source == "cache" and measured_ms > 0 and \
             flops / (measured_ms / 1000) > host.flops_at(threads):
-        host = refresh_host_peaks(host)
+        host = refresh_host_peaks(threads)
     return host
 
 
-def refresh_host_peaks(stale: HostPeaks) -> HostPeaks:
-    """Measure again and keep the better of both: for when a run just beat the cached peak,
-    which happens when the cache was measured on a busy machine."""
-    fresh = measure_host_peaks()
-    best = replace(fresh, flops=max(fresh.flops, stale.flops),
-                   bandwidth=max(fresh.bandwidth, stale.bandwidth))
+def refresh_host_peaks(threads: int | None = None) -> HostPeaks:
+    """Measure again and replace the cached entry, whether the new figures are higher or lower:
+    for when a run just beat the cached peak (the cache was measured on a busy machine)."""
+    cores = usable_cores()
+    threads = min(max(threads or cores, 1), cores)
     file = cache_file()
-    _store(file, _cache_key(), best, _read_cache(file))
-    return best
+    return _measure_and_store(file, _cache_key(threads), threads, _read_cache(file))
+
+
+def _measure_and_store(file: Path | None, key: str, threads: int,
+                       cached: dict[str, object]) -> HostPeaks:
+    peaks = measure_host_peaks(threads)
+    if peaks.threads == threads:  # a fallback measured at other threads is not this entry
+        _store(file, key, peaks, cached)
+    return peaks
 
 
 MAX_CACHE_BYTES = 1 << 20
@@ -191,12 +289,20 @@ def _entry(entry: object, cores: int) -> HostPeaks | None:
     cpu, numpy_version = entry.get("cpu"), entry.get("numpy")
     rates_ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and
                    math.isfinite(v) and 0 < v < 1e18 for v in (flops, bandwidth))
-    if not (rates_ok and isinstance(cached_cores, int) and not isinstance(cached_cores, bool)
+    threads, repeats = entry.get("threads"), entry.get("repeats")
+    spread, measured_at = entry.get("spread"), entry.get("measured_at")
+    counts_ok = all(isinstance(v, int) and not isinstance(v, bool) for v in (threads, repeats))
+    stats_ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   and v >= 0 for v in (spread, measured_at))
+    if not (rates_ok and counts_ok and stats_ok
+            and isinstance(cached_cores, int) and not isinstance(cached_cores, bool)
             and 1 <= cached_cores <= min(cores, MAX_CORES)
+            and 1 <= threads <= cached_cores and repeats >= 1  # type: ignore[operator]
             and isinstance(cpu, str) and isinstance(numpy_version, str)):
         return None
     return HostPeaks(float(flops), float(bandwidth), cpu, cached_cores,  # type: ignore[arg-type]
-                     numpy_version, "cache")
+                     numpy_version, "cache", threads, repeats,  # type: ignore[arg-type]
+                     float(spread), float(measured_at))  # type: ignore[arg-type]
 
 
 def _store(file: Path | None, key: str, peaks: HostPeaks, cached: dict[str, object]) -> None:
@@ -230,3 +336,8 @@ def _store(file: Path | None, key: str, peaks: HostPeaks, cached: dict[str, obje
         pass
     finally:
         os.close(folder)
+
+
+if __name__ == "__main__":
+    # The benchmark child: BLAS threads were set through the environment before numpy loaded.
+    print(json.dumps(benchmark(), allow_nan=False))

@@ -82,6 +82,8 @@ class TargetEstimate:
     """How the path was chosen (the manifest, or the device's usual path), in words."""
     calibration: str = ""
     """Where the efficiencies and the band come from, in words."""
+    host_calibration: dict[str, Any] | None = None
+    """The host peaks a host-calibrated estimate used (``HostPeaks.to_json``), else None."""
 
     def to_json(self) -> dict[str, Any]:
         """The report's target-latency figures."""
@@ -89,7 +91,8 @@ class TargetEstimate:
                 "method": self.method, "device": self.device, "bound": self.bound,
                 "efficiency": self.efficiency, "calibrated": self.calibrated, "per": self.per,
                 "runtime": self.runtime, "precision": self.precision,
-                "path_chosen": self.path_chosen, "calibration": self.calibration}
+                "path_chosen": self.path_chosen, "calibration": self.calibration,
+                "host_calibration": self.host_calibration}
 
 
 def is_accelerator(device: Device) -> bool:
@@ -160,14 +163,16 @@ def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
 def estimate_target(workload: Workload, device: Device, *, measured_ms: float | None = None,
                     host: HostPeaks | None = None, threads: int = 1,
                     int8_weights: bool = False, runtime: str | None = None,
-                    precision: str | None = None) -> TargetEstimate | None:
+                    precision: str | None = None,
+                    target_threads: int | None = None) -> TargetEstimate | None:
     """Latency on ``device`` along its runtime path; None when the device has no compute
     figure or too little of the workload could be counted (``not_estimable``).
 
     ``runtime`` and ``precision`` choose the path (``target.runtime``/``target.precision``);
     omitted, the device's usual one. ``measured_ms`` (the host's latency with ``threads``
-    threads) and ``host`` calibrate onnxruntime CPU targets. Raises ValueError when the device
-    has no such path.
+    threads) and ``host`` calibrate onnxruntime CPU targets; ``target_threads`` (the threads
+    the model will use on the target, when fewer than its cores) scales the target's CPU peak
+    there, never the host measurement. Raises ValueError when the device has no such path.
     """
     if not device.compute or not_estimable(workload) is not None:
         return None
@@ -177,7 +182,8 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     cal = calibration_for(path)
     cpu = path.runtime == "onnxruntime" and not is_accelerator(device)
     if cpu and measured_ms is not None and host is not None:
-        return _host_calibrated(workload, device, path, measured_ms, host, threads)
+        return _host_calibrated(workload, device, path, measured_ms, host, threads,
+                                target_threads)
     seconds, bound, launches = engine_seconds(workload, path, cal, device)
     ms = seconds * 1000.0
     low, high = cal.band
@@ -194,12 +200,18 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
 
 
 def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, measured_ms: float,
-                     host: HostPeaks, threads: int) -> TargetEstimate:
+                     host: HostPeaks, threads: int,
+                     target_threads: int | None = None) -> TargetEstimate:
     """A CPU target at the fraction of peak the model reached on the host."""
     efficiency = host_efficiency(workload, measured_ms, host, threads)
     how = (f"calibrated on this host: {measured_ms:.3g} ms with {threads} thread(s) is "
-           f"{efficiency:.1%} of its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak")
-    compute_s = workload.flops / (path.peak * efficiency)
+           f"{efficiency:.1%} of its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak "
+           f"({host.describe()})")
+    peak = path.peak
+    if target_threads and device.cores and target_threads < device.cores:
+        peak = path.peak * target_threads / device.cores
+        how += f"; {target_threads} of the device's {device.cores} cores"
+    compute_s = workload.flops / (peak * efficiency)
     cache = device.cache or DEFAULT_CACHE_BYTES
     memory_s = 0.0
     if device.memory_bandwidth and workload.working_set > cache:
@@ -208,7 +220,7 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
     ms = max(compute_s, memory_s) * 1000.0
     low, high = BANDS["calibrated"]
     floor_ms = 0.0
-    if path.peak <= host.flops_at(threads):
+    if peak <= host.flops_at(threads):
         # The target is slower than the host that measured this: it cannot be faster than that.
         floor_ms = measured_ms
         if ms < floor_ms:
@@ -220,4 +232,4 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
     method = f"{path.runtime}/{path.precision} ({path.chosen}); roofline, {bound}-bound; {how}"
     return TargetEstimate(ms, max(ms * low, floor_ms), ms * high, method, device.id, bound,
                           efficiency, True, workload.per, path.runtime, path.precision,
-                          path.chosen, how)
+                          path.chosen, how, host.to_json())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,9 +31,11 @@ def test_measured_once_then_cached_in_the_user_cache(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     calls = []
 
-    def fake() -> HostPeaks:
-        calls.append(1)
-        return HostPeaks(42e9, 7e9, "cpu", 2, "1.0")
+    def fake(threads: int | None = None) -> HostPeaks:
+        calls.append(threads)
+        return HostPeaks(42e9, 7e9, "cpu", calibrate.usable_cores(), "1.0", threads=threads or 1,
+                         repeats=9,
+                         spread=0.05, measured_at=time.time())
 
     monkeypatch.setattr(calibrate, "measure_host_peaks", fake)
     first, second = host_peaks(), host_peaks()
@@ -47,24 +51,76 @@ def test_corrupt_cache_is_remeasured(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cache_file().parent.mkdir(parents=True)
     cache_file().write_text("{not json")
-    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda: HostPeaks(1e9, 1e9, "c", 1, "n"))
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda threads=None: fake_peaks(1e9, threads))
     assert host_peaks().source == "measured"
     assert json.loads(cache_file().read_text())
 
 
+def fake_peaks(flops: float, threads: int | None, *, at: float | None = None) -> HostPeaks:
+    return HostPeaks(flops, 5e9, "c", calibrate.usable_cores(), "n", threads=threads or 1,
+                     repeats=7, spread=0.1,
+                     measured_at=time.time() if at is None else at)
+
+
 def test_peak_scales_with_threads() -> None:
-    peaks = HostPeaks(80e9, 1e9, "c", 8, "n")
+    peaks = HostPeaks(80e9, 1e9, "c", 8, "n")  # all cores (the environment's figures)
     assert peaks.flops_at(2) == 20e9
     assert peaks.flops_at(64) == 80e9
+    measured = HostPeaks(30e9, 1e9, "c", 8, "n", threads=2)
+    assert measured.flops_at(2) == 30e9 and measured.flops_at(4) == 60e9
 
 
-def test_a_stale_cache_is_refreshed_keeping_the_better_figures(monkeypatch: pytest.MonkeyPatch,
-                                                               tmp_path: Path) -> None:
+def test_a_cached_entry_expires_and_may_come_back_lower(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
     monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda: HostPeaks(1e9, 20e9, "c", 2, "n"))
-    stale = host_peaks()  # measured "under load": 1 GFLOPS
-    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda: HostPeaks(50e9, 5e9, "c", 2, "n"))
-    fresh = calibrate.refresh_host_peaks(stale)
-    assert (fresh.flops, fresh.bandwidth) == (50e9, 20e9)
-    assert host_peaks().flops == 50e9  # and the cache now holds it
+    old = time.time() - calibrate.CACHE_TTL_S - 60
+    monkeypatch.setattr(calibrate, "measure_host_peaks",
+                        lambda threads=None: fake_peaks(90e9, threads, at=old))
+    assert host_peaks(1).flops == 90e9  # measured (a lucky run, long ago)
+    monkeypatch.setattr(calibrate, "measure_host_peaks",
+                        lambda threads=None: fake_peaks(40e9, threads))
+    again = host_peaks(1)
+    assert (again.source, again.flops) == ("measured", 40e9)  # expired: measured, lower
+    assert host_peaks(1).source == "cache" and host_peaks(1).flops == 40e9
+
+
+def test_a_model_beating_the_cached_peak_replaces_it_lower_or_higher(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda threads=None: fake_peaks(1e9, threads))
+    assert host_peaks(1).flops == 1e9  # measured "under load"
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda threads=None: fake_peaks(50e9, threads))
+    # 1 GFLOP in 0.1 ms is 10 TFLOPS: faster than the cached peak, so it is measured again.
+    fresh = calibrate.host_peaks_for(1e9, 0.1, 1)
+    assert (fresh.source, fresh.flops) == ("measured", 50e9)
+    assert host_peaks(1).flops == 50e9  # and the cache now holds it
+    assert calibrate.host_peaks_for(1e6, 1000.0, 1).source == "cache"  # a slow model: no refresh
+
+
+def test_entries_are_per_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibrate, "usable_cores", lambda: 4)
+    monkeypatch.setattr(calibrate, "measure_host_peaks",
+                        lambda threads=None: replace(fake_peaks(10e9 * (threads or 4), threads),
+                                                     cores=4))
+    assert (host_peaks(1).flops, host_peaks(2).flops, host_peaks(9).flops) == (10e9, 20e9, 40e9)
+    assert len(json.loads(cache_file().read_text())) == 3  # type: ignore[union-attr]
+
+
+def test_the_estimate_names_its_calibration() -> None:
+    now = 1_000_000.0
+    cached = replace(fake_peaks(42e9, 2, at=now - 3 * 3600), source="cache")
+    assert cached.describe(now) == ("host peak 42 GFLOPS at 2 thread(s), best of 7 matmuls "
+                                    "(spread 10%), cached 3.0 h ago")
+    assert host_peaks().describe().endswith("from DEPLOYGATE_HOST_PEAKS")
+    assert cached.to_json()["threads"] == 2 and cached.to_json()["source"] == "cache"
+
+
+@pytest.mark.slow
+def test_a_real_measurement_reports_its_spread() -> None:
+    peaks = calibrate.measure_host_peaks(1)
+    assert peaks.threads == 1 and peaks.repeats >= calibrate.MIN_REPEATS
+    assert peaks.spread >= 0 and peaks.flops > 0 and peaks.bandwidth > 0

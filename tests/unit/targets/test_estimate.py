@@ -43,6 +43,26 @@ def test_fewer_probe_threads_mean_a_smaller_host_peak() -> None:
     assert one is not None and one.efficiency == pytest.approx(0.4)
 
 
+def test_fewer_target_threads_scale_the_estimate_not_the_measurement() -> None:
+    pi = CATALOG["raspberry-pi-5"]
+    assert pi.cores == 4
+    full = estimate_target(_work(1e9), pi, measured_ms=50.0, host=HOST, threads=2)
+    half = estimate_target(_work(1e9), pi, measured_ms=50.0, host=HOST, threads=2,
+                           target_threads=2)
+    assert full is not None and half is not None
+    assert half.efficiency == full.efficiency  # the host's measurement is what it is
+    assert half.ms == pytest.approx(2 * full.ms) and "2 of the device's 4 cores" in half.method
+
+
+def test_the_estimate_says_which_calibration_it_used() -> None:
+    est = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"], measured_ms=50.0, host=HOST,
+                          threads=2)
+    assert est is not None and "from DEPLOYGATE_HOST_PEAKS" in est.method
+    assert est.to_json()["host_calibration"] == HOST.to_json()
+    uncalibrated = estimate_target(_work(1e9), CATALOG["raspberry-pi-5"])
+    assert uncalibrated is not None and uncalibrated.to_json()["host_calibration"] is None
+
+
 def test_memory_bound_when_the_working_set_leaves_the_cache() -> None:
     big = _work(1e6, moved=400e6, weights=200_000_000)
     est = estimate_target(big, CATALOG["raspberry-pi-4"], measured_ms=5.0, host=HOST, threads=2)
