@@ -36,6 +36,9 @@ MAX_REF_CHARS = 256
 """Longer strings are not refs anyone types; refusing them keeps messages readable."""
 MAX_EVENT_BYTES = 16 << 20
 """GitHub event payloads are small JSON; a bigger file is not one."""
+GIT_TIMEOUT_S = 60
+"""Every git command run for a ref (rev-parse) is killed past this: a ref from the manifest
+could make git search history (``^{/regex}``) for as long as the regex backtracks."""
 LFS_SMUDGE_TIMEOUT_S = 600.0
 """A smudge may download the object; a stuck download must not hang the pipeline."""
 CHUNK_BYTES = 1 << 20
@@ -285,6 +288,8 @@ def check_ref_text(ref: str) -> None:
         problem = "contains '..' (a range, not one commit)"
     elif ":" in ref:
         problem = "contains ':' (a path in a tree, not a commit)"
+    elif "{/" in ref:
+        problem = "contains '{/' (a search of commit messages, not one commit)"
     if problem:
         raise BaselineError(f"base ref {shown} {problem}; refused, name one branch, tag or "
                             "commit such as origin/main")
@@ -372,13 +377,15 @@ class BaseRepository:
             try:
                 # --end-of-options: even a checked ref is never parsed as an option.
                 commit = repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
-                                            f"{ref}^{{commit}}").strip()
+                                            f"{ref}^{{commit}}",
+                                            kill_after_timeout=GIT_TIMEOUT_S).strip()
             except git.GitCommandError:
                 continue
             if commit:
                 return ResolvedRef(ref, commit, choice.source)
         try:
-            shallow = repo.git.rev_parse("--is-shallow-repository").strip() == "true"
+            shallow = repo.git.rev_parse("--is-shallow-repository",
+                                         kill_after_timeout=GIT_TIMEOUT_S).strip() == "true"
         except git.GitCommandError:
             shallow = False
         if shallow:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -47,8 +48,10 @@ class _Group(click.Group):
             raise
         except DeploygateError as e:
             _fail(ctx, f"deploygate: error: {_rule_label(e)}{e}", _exit_for(e), e)
-        except KeyboardInterrupt:
-            raise
+        except KeyboardInterrupt as e:
+            # Ctrl-C, or SIGTERM/SIGHUP from a cancelled CI job (see main): cleanup already ran
+            # on the way here (the probe's child killed, temporary folders removed).
+            _fail(ctx, "deploygate: interrupted; nothing was judged", EXIT_CANNOT_JUDGE, e)
         except BrokenPipeError:
             # The reader went away (`deploygate check | head`): no traceback, and no pass either,
             # since the verdict was never delivered. Keep Python quiet when it flushes at exit.
@@ -485,4 +488,10 @@ def schema() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # A cancelled CI job sends SIGTERM (or SIGHUP): end as Ctrl-C does, through every
+    # ``finally`` and ``with`` on the way out, instead of dying with a probe child still running
+    # and temporary folders left behind.
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
     cli(prog_name="deploygate")

@@ -39,9 +39,49 @@ def _cap_memory(cap_bytes: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+PARENT_ENV = "DEPLOYGATE_PROBE_PARENT"
+"""The parent's pid: the child must not outlive it (see :func:`_die_with_parent`)."""
+WATCHDOG_S = 0.5
+
+
+def _die_with_parent() -> None:
+    """End this process when the parent ends, however it ends (even SIGKILL).
+
+    The child runs in its own session so that a timeout can kill its whole group, which also
+    means no terminal or CI signal reaches it: on Linux the kernel sends SIGKILL when the
+    parent dies (PR_SET_PDEATHSIG), and everywhere a watchdog thread exits once the parent is
+    gone (the parent pid changes when it dies and the child is re-parented).
+    """
+    expected = os.environ.get(PARENT_ENV)
+    if not expected or not expected.isdigit():
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    parent = int(expected)
+    if os.getppid() != parent:  # it died before the line above ran
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_S)
+        os._exit(1)
+
+    import threading
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 def main() -> int:
     """Serve one probe request from stdin; always answer with a final result or error line."""
     started = time.monotonic()
+    _die_with_parent()
     request = json.loads(sys.stdin.read())
     out = _protocol_stream()
 

@@ -1,7 +1,9 @@
 """Parent side of the probe: run the child with a hard timeout and a memory cap.
 
 The child (``python -m deploygate.probe.child``) starts in its own session, so that on timeout
-the whole process group, threads and any grandchildren included, is killed with SIGKILL. Its
+the whole process group, threads and any grandchildren included, is killed with SIGKILL; the
+same happens when the parent is interrupted (SIGINT, SIGTERM: the ``finally`` below), and a
+child whose parent was killed outright ends itself (``child._die_with_parent``). Its
 stdin carries only the JSON request (never the parent's stdin), its stdout JSON lines, and its
 stderr (onnxruntime's logging included) is captured and never shown except as one cleaned line
 when the child dies without answering.
@@ -12,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -70,12 +74,32 @@ def run_child(request: dict[str, Any], *, timeout_s: float,
     started = time.monotonic()
     # cwd is deploygate's own folder: ``-m`` puts cwd first on sys.path, and the repository
     # under test must not be able to shadow numpy or onnxruntime with its own files.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deploygate.probe.child"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=str(Path(deploygate.__file__).resolve().parent.parent),
-        env=child_environment(), start_new_session=posix, close_fds=True,
-    )
+    from deploygate.probe.child import PARENT_ENV
+
+    # The child's temporary files (onnxruntime writes one on import) go to a private folder
+    # that is removed with the child, whichever way the run ends.
+    scratch = tempfile.mkdtemp(prefix="deploygate-probe-")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploygate.probe.child"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=str(Path(deploygate.__file__).resolve().parent.parent),
+            env={**child_environment(), PARENT_ENV: str(os.getpid()),
+                 "TMPDIR": scratch, "TEMP": scratch, "TMP": scratch},
+            start_new_session=posix, close_fds=True,
+        )
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    try:
+        return _supervise(proc, request, started, timeout_s, progress, posix)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: float,
+               timeout_s: float, progress: Callable[[str], None] | None,
+               posix: bool) -> ChildOutcome:
     assert proc.stdin and proc.stdout and proc.stderr
     lines: queue.Queue[object] = queue.Queue()
     stderr_parts: list[bytes] = []
