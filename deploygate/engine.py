@@ -295,20 +295,30 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
     if not options.probe:
         return None, "the probe was skipped (--no-probe)"
     if not artifact.runnable:
-        return None, f"{artifact.format} models are not probed (onnxruntime runs ONNX only)"
-    from deploygate.probe import probe_latency
+        return None, _not_runnable(artifact)
+    from deploygate.probe import BACKEND_MISSING, probe_latency
 
     threads = _threads(spec, device)
     try:
         result = probe_latency(spec.resolved_path, spec.latency, threads=threads, root=manifest.root,
                                base_dir=manifest.file.parent, display=display_path(spec.resolved_path),
-                               progress=options.progress)
+                               fmt=artifact.format, progress=options.progress)
     except DeploygateError as e:
         key = f"{spec.key}.{e.path}" if e.path else f"{spec.key}.latency"
-        findings.append(Finding(e.rule, Severity.ERROR, str(e), Location(manifest.display, key),
-                                spec.name))
-        return None, "the probe failed"
+        missing = e.rule == BACKEND_MISSING
+        findings.append(Finding(e.rule, Severity.WARNING if missing else Severity.ERROR, str(e),
+                                Location(manifest.display, key), spec.name))
+        return None, "its probe backend is not installed" if missing else "the probe failed"
     return result, None
+
+
+def _not_runnable(artifact: ArtifactInfo) -> str:
+    """Why ``artifact`` gets no latency measurement."""
+    from deploygate.probe.backends import not_probed_reason
+
+    if artifact.format == "gguf":
+        return "the GGUF holds no tensors (a vocabulary only): there is nothing to run"
+    return not_probed_reason(artifact.format)
 
 
 def _line(finding: Finding) -> int:
@@ -320,7 +330,7 @@ class ProbeOptions:
     """What `deploygate probe` was asked to do."""
 
     model: Path
-    """The ONNX model file."""
+    """The model file (ONNX, TFLite or GGUF)."""
     spec: LatencySpec
     """Latency settings built from the flags."""
     threads: int | None = None
@@ -339,14 +349,13 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     shown = display_path(options.model)
     artifact = inspect_artifact(options.model, display=shown)
     if not artifact.runnable:
-        raise ProbeError(f"{artifact.format} models are not probed (onnxruntime runs ONNX only)",
-                         file=shown)
+        raise ProbeError(_not_runnable(artifact), file=shown)
     cwd = Path.cwd()
     try:
         result = probe_latency(options.model, options.spec,
                                threads=options.threads or usable_cores(),
                                root=find_repository_root(cwd), base_dir=cwd, display=shown,
-                               progress=options.progress)
+                               fmt=artifact.format, progress=options.progress)
     except ProbeError as e:
         # The message names manifest keys; without a manifest, the flags set the same things.
         flag = next((f for key, f in _PROBE_FLAGS if (e.path or "").startswith(key)), None)
@@ -428,14 +437,16 @@ def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: 
         return None, "the probe was skipped (--no-probe)"
     for info in (head, base):
         if not info.runnable:
-            return None, f"{info.path} is {info.format}; onnxruntime probes ONNX only"
+            return None, f"{info.path}: {_not_runnable(info)}"
+    if base.format != head.format:
+        return None, f"the base is {base.format} and the head {head.format}: not comparable"
     from deploygate.probe.ab import probe_ab
 
     try:
         return probe_ab(base_file, spec.resolved_path, spec.latency or LatencySpec(),
                         threads=_threads(spec, device), root=manifest.root,
                         base_dir=manifest.file.parent, base_display=base_display,
-                        head_display=display_path(spec.resolved_path),
+                        head_display=display_path(spec.resolved_path), fmt=head.format,
                         progress=options.progress), None
     except DeploygateError as e:
         return None, f"the A/B probe failed ({e})"

@@ -64,7 +64,8 @@ RULE_MODULES: tuple[str, ...] = (
     "deploygate.artifacts.base",      # DG2xx shared by the readers
     "deploygate.artifacts.lfs",       # DG204
     "deploygate.checks.fit",          # DG3xx
-    "deploygate.checks.latency",      # DG401, DG402, DG404
+    "deploygate.probe",               # DG408
+    "deploygate.checks.latency",      # DG401, DG402, DG404, DG409-DG412
     "deploygate.checks.target",       # DG405, DG406
     "deploygate.checks.cost",         # DG5xx
     "deploygate.checks.regression",   # DG6xx

@@ -108,7 +108,8 @@ class ArtifactInfo:
     details: dict[str, Any] = field(default_factory=dict)
     """Format-specific facts: opsets, IR version, metadata, architecture, ..."""
     runnable: bool = False
-    """Whether the latency probe can run it (onnxruntime: ONNX only)."""
+    """Whether the file holds something to run: a graph or weights a probe backend can load
+    (``probe/backends`` says which runtime runs which format)."""
     contains_code: bool = False
     """Whether loading it runs code shipped inside it (TorchScript)."""
     training_state: dict[str, Any] | None = None

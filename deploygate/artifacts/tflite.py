@@ -243,11 +243,10 @@ def _read(fb: _FlatBuffer, path: Path, display: str, size: int) -> ArtifactInfo:
         "operators": sorted(used_ops),
         "custom_operators": sorted(set(custom)),
         "buffer_count": len(buffer_sizes),
-        "note": "latency is not probed: onnxruntime does not run TFLite",
     }
     return ArtifactInfo(path=display, format="tflite", size_bytes=size, params=params,
                         bytes_by_dtype=by_dtype, inputs=inputs, outputs=outputs,
-                        files=(path.name,), details=details, runnable=False)
+                        files=(path.name,), details=details, runnable=True)
 
 
 def _buffer_size(fb: _FlatBuffer, buffer: int, i: int, size: int) -> int:

@@ -6,6 +6,12 @@ the budget lies inside the interval even after the probe measured more: a warnin
 --strict), or an error with ``latency.on_inconclusive: fail``; DG404 latency-not-measured when a
 budget is declared but no probe ran.
 
+LLMs (GGUF measured with llama.cpp): ``budget_ms`` is per decoded token; DG409 ttft-over-budget
+/ DG410 ttft-inconclusive judge the time to first token against ``latency.ttft_ms`` with the
+same verdict (one run per generation), and DG411 decode-rate-under-minimum / DG412
+decode-rate-inconclusive judge ``latency.tokens_per_s`` against the decode rates of the
+generations: under the minimum in every one fails, over it in every one passes.
+
 When the target device has an estimate (checks/target.py), the device's figure is what the
 budget is about, so the host measurement is reported but not judged here; nor when the device's
 latency could not be estimated (DG407): the host's figure does not stand for the device.
@@ -38,8 +44,33 @@ DG404 = Rule("DG404", "latency-not-measured", Outcome.VIOLATION,
              "Run without --no-probe, or use a format onnxruntime can run.", level="warning")
 
 
+DG409 = Rule("DG409", "ttft-over-budget", Outcome.VIOLATION,
+             "An LLM's measured time to first token at the chosen percentile exceeds "
+             "`latency.ttft_ms`.",
+             "Use a smaller or more quantized model, more threads, or raise the budget.")
+
+DG410 = Rule("DG410", "ttft-inconclusive", Outcome.VIOLATION,
+             "`latency.ttft_ms` lies inside the noise band of the measured time to first token.",
+             "Re-run on a quieter runner, or keep the budget clear of the measured band.",
+             level="warning")
+
+DG411 = Rule("DG411", "decode-rate-under-minimum", Outcome.VIOLATION,
+             "An LLM's measured decode rate is under `latency.tokens_per_s`.",
+             "Use a smaller or more quantized model, more threads, or lower the minimum.")
+
+DG412 = Rule("DG412", "decode-rate-inconclusive", Outcome.VIOLATION,
+             "`latency.tokens_per_s` lies inside the spread of the measured decode rates.",
+             "Re-run on a quieter runner, or keep the minimum clear of the measured spread.",
+             level="warning")
+
+
 def check(ctx: ModelContext) -> Iterator[Finding]:
-    """Judge the measured latency against the budget."""
+    """Judge the measured latency against the budget, and an LLM's ttft and decode rate."""
+    yield from _check_budget(ctx)
+    yield from _check_llm(ctx)
+
+
+def _check_budget(ctx: ModelContext) -> Iterator[Finding]:
     spec = ctx.spec.latency
     if spec is None or spec.budget_ms is None or ctx.target is not None \
             or unestimable(ctx) is not None:
@@ -75,3 +106,61 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                           f"{effect}; re-run on a quieter runner or keep the budget clear of "
                           "the interval", Severity.ERROR if fails else Severity.WARNING)
 
+
+
+def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
+    spec = ctx.spec.latency
+    if spec is None or (spec.ttft_ms is None and spec.tokens_per_s is None):
+        return
+    result = ctx.latency
+    keys = [k for k, v in (("ttft_ms", spec.ttft_ms), ("tokens_per_s", spec.tokens_per_s))
+            if v is not None]
+    reason = None
+    if result is None:
+        reason = ctx.probe_skipped or "no latency was measured"
+    elif result.ttft is None:
+        reason = (f"{result.runtime} measured this model, and only llama.cpp measures an LLM's "
+                  "time to first token and decode rate (GGUF models)")
+    elif ctx.target is not None:
+        reason = ("it was measured on this host, and the target device's time to first token "
+                  "and decode rate are not estimated (measure on the device with --on-device)")
+    if reason is not None:
+        for key in keys:
+            yield ctx.finding(DG404, f"latency.{key}", f"latency.{key} not checked: {reason}",
+                              Severity.WARNING)
+        return
+    assert result is not None and result.ttft is not None
+    where = (f"on this host ({result.describe_threads()}, prompt of {result.prompt_tokens} "
+             f"tokens, {result.ttft.runs} generations)")
+    if spec.ttft_ms is not None:
+        from deploygate.probe.verdict import judge
+
+        pct, budget = spec.percentile, spec.ttft_ms
+        measured = result.ttft.at(pct)
+        verdict = judge(result.ttft, pct, budget)
+        if verdict == "fail":
+            yield ctx.finding(DG409, "latency.ttft_ms",
+                              f"{pct} time to first token {measured:.1f} ms {where} is over the "
+                              f"budget of {budget:g} ms by {measured - budget:.1f} ms")
+        elif verdict == "inconclusive":
+            low, high = result.ttft.interval_ms.get(pct, (measured, measured))
+            yield ctx.finding(DG410, "latency.ttft_ms",
+                              f"{pct} time to first token {measured:.1f} ms {where}: the budget "
+                              f"of {budget:g} ms lies inside its {result.ttft.confidence:.0%} "
+                              f"interval {low:.1f}-{high:.1f} ms, so this host cannot tell; "
+                              "re-run on a quieter runner or keep the budget clear of the "
+                              "interval", Severity.WARNING)
+    rates = result.tokens_per_s_runs
+    if spec.tokens_per_s is not None and rates:
+        minimum, rate = spec.tokens_per_s, result.tokens_per_s or 0.0
+        decode = f"decoding {result.new_tokens} tokens {where}"
+        if max(rates) < minimum:
+            yield ctx.finding(DG411, "latency.tokens_per_s",
+                              f"decode rate {rate:.1f} tokens/s {decode} is under the minimum of "
+                              f"{minimum:g} tokens/s (fastest generation {max(rates):.1f})")
+        elif min(rates) < minimum:
+            yield ctx.finding(DG412, "latency.tokens_per_s",
+                              f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
+                              f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "
+                              f"{minimum:g}; re-run on a quieter runner or keep the minimum clear "
+                              "of that spread", Severity.WARNING)

@@ -17,7 +17,8 @@ import yaml
 
 from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
-    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Security, Target,
+    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Security, Serving,
+    Target,
 )
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.paths import DG106, UnusablePath, find_repository_root, resolve_inside
@@ -378,6 +379,7 @@ class _Builder:
                 cost=Cost(entry["cost"]["max_usd_per_1k"]) if "cost" in entry else None,
                 baseline=baseline,
                 security=security,
+                serving=_serving(entry["serving"]) if "serving" in entry else None,
             ))
         return Manifest(file=self.file, display=self.display, root=self.root, models=tuple(models),
                         devices=devices, marks=dict(self.marks))
@@ -435,7 +437,10 @@ class _Builder:
             budget_ms=raw.get("budget_ms"), percentile=raw.get("percentile", "p95"),
             threads=raw.get("threads"), dims=dict(raw.get("dims", {})), inputs=inputs,
             warmup=raw.get("warmup", 5), max_time_s=raw.get("max_time_s", 10.0),
-            timeout_s=raw.get("timeout_s", 120.0),
+            timeout_s=raw.get("timeout_s", 120.0), runtime=raw.get("runtime"),
+            providers=tuple(raw.get("providers", ())), ttft_ms=raw.get("ttft_ms"),
+            tokens_per_s=raw.get("tokens_per_s"), prompt_tokens=raw.get("prompt_tokens", 128),
+            new_tokens=raw.get("new_tokens", 64),
             on_inconclusive=raw.get("on_inconclusive", "warn"))
 
 
@@ -452,6 +457,10 @@ def _limits(raw: dict[str, Any]) -> Limits:
         max_params=parse_count(raw["max_params"]) if "max_params" in raw else None,
         max_memory=parse_size(raw["max_memory"]) if "max_memory" in raw else None,
     )
+
+
+def _serving(raw: dict[str, Any]) -> Serving:
+    return Serving(context_tokens=raw.get("context_tokens"), concurrency=raw.get("concurrency", 1))
 
 
 def _baseline(raw: dict[str, Any]) -> Baseline:

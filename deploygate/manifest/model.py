@@ -8,6 +8,9 @@ from typing import Any
 
 PERCENTILES = ("p50", "p90", "p95", "p99")
 
+RUNTIMES = ("onnxruntime", "litert", "llama.cpp")
+"""Probe backends, by the name ``latency.runtime`` takes."""
+
 
 @dataclass(frozen=True)
 class Device:
@@ -112,6 +115,28 @@ class LatencySpec:
     """Hard limit for the probe's child process."""
     on_inconclusive: str = "warn"
     """What a budget inside the measurement's uncertainty does: ``warn`` or ``fail``."""
+    runtime: str | None = None
+    """The backend that measures: onnxruntime, litert or llama.cpp (default: by format)."""
+    providers: tuple[str, ...] = ()
+    """onnxruntime execution providers, in priority order (default: CPU only)."""
+    ttft_ms: float | None = None
+    """LLMs: time-to-first-token budget at ``percentile`` for a ``prompt_tokens`` prompt."""
+    tokens_per_s: float | None = None
+    """LLMs: minimum decode rate over ``new_tokens`` tokens."""
+    prompt_tokens: int = 128
+    """LLMs: prompt length measured for time to first token."""
+    new_tokens: int = 64
+    """LLMs: tokens generated per run for the decode rate."""
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How an LLM will be served: what its KV cache must hold."""
+
+    context_tokens: int | None = None
+    """Context per sequence; None: the model's maximum context."""
+    concurrency: int = 1
+    """Sequences served at once, each with its own KV cache."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +196,8 @@ class ModelSpec:
     """Regression settings, if declared."""
     security: Security = field(default_factory=Security)
     """Pickle globals the team accepts."""
+    serving: Serving | None = None
+    """LLM serving settings, if declared."""
 
     @property
     def key(self) -> str:

@@ -1,6 +1,7 @@
-"""Probe stage: measure a model's latency with onnxruntime in an isolated child process.
+"""Probe stage: measure a model's latency in an isolated child process, with the backend that
+runs its format (onnxruntime, LiteRT or llama.cpp; see ``probe/backends``).
 
-Importing this package imports neither numpy, onnx nor onnxruntime: only the child does, so
+Importing this package imports neither numpy, onnx nor any runtime: only the child does, so
 the fast ``validate`` path stays lean. See docs/latency.md for the method.
 """
 
@@ -10,15 +11,28 @@ import math
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.host import usable_cores
 from deploygate.manifest.model import PERCENTILES, LatencySpec
 from deploygate.probe.options import parse_dim_option, parse_input_option
 from deploygate.probe.result import LatencyResult
+from deploygate.rules import Outcome, Rule
+
+if TYPE_CHECKING:
+    from deploygate.probe.backends import Backend
 
 __all__ = ["LatencyResult", "probe_latency", "usable_cores", "parse_dim_option",
-           "parse_input_option", "DEFAULT_MEMORY_CAP"]
+           "parse_input_option", "DEFAULT_MEMORY_CAP", "choose_backend", "BACKEND_MISSING"]
+
+DG408 = Rule("DG408", "probe-backend-missing", Outcome.VIOLATION,
+             "The runtime that measures this model's format is an extra that is not installed.",
+             "Install it with the pip line in the message, e.g. pip install 'deploygate[llama]'.",
+             level="warning")
+
+BACKEND_MISSING = DG408.id
+"""The rule of a ProbeError raised because the backend a model needs is not installed."""
 
 DEFAULT_MEMORY_CAP = 8 << 30
 """Address space (RLIMIT_AS) the child may map, before the per-thread allowance."""
@@ -27,11 +41,38 @@ MEMORY_PER_THREAD = 128 << 20
 """Added to the cap per intra-op thread: thread stacks and malloc arenas are mapped per thread."""
 
 
+def choose_backend(fmt: str, spec: LatencySpec, display: str | None = None) -> Backend:
+    """The installed backend that measures ``fmt`` as ``spec`` asks; ProbeError otherwise.
+
+    A backend that is not installed raises with rule ``BACKEND_MISSING`` and the exact
+    ``pip install`` line; a format no backend runs raises with the usual probe-failed rule.
+    """
+    from deploygate.probe.backends import backend_for, not_probed_reason
+
+    try:
+        backend = backend_for(fmt, spec.runtime)
+    except ProbeError as e:
+        raise ProbeError(e.message, file=display, path=e.path) from None
+    if backend is None:
+        raise ProbeError(not_probed_reason(fmt), file=display, path="latency")
+    if not backend.installed():
+        raise ProbeError(f"{fmt} models are measured with {backend.name}, which is not installed "
+                         f"here: {backend.install_line}", file=display,
+                         path="latency.runtime" if spec.runtime else "latency", rule=DG408)
+    if spec.providers and backend.name != "onnxruntime":
+        raise ProbeError(f"latency.providers applies to onnxruntime only; {backend.name} "
+                         f"measures {fmt} models (remove latency.providers)", file=display,
+                         path="latency.providers")
+    return backend
+
+
 def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, base_dir: Path,
-                  display: str, measured_on: str = "host",
+                  display: str, fmt: str = "onnx", measured_on: str = "host",
                   progress: Callable[[str], None] | None = None,
                   memory_cap: int | None = DEFAULT_MEMORY_CAP) -> LatencyResult:
-    """Measure ``model`` as ``spec`` says, in a child process; raise ProbeError on failure.
+    """Measure ``model`` (format ``fmt``) as ``spec`` says, in a child process.
+
+    Raises ProbeError on failure (rule ``BACKEND_MISSING`` when the runtime is not installed).
 
     ``threads`` is what the manifest, the target or the caller asks for; the probe uses at most
     the host's usable cores (``host.usable_cores``), since more would only make the threads
@@ -40,13 +81,18 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
     from deploygate.probe.measure import spec_to_json
     from deploygate.probe.process import run_child
     _check_spec(spec, threads)
+    backend = choose_backend(fmt, spec, display)
     asked = threads
     threads = min(threads, usable_cores())
     if not model.is_file():
         raise ProbeError("the model file does not exist or is not a file", file=display,
                          path="latency")
     cap = None if memory_cap is None else memory_cap + threads * MEMORY_PER_THREAD
+    if cap is not None and backend.name == "llama.cpp":
+        # llama.cpp maps the whole file: the weights count against the address space.
+        cap += model.stat().st_size
     request = {
+        "runtime": backend.name,
         "model": str(model.resolve()),
         "threads": threads,
         "spec": spec_to_json(spec),
@@ -59,17 +105,8 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
     outcome = run_child(request, timeout_s=spec.timeout_s, progress=progress)
 
     if outcome.result is not None:
-        data = outcome.result
-        measured_ms = data["session_ms"] + data["measured_s"] * 1000
-        return LatencyResult.from_description(
-            data, threads=data["threads"], session_ms=data["session_ms"],
-            # Child start, imports, input synthesis and warm-up: the time that is not latency.
-            overhead_ms=max(0.0, outcome.wall_s * 1000 - measured_ms), measured_on=measured_on,
-            host_cpu=data["host_cpu"], onnxruntime=data["onnxruntime"],
-            input_shapes=data["input_shapes"], warmup=data["warmup"],
-            measured_s=data["measured_s"], clock_tick_ms=data["clock_tick_ms"],
-            rounds=data["rounds"], target_threads=asked if asked > threads else None,
-            defaulted_dims=tuple(data.get("defaulted_dims", ())))
+        return _result(outcome.result, outcome.wall_s, measured_on,
+                       asked if asked > threads else None)
     if outcome.error is not None:
         message = str(outcome.error.get("message", "the probe failed"))
         if outcome.error.get("memory"):
@@ -81,6 +118,31 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
                          path="latency.timeout_s")
     raise ProbeError(_crash_message(outcome.returncode, outcome.stderr, cap), file=display,
                      path="latency")
+
+
+def _result(data: dict[str, Any], wall_s: float, measured_on: str,
+            target_threads: int | None) -> LatencyResult:
+    """The child's result as a LatencyResult (an LLM's time to first token as its own)."""
+    measured_ms = data["session_ms"] + data["measured_s"] * 1000
+    runtime, version = str(data["runtime"]), str(data["runtime_version"])
+    shared = {"threads": data["threads"], "measured_on": measured_on,
+              "host_cpu": data["host_cpu"], "clock_tick_ms": data["clock_tick_ms"],
+              "target_threads": target_threads, "runtime": runtime, "runtime_version": version,
+              "onnxruntime": version if runtime == "onnxruntime" else ""}
+    ttft = None
+    if data.get("ttft"):
+        ttft = LatencyResult.from_description(data["ttft"], **shared)
+    return LatencyResult.from_description(
+        data, **shared, session_ms=data["session_ms"],
+        # Child start, imports, input synthesis and warm-up: the time that is not latency.
+        overhead_ms=max(0.0, wall_s * 1000 - measured_ms),
+        input_shapes=data["input_shapes"], warmup=data["warmup"],
+        measured_s=data["measured_s"], rounds=data["rounds"],
+        defaulted_dims=tuple(data.get("defaulted_dims", ())),
+        providers=tuple(data.get("providers", ())), ttft=ttft,
+        tokens_per_s_runs=tuple(data.get("tokens_per_s", ())),
+        prompt_tokens=int(data.get("prompt_tokens", 0)),
+        new_tokens=int(data.get("new_tokens", 0)))
 
 
 def _check_spec(spec: LatencySpec, threads: int) -> None:
@@ -112,7 +174,7 @@ def _timeout_message(phase: str | None, spec: LatencySpec) -> str:
                 f"max_time_s={spec.max_time_s:g}s and at least 10 runs after loading and "
                 "warm-up); raise latency.timeout_s or lower latency.max_time_s")
     if phase == "session":
-        return (f"onnxruntime did not finish creating a session within {limit}; raise "
+        return (f"the runtime did not finish loading the model within {limit}; raise "
                 "latency.timeout_s")
     return (f"the probe did not load the model within {limit}; raise latency.timeout_s")
 

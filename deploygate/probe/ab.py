@@ -48,7 +48,8 @@ class ABLatency:
 
 
 def probe_ab(base: Path, head: Path, spec: LatencySpec, *, threads: int, root: Path,
-             base_dir: Path, base_display: str, head_display: str, rounds: int = AB_ROUNDS,
+             base_dir: Path, base_display: str, head_display: str, fmt: str = "onnx",
+             rounds: int = AB_ROUNDS,
              progress: Callable[[str], None] | None = None) -> ABLatency:
     """Probe base and head alternately (A B A B ...); raises ProbeError when either fails."""
     from deploygate.probe import probe_latency
@@ -61,7 +62,7 @@ def probe_ab(base: Path, head: Path, spec: LatencySpec, *, threads: int, root: P
     for _ in range(rounds):
         for model, display, out in ((base, base_display, base_p50), (head, head_display, head_p50)):
             result = probe_latency(model, share, threads=threads, root=root, base_dir=base_dir,
-                                   display=display, progress=progress)
+                                   display=display, fmt=fmt, progress=progress)
             out.append(result.p50_ms)
             used = result.threads  # at most the host's usable cores
     return ABLatency(rounds, used, tuple(base_p50), tuple(head_p50))

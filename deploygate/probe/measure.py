@@ -1,16 +1,16 @@
-"""The measurement itself, run inside the probe's child process.
+"""The measurement itself, run inside the probe's child process, for every backend.
 
-Session: onnxruntime's CPUExecutionProvider only, ``intra_op_num_threads = threads``,
-``inter_op_num_threads = 1``, sequential execution, ``ORT_ENABLE_ALL`` graph optimizations,
-``log_severity_level = 3`` (errors only). No custom-op library is ever registered; a model whose
-nodes need one is refused before a session is made.
+The backend (``probe/backends/``, chosen by the request's ``runtime``) loads the model, feeds it
+and times its runs with ``time_plan``; ``run_probe`` turns its ``TimedRuns`` into the result the
+parent reads, with the shared statistics (``stats.describe``).
 
 Run-count rule: ``warmup`` untimed runs, then timed runs (``time.perf_counter_ns`` around each
-``session.run``) until ``max_time_s`` has passed *and* at least ``MIN_RUNS`` (10) runs are done,
-or ``MAX_RUNS`` runs are done. A percentile counts as measured when at least 5 runs lie above
-it (p50: 10 runs, p90: 50, p95: 100, p99: 500); when ``max_time_s`` ends the runs before that,
-the result lists it in ``estimated_percentiles``. Python's garbage collector is paused while
-timing, so that a collection is never billed to the model.
+run: one ``session.run``, one LiteRT ``invoke()``, one decoded token) until ``max_time_s`` has
+passed *and* at least ``MIN_RUNS`` (10) runs are done, or ``MAX_RUNS`` runs are done. A
+percentile counts as measured when at least 5 runs lie above it (p50: 10 runs, p90: 50, p95:
+100, p99: 500); when ``max_time_s`` ends the runs before that, the result lists it in
+``estimated_percentiles``. Python's garbage collector is paused while timing, so that a
+collection is never billed to the model.
 
 Adaptive re-measurement: with a budget, when the verdict (``verdict.py``) on the runs so far is
 inconclusive, or is a pass that rests only on the slowest run because the runs are too few to
@@ -28,16 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import TensorSpec
-from deploygate.artifacts.onnx import STANDARD_DOMAINS
 from deploygate.errors import ProbeError
 from deploygate.host import cpu_name
 from deploygate.manifest.model import InputSpec, LatencySpec
 from deploygate.probe import stats
+from deploygate.probe.backends.plan import Emit, RunPlan, TimedRuns
 from deploygate.probe.diagnose import clean_ort_message, failed_run_error, looks_like_out_of_memory
 
 if TYPE_CHECKING:
     import numpy as np
-    import onnx
 
     from deploygate.probe.graph import GraphFacts
 
@@ -53,28 +52,6 @@ EXTRA_ROUNDS = 2
 TIMEOUT_SHARE = 0.8
 """An extra round starts only if it would end within this share of ``timeout_s``."""
 
-Emit = Callable[[dict[str, Any]], None]
-
-
-def custom_domains(model: onnx.ModelProto) -> list[str]:
-    """Operator domains used by the model (subgraphs and functions too) that need a library."""
-    local = {(f.domain, f.name) for f in model.functions}
-    found: set[str] = set()
-
-    def visit(nodes: Any) -> None:
-        for node in nodes:
-            if node.domain not in STANDARD_DOMAINS and (node.domain, node.op_type) not in local:
-                found.add(node.domain)
-            for attr in node.attribute:
-                if attr.HasField("g"):
-                    visit(attr.g.node)
-                for graph in attr.graphs:
-                    visit(graph.node)
-
-    visit(model.graph.node)
-    for function in model.functions:
-        visit(function.node)
-    return sorted(found)
 
 
 def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
@@ -93,7 +70,11 @@ def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
                        dims=dict(data.get("dims", {})),
                        inputs=inputs, warmup=int(data.get("warmup", 5)),
                        max_time_s=float(data.get("max_time_s", 10.0)),
-                       timeout_s=float(data.get("timeout_s", 120.0)))
+                       timeout_s=float(data.get("timeout_s", 120.0)),
+                       runtime=data.get("runtime"),
+                       providers=tuple(data.get("providers", ())),
+                       prompt_tokens=int(data.get("prompt_tokens", 128)),
+                       new_tokens=int(data.get("new_tokens", 64)))
 
 
 def spec_to_json(spec: LatencySpec) -> dict[str, Any]:
@@ -110,21 +91,11 @@ def spec_to_json(spec: LatencySpec) -> dict[str, Any]:
         "warmup": spec.warmup,
         "max_time_s": spec.max_time_s,
         "timeout_s": spec.timeout_s,
+        "runtime": spec.runtime,
+        "providers": list(spec.providers),
+        "prompt_tokens": spec.prompt_tokens,
+        "new_tokens": spec.new_tokens,
     }
-
-
-def make_session(model: Path | bytes, threads: int) -> Any:
-    """An onnxruntime CPU session configured as this module's docstring says."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def time_runs(run: Callable[[], object], *, max_time_s: float, min_runs: int = MIN_RUNS,
@@ -199,93 +170,77 @@ def clock_tick_ms() -> float:
     return time.get_clock_info("perf_counter").resolution * 1e3
 
 
-def run_probe(request: Mapping[str, Any], emit: Emit, *,
-              deadline: float | None = None) -> dict[str, Any]:
-    """Load, check, feed and time the model a child request names; the result as JSON.
+def time_plan(run: Callable[[], object], plan: RunPlan, emit: Emit,
+              measure_round: MeasureRound | None = None) -> tuple[list[int], int, float]:
+    """Time ``run`` as ``plan`` says, extra rounds included: nanoseconds, rounds, seconds.
 
-    ``deadline`` (``time.monotonic()``) is when the parent will kill this process.
+    ``measure_round`` replaces the default round (``time_runs`` around ``run``) for backends
+    whose timed unit is not one call (llama.cpp times tokens inside a generation).
     """
-    import onnx
-    import onnxruntime as ort
-
-    from deploygate.probe.graph import read_graph_facts
-    from deploygate.probe.inputs import defaulted_dims, read_signature, synthesize_inputs
-
-    model_path = Path(request["model"])
-    threads = int(request["threads"])
-    spec = spec_from_json(request["spec"])
-
-    # Session options only quiet the session; environment-level warnings need this too.
-    ort.set_default_logger_severity(3)
-    emit({"event": "phase", "phase": "load"})
-    try:
-        model = onnx.load(str(model_path), load_external_data=False)
-    except Exception as e:  # protobuf raises DecodeError, onnx its own types, OSError on I/O
-        raise ProbeError(f"onnx cannot read the model: {clean_ort_message(str(e))}",
-                         path="latency") from None
-    domains = custom_domains(model)
-    if domains:
-        raise ProbeError(f"the model needs custom-op domain {', '.join(map(repr, domains))}; "
-                         "deploygate never loads custom-op libraries, so it cannot run it",
-                         path="latency")
-    signature = read_signature(model)
-    facts = read_graph_facts(model, [t.name for t in signature])
-    del model  # the session reads the file itself; weights need not stay in memory twice
-    feeds = synthesize_inputs(signature, spec, root=Path(request["root"]),
-                              base_dir=Path(request["base_dir"]), index_rows=facts.index_rows,
-                              branch_inputs=facts.branch_inputs)
-
-    emit({"event": "phase", "phase": "session"})
-    plural = "" if threads == 1 else "s"
-    emit({"event": "progress",
-          "message": f"creating onnxruntime session ({threads} thread{plural})"})
-    started = time.perf_counter_ns()
-    try:
-        session = make_session(model_path, threads)
-    except Exception as e:  # onnxruntime's pybind errors derive from Exception only
-        raise _runtime_error("onnxruntime could not load the model", str(e)) from None
-    session_ms = (time.perf_counter_ns() - started) / 1e6
-
-    emit({"event": "phase", "phase": "first-run"})
-    emit({"event": "progress", "message": f"warming up ({spec.warmup} runs)"})
-    for i in range(max(1, spec.warmup)):
-        try:
-            session.run(None, feeds)
-        except Exception as e:  # as above
-            raise _input_error(str(e), spec, signature, feeds, facts) from None
-        if i == 0:
-            emit({"event": "phase", "phase": "warmup"})
-
+    spec = plan.spec
     emit({"event": "phase", "phase": "measure"})
     emit({"event": "progress", "message": f"measuring for {spec.max_time_s:g} s"})
-    started = time.perf_counter_ns()
+    deadline = plan.deadline
     if deadline is not None:
         # Extra rounds must end well before the parent's kill, which counts from its own start.
         deadline -= (1.0 - TIMEOUT_SHARE) * spec.timeout_s
 
-    def measure_round(seconds: float, most: int) -> list[int]:
-        return time_runs(lambda: session.run(None, feeds), max_time_s=seconds, max_runs=most)
+    def default_round(seconds: float, most: int) -> list[int]:
+        return time_runs(run, max_time_s=seconds, max_runs=most)
 
-    samples_ns, rounds = measure_adaptively(measure_round, spec, deadline=deadline, emit=emit)
+    started = time.perf_counter_ns()
+    samples_ns, rounds = measure_adaptively(measure_round or default_round, spec,
+                                            deadline=deadline, emit=emit)
     measured_s = (time.perf_counter_ns() - started) / 1e9
     emit({"event": "progress", "message": f"measured {len(samples_ns)} runs"})
+    return samples_ns, rounds, measured_s
 
-    return {
-        **stats.describe([s / 1e6 for s in samples_ns]),
+
+def run_probe(request: Mapping[str, Any], emit: Emit, *,
+              deadline: float | None = None) -> dict[str, Any]:
+    """Measure the model a child request names with its backend; the result as JSON.
+
+    ``deadline`` (``time.monotonic()``) is when the parent will kill this process.
+    """
+    import importlib
+
+    from deploygate.probe.backends import BACKENDS
+
+    backend = BACKENDS[str(request.get("runtime", "onnxruntime"))]
+    plan = RunPlan(model=Path(request["model"]), threads=int(request["threads"]),
+                   spec=spec_from_json(request["spec"]), root=Path(request["root"]),
+                   base_dir=Path(request["base_dir"]), deadline=deadline)
+    runs = importlib.import_module(backend.module).measure(plan, emit)
+    return result_json(runs, plan.threads)
+
+
+def result_json(runs: TimedRuns, threads: int) -> dict[str, Any]:
+    """The child's result: the runs' statistics plus how they were made."""
+    result = {
+        **stats.describe([s / 1e6 for s in runs.samples_ns]),
         "threads": threads,
-        "session_ms": session_ms,
+        "session_ms": runs.setup_ms,
         "clock_tick_ms": clock_tick_ms(),
-        "rounds": rounds,
+        "rounds": runs.rounds,
         "host_cpu": cpu_name(),
-        "onnxruntime": ort.__version__,
-        "input_shapes": {name: list(a.shape) for name, a in feeds.items()},
-        "defaulted_dims": [d.to_json() for d in defaulted_dims(signature, spec)],
-        "warmup": max(1, spec.warmup),
-        "measured_s": measured_s,
+        "runtime": runs.runtime,
+        "runtime_version": runs.runtime_version,
+        "providers": list(runs.providers),
+        "input_shapes": runs.input_shapes,
+        "defaulted_dims": list(runs.defaulted_dims),
+        "warmup": runs.warmup,
+        "measured_s": runs.measured_s,
     }
+    if runs.ttft_ms:
+        result["ttft"] = stats.describe(runs.ttft_ms)
+        result["tokens_per_s"] = list(runs.tokens_per_s)
+        result["prompt_tokens"] = runs.prompt_tokens
+        result["new_tokens"] = runs.new_tokens
+    return result
 
 
-def _runtime_error(what: str, raw: str) -> ProbeError:
+def runtime_error(what: str, raw: str) -> ProbeError:
+    """A runtime's load failure as one line (out of memory recognized)."""
     if looks_like_out_of_memory(raw):
         return out_of_memory_error(None)
     return ProbeError(f"{what}: {clean_ort_message(raw)}", path="latency")
@@ -303,8 +258,9 @@ def out_of_memory_error(cap_bytes: int | None) -> OutOfMemory:
                       "latency.inputs shapes need less)", path="latency")
 
 
-def _input_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec],
-                 feeds: Mapping[str, np.ndarray], facts: GraphFacts) -> ProbeError:
+def input_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec],
+                feeds: Mapping[str, np.ndarray], facts: GraphFacts | None) -> ProbeError:
+    """A failed first run as one line, naming what to pin (out of memory recognized)."""
     if looks_like_out_of_memory(raw):
         return out_of_memory_error(None)
     return failed_run_error(raw, spec, signature, feeds, facts)

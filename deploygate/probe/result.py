@@ -8,7 +8,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """Latency of one model, measured on this host with onnxruntime's CPU provider."""
+    """Latency of one model, measured on this host by one of the probe's backends.
+
+    For an LLM (llama.cpp), the runs are decoded tokens: the percentiles are per token, and
+    ``ttft`` and ``tokens_per_s`` carry the time to first token and the decode rate.
+    """
 
     threads: int
     """intra-op threads used: at most the host's usable cores."""
@@ -31,7 +35,7 @@ class LatencyResult:
     max_ms: float = 0.0
     """Slowest run."""
     session_ms: float = 0.0
-    """Time to create the onnxruntime session (not part of the latency)."""
+    """Time to load the model into the runtime, e.g. an onnxruntime session (not latency)."""
     overhead_ms: float = 0.0
     """Child start, imports and input synthesis (not part of the latency)."""
     windows_ms: tuple[dict[str, float], ...] = ()
@@ -51,7 +55,21 @@ class LatencyResult:
     host_cpu: str = ""
     """Host CPU model."""
     onnxruntime: str = ""
-    """onnxruntime version."""
+    """onnxruntime version, when onnxruntime measured."""
+    runtime: str = "onnxruntime"
+    """The backend that measured: onnxruntime, litert or llama.cpp."""
+    runtime_version: str = ""
+    """That runtime's version."""
+    providers: tuple[str, ...] = ()
+    """onnxruntime: the execution providers the session actually ran on."""
+    ttft: LatencyResult | None = None
+    """LLMs: time to first token, one run per generation, with its own percentiles."""
+    tokens_per_s_runs: tuple[float, ...] = ()
+    """LLMs: the decode rate of each generation, in order."""
+    prompt_tokens: int = 0
+    """LLMs: prompt length of each generation."""
+    new_tokens: int = 0
+    """LLMs: tokens generated per generation."""
     input_shapes: dict[str, list[int]] = field(default_factory=dict)
     """The concrete shapes fed to the model."""
     warmup: int = 0
@@ -82,15 +100,38 @@ class LatencyResult:
             used += f", not the {self.target_threads} asked for (the host's usable cores)"
         return used
 
+    @property
+    def tokens_per_s(self) -> float | None:
+        """LLMs: the median decode rate across generations."""
+        if not self.tokens_per_s_runs:
+            return None
+        import statistics
+
+        return float(statistics.median(self.tokens_per_s_runs))
+
     def at(self, percentile: str) -> float:
         """Latency at ``percentile`` (p50, p90, p95, p99)."""
         return float(getattr(self, f"{percentile}_ms"))
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (the measured part of ``latency`` in the report)."""
-        data = asdict(self)
+        data = {k: v for k, v in asdict(self).items()
+                if k not in ("ttft", "tokens_per_s_runs", "prompt_tokens", "new_tokens")}
         data["windows_ms"] = list(self.windows_ms)
         data["interval_ms"] = {k: list(v) for k, v in self.interval_ms.items()}
         data["estimated_percentiles"] = list(self.estimated_percentiles)
         data["defaulted_dims"] = [dict(d) for d in self.defaulted_dims]
+        data["providers"] = list(self.providers)
+        if self.ttft is not None:
+            ttft = self.ttft
+            data["ttft_ms"] = {**{f"{p}_ms": ttft.at(p) for p in ("p50", "p90", "p95", "p99")},
+                               "mean_ms": ttft.mean_ms, "min_ms": ttft.min_ms,
+                               "max_ms": ttft.max_ms, "stdev_ms": ttft.stdev_ms,
+                               "runs": ttft.runs, "confidence": ttft.confidence,
+                               "interval_ms": {k: list(v) for k, v in ttft.interval_ms.items()},
+                               "estimated_percentiles": list(ttft.estimated_percentiles)}
+            data["tokens_per_s"] = self.tokens_per_s
+            data["tokens_per_s_runs"] = list(self.tokens_per_s_runs)
+            data["prompt_tokens"] = self.prompt_tokens
+            data["new_tokens"] = self.new_tokens
         return data

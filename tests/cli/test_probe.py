@@ -64,3 +64,23 @@ def test_check_over_budget_points_at_budget_line(tmp_path: Path) -> None:
     assert finding["rule"] == "DG401"
     assert (finding["location"]["line"], finding["location"]["column"]) == (7, 7)
     assert finding["location"]["path"] == "models[0].latency.budget_ms"
+
+
+def test_check_with_a_provider_this_onnxruntime_lacks_is_exit_2(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        return  # a CUDA build runs it: nothing to refuse
+    (tmp_path / ".git").mkdir()
+    shutil.copy(MODEL, tmp_path / "m.onnx")
+    manifest = tmp_path / "deploy-constraints.yaml"
+    manifest.write_text("version: 1\nmodels:\n  - name: m\n    path: m.onnx\n"
+                        "    target: {kind: edge}\n    latency:\n      budget_ms: 100\n"
+                        "      providers: [CUDAExecutionProvider]\n      dims: {batch: 1}\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 2, result.output
+    findings = json.loads(result.output)["models"][0]["findings"]
+    (finding,) = [f for f in findings if f["rule"] == "DG403"]
+    assert finding["location"]["path"] == "models[0].latency.providers"
+    assert "CUDAExecutionProvider is not available" in finding["message"]
+    assert "CPUExecutionProvider" in finding["message"]

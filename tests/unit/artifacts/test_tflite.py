@@ -134,14 +134,13 @@ def test_params_inputs_outputs(model: Path) -> None:
     assert info.bytes_by_dtype == {"float32": 48, "float16": 6}
     assert info.inputs == (TensorSpec("input", "float32", (None, 4)),)
     assert info.outputs == (TensorSpec("output", "int8", (1, 3)),)
-    assert not info.runnable and not info.contains_code
+    assert info.runnable and not info.contains_code
     d = info.details
     assert d["schema_version"] == 3
     assert d["description"] == "tiny test model"
     assert d["operator_count"] == 3 and d["subgraph_count"] == 1
     assert d["operators"] == ["BATCH_MATMUL", "CUSTOM:MyOp", "FULLY_CONNECTED"]
     assert d["custom_operators"] == ["MyOp"]
-    assert "onnxruntime does not run TFLite" in d["note"]
 
 
 def test_detected_and_registered(model: Path) -> None:

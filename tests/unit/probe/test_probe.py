@@ -192,7 +192,8 @@ def test_public_signature_is_the_engine_contract() -> None:
 
     params = inspect.signature(probe_latency).parameters
     assert list(params) == ["model", "spec", "threads", "root", "base_dir", "display",
-                            "measured_on", "progress", "memory_cap"]
+                            "fmt", "measured_on", "progress", "memory_cap"]
+    assert params["fmt"].default == "onnx"
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(params.values())[2:])
     assert params["measured_on"].default == "host" and params["progress"].default is None
 
