@@ -122,9 +122,11 @@ def _platform_args(filename: str) -> list[str]:
 
 def _download(pin: Pin, dist: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="deploygate-corpus-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-               "--no-build-isolation", "--dest", tmp, *_platform_args(pin.filename),
-               f"{pin.project}=={pin.version}"]
+        # An sdist's metadata is prepared by its own build backend, which pip can only
+        # install in an isolated build environment.
+        isolation = ["--no-build-isolation"] if pin.filename.endswith(".whl") else []
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *isolation,
+               "--dest", tmp, *_platform_args(pin.filename), f"{pin.project}=={pin.version}"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S,
                               check=False)
         got = Path(tmp) / pin.filename

@@ -19,7 +19,7 @@ RULE_ID = re.compile(r"DG\d{3}")
 
 
 def _module(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
 def _sources() -> list[tuple[Path, str]]:

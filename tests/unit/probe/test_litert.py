@@ -1,0 +1,80 @@
+"""The LiteRT backend end to end: a real child process running ai-edge-litert's interpreter.
+
+A tiny model written with flatbuffers runs everywhere LiteRT is installed; MediaPipe's real
+models run when the corpus cache has them (``python benchmarks/backend_models.py fetch``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytest.importorskip("ai_edge_litert")
+
+from deploygate.artifacts import inspect_artifact  # noqa: E402
+from deploygate.errors import ProbeError  # noqa: E402
+from deploygate.manifest.model import LatencySpec  # noqa: E402
+from deploygate.probe import LatencyResult, probe_latency  # noqa: E402
+
+from tests.fixtures.tflite_models import dense_model  # noqa: E402
+
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+QUICK = {"max_time_s": 0.2, "warmup": 1, "timeout_s": 60.0}
+
+
+def _pins() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("backend_models", BENCHMARKS / "backend_models.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def probe(model: Path, repo: Path, **spec: object) -> LatencyResult:
+    return probe_latency(model, LatencySpec(**{**QUICK, **spec}), threads=1,  # type: ignore[arg-type]
+                         root=repo, base_dir=repo, display=model.name, fmt="tflite")
+
+
+def test_a_tflite_model_is_measured_with_litert(repo: Path) -> None:
+    model = dense_model(repo / "models" / "dense.tflite")
+    assert inspect_artifact(model, display="dense.tflite").runnable
+    result = probe(model, repo)
+    assert result.runtime == "litert" and result.runtime_version
+    assert result.input_shapes == {"x": [1, 64]}
+    assert result.runs >= 10 and 0 < result.min_ms <= result.p50_ms <= result.p99_ms
+    assert result.onnxruntime == "" and result.providers == ()
+
+
+def test_a_custom_operator_is_refused_by_name_and_never_loaded(repo: Path) -> None:
+    model = dense_model(repo / "models" / "custom.tflite", custom_op="MyFancyOp")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo)
+    assert "custom operator 'MyFancyOp'" in caught.value.message
+    assert caught.value.path == "latency" and caught.value.rule == "DG403"
+
+
+def test_an_input_that_does_not_exist_is_named(repo: Path) -> None:
+    from deploygate.manifest.model import InputSpec
+
+    model = dense_model(repo / "models" / "dense.tflite")
+    with pytest.raises(ProbeError) as caught:
+        probe(model, repo, inputs={"nope": InputSpec(value=1)})
+    assert caught.value.path == "latency.inputs.nope" and "its inputs: x" in caught.value.message
+
+
+@pytest.mark.slow
+def test_mediapipe_face_detector_runs_and_its_segmenter_is_refused(repo: Path) -> None:
+    pins = _pins()
+    face, selfie = pins.cached(pins.FACE_DETECTION), pins.cached(pins.SELFIE_SEGMENTATION)
+    if face is None or selfie is None:
+        pytest.skip("MediaPipe's models are not cached (python benchmarks/backend_models.py fetch)")
+    result = probe(face, repo)
+    assert result.runtime == "litert" and result.input_shapes == {"input": [1, 128, 128, 3]}
+    with pytest.raises(ProbeError) as caught:
+        probe(selfie, repo)
+    assert "'Convolution2DTransposeBias'" in caught.value.message
