@@ -132,6 +132,8 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
     assert result is not None and result.ttft is not None
     where = (f"on this host ({result.describe_threads()}, prompt of {result.prompt_tokens} "
              f"tokens, {result.ttft.runs} generations)")
+    # An answer inside the noise follows latency.on_inconclusive, as DG402 does.
+    unsure = Severity.ERROR if spec.on_inconclusive == "fail" else Severity.WARNING
     if spec.ttft_ms is not None:
         from deploygate.probe.verdict import judge
 
@@ -149,7 +151,7 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               f"of {budget:g} ms lies inside its {result.ttft.confidence:.0%} "
                               f"interval {low:.1f}-{high:.1f} ms, so this host cannot tell; "
                               "re-run on a quieter runner or keep the budget clear of the "
-                              "interval", Severity.WARNING)
+                              "interval", unsure)
     rates = result.tokens_per_s_runs
     if spec.tokens_per_s is not None and rates:
         minimum, rate = spec.tokens_per_s, result.tokens_per_s or 0.0
@@ -163,4 +165,4 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
                               f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "
                               f"{minimum:g}; re-run on a quieter runner or keep the minimum clear "
-                              "of that spread", Severity.WARNING)
+                              "of that spread", unsure)

@@ -123,7 +123,9 @@ def _target(low: float, high: float) -> str:
 
 
 def test_every_latency_rule_is_produced(tmp_path: Path) -> None:
-    produced = {_dg401(), _dg402(), _dg403(tmp_path), _dg404(), _target(60, 90), _target(20, 80)}
+    produced = {_dg401(), _dg402(), _dg403(tmp_path), _dg404(), _target(60, 90), _target(20, 80),
+                *(f.rule for f in llm_findings(ttft_ms=5.0, tokens_per_s=200.0)),
+                *(f.rule for f in llm_findings(ttft_ms=15.0, tokens_per_s=75.0))}
     family = {rule for rule in RULES if rule.startswith("DG4")}
     # A new DG4xx rule needs a producer here, or a test elsewhere named in OTHER_TESTS.
     for rule, test in OTHER_TESTS.items():
@@ -133,5 +135,50 @@ def test_every_latency_rule_is_produced(tmp_path: Path) -> None:
 
 
 ROOT = Path(__file__).resolve().parents[3]
-OTHER_TESTS: dict[str, str] = {"DG407": "tests/unit/checks/test_target.py"}
+OTHER_TESTS: dict[str, str] = {"DG407": "tests/unit/checks/test_target.py",
+                                "DG408": "tests/unit/probe/test_backends.py"}
 """DG4xx rules produced by tests elsewhere: rule -> the test file that asserts it."""
+
+
+# An LLM measured with llama.cpp: ttft runs alternate 10 and 20 ms; generations decoded at
+# 50, 100 and 150 tokens/s.
+def llm() -> LatencyResult:
+    return measured(ttft=measured(), tokens_per_s_runs=(50.0, 100.0, 150.0), prompt_tokens=128,
+                    new_tokens=64, runtime="llama.cpp")
+
+
+def llm_findings(result: LatencyResult | None = None, on_inconclusive: str = "warn",
+                 **limits: float) -> list[Finding]:
+    entry = model(1000.0, on_inconclusive)
+    assert entry.latency is not None
+    entry = replace(entry, latency=replace(entry.latency, **limits))  # type: ignore[arg-type]
+    return findings(entry, llm() if result is None else result)
+
+
+def test_ttft_and_decode_rate_pass_when_clear_of_the_noise() -> None:
+    assert llm_findings(ttft_ms=20.0, tokens_per_s=40.0) == []
+
+
+def test_ttft_over_budget_and_decode_rate_under_minimum_fail() -> None:
+    ttft, rate = llm_findings(ttft_ms=5.0, tokens_per_s=200.0)
+    assert ttft.rule == "DG409" and ttft.severity is Severity.ERROR
+    assert "time to first token" in ttft.message and "prompt of 128 tokens" in ttft.message
+    assert ttft.location is not None and ttft.location.path == "models[0].latency.ttft_ms"
+    assert rate.rule == "DG411" and rate.severity is Severity.ERROR
+    assert "decode rate 100.0 tokens/s" in rate.message and "200" in rate.message
+    assert rate.location is not None and rate.location.path == "models[0].latency.tokens_per_s"
+
+
+def test_ttft_and_decode_rate_inside_the_noise_follow_on_inconclusive() -> None:
+    for choice, severity in (("warn", Severity.WARNING), ("fail", Severity.ERROR)):
+        ttft, rate = llm_findings(on_inconclusive=choice, ttft_ms=15.0, tokens_per_s=75.0)
+        assert (ttft.rule, ttft.severity) == ("DG410", severity)
+        assert (rate.rule, rate.severity) == ("DG412", severity)
+        assert "50.0-150.0 tokens/s" in rate.message
+
+
+def test_llm_limits_on_a_model_without_an_llm_measurement_are_not_checked() -> None:
+    onnx_result = measured()
+    ttft, rate = llm_findings(onnx_result, ttft_ms=5.0, tokens_per_s=10.0)
+    assert ttft.rule == rate.rule == "DG404" and ttft.severity is Severity.WARNING
+    assert "only llama.cpp measures" in ttft.message

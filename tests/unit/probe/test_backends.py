@@ -46,7 +46,7 @@ def test_a_missing_extra_names_the_exact_pip_line(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(BACKENDS, "llama.cpp", absent)
     with pytest.raises(ProbeError) as caught:
         choose_backend("gguf", LatencySpec(), "m.gguf")
-    assert caught.value.rule == BACKEND_MISSING
+    assert caught.value.rule == BACKEND_MISSING == "DG408"
     assert "pip install 'deploygate[llama]'" in caught.value.message
     assert str(caught.value).startswith("m.gguf: ")
 
