@@ -82,7 +82,7 @@ def test_params_bytes_and_details(model: Path) -> None:
     # Q8_0 stores 32 elements in 34 bytes
     assert info.bytes_by_dtype == {"q8_0": 32 * 64 // 32 * 34, "float32": 60, "float16": 14}
     assert info.size_bytes == model.stat().st_size
-    assert not info.runnable and not info.contains_code
+    assert info.runnable and not info.contains_code
     d = info.details
     assert d["architecture"] == "llama"
     assert d["name"] == "tiny"
