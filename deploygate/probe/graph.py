@@ -20,6 +20,9 @@ PASS_THROUGH = frozenset({"Cast", "Identity", "Unsqueeze", "Squeeze", "Reshape",
                           "Expand", "Transpose"})
 """Ops that move index values without changing them: an input reaches a Gather through them."""
 
+TABLE_PASS_THROUGH = frozenset({"DequantizeLinear", "Cast", "Identity"})
+"""Ops between a weight and the Gather that reads it, which keep its shape (quantized tables)."""
+
 MAX_NODES = 1_000_000
 """Nodes indexed at most; a larger graph is traced no further (its errors name every input)."""
 
@@ -96,9 +99,9 @@ def read_graph_facts(model: onnx.ModelProto, inputs: Sequence[str]) -> GraphFact
     facts = GraphFacts(tuple(inputs), {}, nodes, producers,
                        tuple(facts._reaching(conditions)) if conditions else ())
     for node in nodes.values():
-        if node.op != "Gather" or len(node.inputs) < 2 or node.inputs[0] not in shapes:
+        if node.op != "Gather" or len(node.inputs) < 2:
             continue
-        table = shapes[node.inputs[0]]
+        table = _table_shape(facts, shapes, node.inputs[0])
         if not table:
             continue
         rows = table[node.attrs.get("axis", 0) % len(table)]
@@ -127,6 +130,19 @@ def _outer_names(node: Any) -> list[str]:
             for inner in _walk(graph.node):
                 names.extend(n for n in inner.input if n)
     return names
+
+
+def _table_shape(facts: GraphFacts, shapes: dict[str, tuple[int, ...]],
+                 tensor: str) -> tuple[int, ...] | None:
+    """The shape of a gathered table: a weight, or a weight dequantized or cast on the way."""
+    for _ in range(8):
+        if tensor in shapes:
+            return shapes[tensor]
+        producer = facts.nodes.get(facts.producers.get(tensor, ""))
+        if producer is None or producer.op not in TABLE_PASS_THROUGH or not producer.inputs:
+            return None
+        tensor = producer.inputs[0]
+    return None
 
 
 def _index_source(facts: GraphFacts, tensor: str) -> str | None:

@@ -54,6 +54,7 @@ def model_lines(m: ModelReport) -> list[str]:
         lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{_estimated(lat, pct)}{interval}"
                      f"{budget}{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
                      f"{lat.describe_threads()} on {lat.measured_on}")
+        lines += assumed_lines(lat, "        ", flags=False)
     if "target_latency_ms" in m.estimates:
         est = m.estimates.get("target_latency") or {}
         band = (f" (band {est['low_ms']:.3g}-{est['high_ms']:.3g} ms, "
@@ -69,6 +70,21 @@ def model_lines(m: ModelReport) -> list[str]:
         lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
     if m.baseline is not None:
         lines.append(f"      {baseline_line(m.baseline)}")
+    return lines
+
+
+def assumed_lines(result: LatencyResult, indent: str, *, flags: bool) -> list[str]:
+    """The batch-like dims the probe set to 1, and how to pin them (flags or manifest keys)."""
+    lines = []
+    for d in result.defaulted_dims:
+        named = f" ({d['dim']!r})" if d["dim"] else ""
+        if flags:
+            pin = f"--dim {d['dim']}=N" if d["dim"] else f"--input {d['input']}=shape:..."
+        else:
+            pin = (f"latency.dims.{d['dim']}" if d["dim"]
+                   else f"latency.inputs.{d['input']}.shape")
+        lines.append(f"{indent}assumed: {d['input']} axis {d['axis']}{named} = {d['size']} "
+                     f"(batch-like and not pinned; {pin} sets it)")
     return lines
 
 
@@ -172,11 +188,7 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
     lines = [f"{path}: {result.runs} runs, {result.describe_threads()}, "
              f"onnxruntime {result.onnxruntime} on {result.host_cpu}",
              f"  inputs: {shapes}"]
-    for d in result.defaulted_dims:
-        named = f" ({d['dim']!r})" if d["dim"] else ""
-        pin = f"--dim {d['dim']}=N" if d["dim"] else f"--input {d['input']}=shape:..."
-        lines.append(f"  assumed: {d['input']} axis {d['axis']}{named} = {d['size']} "
-                     f"(batch-like and not pinned; {pin} sets it)")
+    lines += assumed_lines(result, "  ", flags=True)
     lines += ["  " + "  ".join(f"{p} {result.at(p):.3f} ms"
                               + ("*" if p in result.estimated_percentiles else "")
                               for p in ("p50", "p90", "p95", "p99"))

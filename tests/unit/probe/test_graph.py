@@ -20,6 +20,8 @@ def test_gather_index_rows_through_constants_initializers_and_casts(tmp_path: Pa
     assert facts_of(models.gather_model(tmp_path / "g.onnx", rows=7)).index_rows == {"idx": 7}
     embedding = facts_of(models.embedding_model(tmp_path / "e.onnx", rows=300))
     assert embedding.index_rows == {"ids": 300}
+    quantized = facts_of(models.quantized_embedding_model(tmp_path / "q.onnx", rows=260))
+    assert quantized.index_rows == {"ids": 260}
 
 
 def test_computed_indices_are_not_ranged(tmp_path: Path) -> None:

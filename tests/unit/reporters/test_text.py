@@ -32,3 +32,16 @@ def test_probe_text_stars_the_estimated_percentiles() -> None:
     out = text.render_probe("m.onnx", few, "p95", None, None)
     assert "p95 75.000 ms  p99 80.300 ms*" in out
     assert "(* estimated: 40 runs leave too few above it)" in out
+
+
+def test_a_defaulted_batch_is_stated_with_the_key_or_flag_that_pins_it() -> None:
+    batch = ({"input": "images", "axis": 0, "dim": "batch", "size": 1},
+             {"input": "state", "axis": 0, "dim": None, "size": 1})
+    lat = replace(latency(60.1, 70.2, 75.0, 80.3), defaulted_dims=batch)
+    report = text.render(Report(MANIFEST, (replace(passing_model(), latency=lat),), host=HOST))
+    assert ("assumed: images axis 0 ('batch') = 1 (batch-like and not pinned; "
+            "latency.dims.batch sets it)") in report
+    assert "assumed: state axis 0 = 1 (batch-like and not pinned; latency.inputs.state.shape" \
+        in report
+    out = text.render_probe("m.onnx", lat, "p95", None, None)
+    assert "assumed: images axis 0 ('batch') = 1 (batch-like and not pinned; --dim batch=N" in out
