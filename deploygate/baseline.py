@@ -354,6 +354,31 @@ class BaseRepository:
                 raise
         return self._repo
 
+    def changed_paths(self, resolved: ResolvedRef) -> set[str]:
+        """Files the change adds, modifies or renames since it left ``resolved`` (its merge base
+        with HEAD), working-tree edits and new untracked files included; repository-relative."""
+        import git
+
+        with _reading(f"the changes since {resolved.ref}"):
+            repo = self.repo()
+            try:
+                base = repo.git.merge_base(resolved.commit, "HEAD").strip() or resolved.commit
+            except git.GitCommandError:  # unrelated histories, or no HEAD yet
+                base = resolved.commit
+            changed = repo.git.diff("--name-only", "-z", "--diff-filter=AMR", base, "--")
+            untracked = repo.git.ls_files("--others", "--exclude-standard", "-z")
+        return {p for p in (changed + "\0" + untracked).split("\0") if p}
+
+    def tracked_paths(self) -> set[str] | None:
+        """Every file git tracks or would add (ignored files left out); None outside git."""
+        try:
+            repo = self.repo()
+        except BaselineError:
+            return None
+        with _reading("the repository's files"):
+            listed = repo.git.ls_files("--cached", "--others", "--exclude-standard", "-z")
+        return {p for p in listed.split("\0") if p}
+
     def resolve(self, choice: RefChoice) -> ResolvedRef:
         """The commit ``choice`` names; BaselineError when it cannot be found."""
         key = (choice.ref, choice.fallbacks)

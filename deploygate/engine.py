@@ -82,22 +82,60 @@ def run_check(options: CheckOptions) -> Report:
     """Run the gate on every manifest and return one report (never raises for user errors)."""
     files = (options.manifest, *options.manifests)
     parts = [_check_manifest(file, options) for file in files]
-    known = {name for _, names in parts for name in names or ()}
+    known = {spec.name for _, manifest in parts if manifest for spec in manifest.models}
     findings: list[Finding] = []
     # Unknown --model names are judged only when every manifest loaded (else any might hold it).
-    if all(names is not None for _, names in parts):
+    if all(manifest is not None for _, manifest in parts):
         shown = parts[0][0].manifest
         findings = [Finding(DG107.id, Severity.ERROR,
                             f"--model {name}: no such model in the manifest"
                             f"{'s' * (len(files) > 1)} (models: {', '.join(sorted(known))})",
                             Location(shown)) for name in options.models if name not in known]
+    findings += _coverage([manifest for _, manifest in parts if manifest is not None], options)
     report = Report.combine([report for report, _ in parts], strict=options.strict,
                             host=host_info())
     return replace(report, findings=tuple(findings) + report.findings)
 
 
-def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, list[str] | None]:
-    """One manifest's report, and the names of its models (None when it did not load)."""
+def _coverage(manifests: list[Manifest], options: CheckOptions) -> list[Finding]:
+    """Model files no manifest covers, per repository (only the changed ones, given a base)."""
+    from deploygate.baseline import pull_request_base
+    from deploygate.policy import check_coverage
+
+    choice = RefChoice(options.base, "--base") if options.base else pull_request_base(os.environ)
+    findings: list[Finding] = []
+    for root in sorted({m.root for m in manifests}):
+        here = [m for m in manifests if m.root == root]
+        if all(m.coverage == "off" for m in here):
+            continue
+        changed = None
+        with BaseRepository(root) as repo:
+            try:
+                listed = repo.tracked_paths()
+            except BaselineError:
+                listed = None
+            if choice is not None:
+                try:
+                    changed = repo.changed_paths(repo.resolve(choice))
+                except BaselineError:
+                    changed = None  # no base to diff with: every uncovered file is reported
+        findings += check_coverage(here, _from_cwd, changed=changed, listed=listed)
+    return findings
+
+
+def _from_cwd(path: Path) -> str:
+    """``path`` as typed from the working directory, ``../`` included (a file anywhere in the
+    repository, wherever the gate runs)."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, Manifest | None]:
+    """One manifest's report, and the manifest (None when it did not load)."""
+    from deploygate.policy import apply_waivers
+
     shown = display_path(file)
     loaded = load_manifest(file, shown)
     if loaded.manifest is None:
@@ -121,8 +159,9 @@ def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, list[str
                         for spec in selected)
         findings.extend(check_removed(removed_models(manifest, base_repo, choices.values()),
                                       manifest.display))
-    return Report(shown, reports, tuple(_locate(manifest, f) for f in findings)), \
-        [m.name for m in manifest.models]
+    reports, waiver_findings = apply_waivers(manifest, reports)
+    findings.extend(waiver_findings)
+    return Report(shown, reports, tuple(_locate(manifest, f) for f in findings)), manifest
 
 
 def _with_uri(finding: Finding, root: Path) -> Finding:

@@ -96,6 +96,19 @@ class Location:
 
 
 @dataclass(frozen=True)
+class Waived:
+    """Why a finding does not fail the gate: a waiver in the manifest, until a date."""
+
+    reason: str
+    """The team's reason, from the waiver."""
+    until: str
+    """The waiver's last day, YYYY-MM-DD."""
+
+    def __str__(self) -> str:
+        return f"waived until {self.until}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One judged fact: a rule, how bad, a one-line message, and where."""
 
@@ -109,6 +122,8 @@ class Finding:
     """Manifest (or artifact) location; None for findings about the run as a whole."""
     model: str | None = None
     """The model's name, None for manifest-level findings."""
+    waived: Waived | None = None
+    """Set when a waiver in the manifest accepts this finding: reported, but never failing."""
 
     def __post_init__(self) -> None:
         # Messages quote names from untrusted files: bound them here, once, for every output.
@@ -121,7 +136,9 @@ class Finding:
         return RULES[self.rule].name
 
     def exit_code(self, strict: bool = False) -> int:
-        """The exit code this finding alone would cause."""
+        """The exit code this finding alone would cause (none when it is waived)."""
+        if self.waived is not None:
+            return EXIT_OK
         if self.severity is Severity.ERROR:
             return RULES[self.rule].outcome.value
         if self.severity is Severity.WARNING and strict:
@@ -132,6 +149,8 @@ class Finding:
         where = f"{self.location}: " if self.location else ""
         key = f"{self.location.path}: " if self.location and self.location.path else ""
         line = f"{where}{self.severity.value}: {self.rule} {self.name}: {key}{self.message}"
+        if self.waived is not None:
+            line += f" ({self.waived})"
         # The plain-text form (text report, validate): one finding, one terminal line.
         return one_line(line, limit=4 * MAX_MESSAGE_CHARS)
 

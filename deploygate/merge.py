@@ -17,7 +17,7 @@ from deploygate import __version__
 from deploygate.artifacts.base import ArtifactInfo, TensorSpec
 from deploygate.baseline import BaselineComparison, Change
 from deploygate.errors import UsageError
-from deploygate.findings import Finding, Location, Severity
+from deploygate.findings import Finding, Location, Severity, Waived
 from deploygate.manifest.model import LatencySpec, Target
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
@@ -140,4 +140,6 @@ def _finding(f: Mapping[str, Any], model: str | None = None) -> Finding:
     location = None if loc is None else Location(
         loc["file"], loc["path"], loc["line"], loc["column"], end_line=loc.get("end_line"),
         end_column=loc.get("end_column"), uri=loc.get("uri"))
-    return Finding(f["rule"], Severity(f["severity"]), f["message"], location, model)
+    waived = f.get("waived")
+    return Finding(f["rule"], Severity(f["severity"]), f["message"], location, model,
+                   Waived(waived["reason"], waived["until"]) if waived else None)

@@ -168,6 +168,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
     loc = f.location
     return {
         "rule": f.rule, "name": f.name, "severity": f.severity.value, "message": f.message,
+        **({"waived": {"reason": f.waived.reason, "until": f.waived.until}} if f.waived else {}),
         "location": None if loc is None else
         {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path,
          **{key: value for key, value in (("end_line", loc.end_line), ("end_column", loc.end_column),

@@ -61,6 +61,7 @@ RULE_MODULES: tuple[str, ...] = (
     "deploygate.errors",              # DG100 usage, DG107, and each stage's default rule
     "deploygate.manifest.load",       # DG1xx
     "deploygate.paths",               # DG106
+    "deploygate.policy",              # DG108 coverage, DG109/DG110 waivers
     "deploygate.artifacts.base",      # DG2xx shared by the readers
     "deploygate.artifacts.lfs",       # DG204
     "deploygate.checks.fit",          # DG3xx

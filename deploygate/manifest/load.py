@@ -10,6 +10,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import yaml
 from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
     Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Security, Serving,
-    Target,
+    Target, Waiver,
 )
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.paths import DG106, UnusablePath, find_repository_root, resolve_inside
@@ -137,6 +138,10 @@ def _to_data(node: yaml.Node, path: str, walk: _Walk, depth: int = 0) -> Any:
             walk.key_ends.setdefault(_child(path, i), _key_end(item))
             items.append(_to_data(item, _child(path, i), walk, depth + 1))
         return items
+    if node.tag == "tag:yaml.org,2002:timestamp":
+        # YAML reads 2027-03-31 as a date (and 2027-02-30 as an error): keep the text the author
+        # wrote; the schema and the waiver's own check judge it.
+        return str(node.value)
     value = walk.constructor.construct_object(node)
     if isinstance(value, float) and not math.isfinite(value):
         # NaN compares false with everything: a NaN budget would make the gate always pass.
@@ -382,7 +387,30 @@ class _Builder:
                 serving=_serving(entry["serving"]) if "serving" in entry else None,
             ))
         return Manifest(file=self.file, display=self.display, root=self.root, models=tuple(models),
-                        devices=devices, marks=dict(self.marks))
+                        devices=devices, marks=dict(self.marks),
+                        waivers=self._waivers({m.name for m in models} | set(seen)),
+                        coverage=self.doc.get("coverage", "warn"))
+
+    def _waivers(self, names: set[str]) -> tuple[Waiver, ...]:
+        from deploygate.rules import RULES
+
+        waivers = []
+        for i, raw in enumerate(self.doc.get("waivers", [])):
+            key = f"waivers[{i}]"
+            if raw["rule"] not in RULES:
+                self.problem(DG102, f"{key}.rule", f"{raw['rule']} is not a deploygate rule "
+                             "(see docs/rules.md)")
+            if raw["model"] not in names:
+                self.problem(DG102, f"{key}.model", f"no model named '{raw['model']}' in this "
+                             f"manifest (models: {', '.join(sorted(names))})")
+            try:
+                until = date.fromisoformat(raw["until"])
+            except ValueError:
+                self.problem(DG102, f"{key}.until", f"{raw['until']} is not a date; write "
+                             "YYYY-MM-DD, e.g. 2027-03-31")
+                continue
+            waivers.append(Waiver(raw["rule"], raw["model"], raw["reason"], until, key))
+        return tuple(waivers)
 
     def _security(self, merged: dict[str, Any], raw: dict[str, Any], key: str) -> Security:
         """``security`` with every allowed global checked against the never-allowed names."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,22 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A finding the team accepts for a while (``waivers[i]``)."""
+
+    rule: str
+    """The rule id waived, e.g. ``DG405``."""
+    model: str
+    """The model it is waived for."""
+    reason: str
+    """Why, in the team's words (shown with every waived finding)."""
+    until: date
+    """The last day it holds; after it the waiver is itself an error."""
+    key: str
+    """Its key path, ``waivers[0]``."""
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A loaded, validated manifest."""
 
@@ -223,6 +240,11 @@ class Manifest:
     """Key path -> (line, column), 1-based, for every key and value in the document."""
     ends: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Key path -> (line, column) just past the key's own text, for highlighting it."""
+    waivers: tuple[Waiver, ...] = ()
+    """Findings accepted until a date."""
+    coverage: str = "warn"
+    """A model file no manifest covers is a warning (``warn``), an error (``required``), or
+    not looked for (``off``)."""
 
     def mark(self, path: str) -> tuple[int, int] | None:
         """Line and column of ``path``, or of its closest ancestor that has one."""

@@ -42,7 +42,10 @@ def render_annotation(f: Finding) -> str:
     where = f"{loc.path}: " if loc is not None and loc.path else ""
     who = f"{f.model}: " if f.model else ""
     properties = ",".join(f"{key}={escape_property(value)}" for key, value in props)
-    return f"::{_COMMANDS[f.severity]} {properties}::{escape_data(who + where + f.message)}"
+    # A waived finding is still shown, as a notice: it fails nothing until its waiver ends.
+    command = "notice" if f.waived is not None else _COMMANDS[f.severity]
+    waived = f" ({f.waived})" if f.waived is not None else ""
+    return f"::{command} {properties}::{escape_data(who + where + f.message + waived)}"
 
 
 def render(report: Report) -> str:

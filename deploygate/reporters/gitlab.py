@@ -21,7 +21,12 @@ _SEVERITIES = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.NOTE
 
 def severity(f: Finding, strict: bool = False) -> str:
     """The Code Quality severity: code-running artifacts are critical; a finding that fails the
-    gate is major (a warning under --strict too, as the exit code says); else by the finding's."""
+    gate is major (a warning under --strict too, as the exit code says); else by the finding's.
+
+    A waived finding is ``info``: still listed, never counted as a degradation.
+    """
+    if f.waived is not None:
+        return "info"
     if f.rule in SECURITY_SEVERITY and f.severity is Severity.ERROR:
         return "critical"
     if f.exit_code(strict) != 0:
@@ -38,7 +43,7 @@ def issue(report: Report, f: Finding) -> dict[str, Any]:
     return {
         "type": "issue",
         "check_name": f"{f.rule} {f.name}",
-        "description": f"{who}{key}{f.message}",
+        "description": f"{who}{key}{f.message}" + (f" ({f.waived})" if f.waived else ""),
         "categories": ["Security" if f.rule in SECURITY_SEVERITY else "Bug Risk"],
         "severity": severity(f, report.strict),
         "fingerprint": fingerprint(f, path),

@@ -103,8 +103,10 @@ def render_finding(f: Finding) -> str:
     where = f" at {_code(str(loc))}" if loc is not None else ""
     key = f" ({_code(loc.path)})" if loc is not None and loc.path else ""
     who = f"{escape_text(f.model)}: " if f.model else ""
-    return (f"- {_ICONS[f.severity]} **{f.rule}** {_code(f.name)}{where}{key}: "
-            f"{who}{escape_text(f.message)}")
+    icon = "🔕 waived" if f.waived is not None else _ICONS[f.severity]
+    waived = f" _({escape_text(str(f.waived))})_" if f.waived is not None else ""
+    return (f"- {icon} **{f.rule}** {_code(f.name)}{where}{key}: "
+            f"{who}{escape_text(f.message)}{waived}")
 
 
 def _chart_label(text: str) -> str:

@@ -105,6 +105,11 @@ def _result(report: Report, f: Finding) -> dict[str, Any]:
     }
     if f.model:
         result["properties"] = {"model": f.model}
+    if f.waived is not None:
+        # A waiver lives in the manifest, not beside the code it waives: an external suppression
+        # the team accepted. Code scanning shows the alert as dismissed, with the reason.
+        result["suppressions"] = [{"kind": "external", "status": "accepted",
+                                   "justification": str(f.waived)}]
     return result
 
 

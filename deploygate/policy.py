@@ -1,0 +1,144 @@
+"""The team's policy over the findings: waivers that expire, and coverage of every model file.
+
+Waivers: ``waivers:`` in a manifest accepts one rule for one model until a date. A waived
+finding is still reported, marked waived, and does not fail the gate; a waiver past its date is
+itself an error, and one that waives nothing is a note, so waivers do not outlive their reason.
+
+Coverage: a model file in the repository (found by extension and content, as `deploygate init`
+finds them) that no manifest covers is a finding, so a model added without a manifest entry is
+never waved through. Ignored files (``.gitignore``) are not looked at; with a base ref, only
+files the change adds or modifies are reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from deploygate.findings import Finding, Location, Severity, Waived
+from deploygate.manifest.model import Manifest
+from deploygate.report import ModelReport
+from deploygate.rules import Outcome, Rule
+
+DG108 = Rule("DG108", "model-not-covered", Outcome.VIOLATION,
+             "A model file in the repository is covered by no manifest, so nothing gates it.",
+             "Add it to a manifest's `models` (`deploygate init` drafts an entry), or delete it.",
+             level="warning")
+DG109 = Rule("DG109", "waiver-expired", Outcome.VIOLATION,
+             "A waiver in the manifest is past its `until` date.",
+             "Fix what it waived, or renew it with a new date and a reason that still holds.")
+DG110 = Rule("DG110", "waiver-unused", Outcome.VIOLATION,
+             "A waiver in the manifest matches no finding.",
+             "Remove it: what it waived no longer happens.", level="note")
+
+MANIFEST_NAMES = ("deploy-constraints.yaml", "deploy-constraints.yml")
+"""File names that are manifests wherever they are in the repository."""
+
+
+def today() -> date:
+    """The date waivers are judged on (UTC, so every runner agrees)."""
+    return datetime.now(timezone.utc).date()
+
+
+def apply_waivers(manifest: Manifest, reports: Iterable[ModelReport],
+                  on: date | None = None) -> tuple[tuple[ModelReport, ...], list[Finding]]:
+    """``reports`` with waived findings marked, and the findings about the waivers themselves."""
+    on = on or today()
+    findings: list[Finding] = []
+    active = []
+    for w in manifest.waivers:
+        if w.until < on:
+            findings.append(Finding(DG109.id, Severity.ERROR,
+                                    f"the waiver of {w.rule} for {w.model} ended on {w.until} "
+                                    f"({w.reason}); fix what it waived, or renew it with a new "
+                                    "date", Location(manifest.display, f"{w.key}.until"), w.model))
+        else:
+            active.append(w)
+    used = set()
+    out = []
+    for report in reports:
+        marked = []
+        for f in report.findings:
+            match = next((w for w in active if w.rule == f.rule and w.model == report.name), None)
+            if match is not None and f.severity is not Severity.NOTE:
+                used.add(match.key)
+                f = replace(f, waived=Waived(match.reason, match.until.isoformat()))
+            marked.append(f)
+        out.append(replace(report, findings=tuple(marked)))
+    checked = {r.name for r in out}
+    findings += [Finding(DG110.id, Severity.NOTE,
+                         f"the waiver of {w.rule} for {w.model} matches no finding; remove it",
+                         Location(manifest.display, w.key), w.model)
+                 for w in active if w.key not in used and w.model in checked]
+    return tuple(out), findings
+
+
+def _skipped(folder: Path) -> bool:
+    from deploygate.init import SKIP_DIRS
+
+    return folder.name in SKIP_DIRS or (folder / "pyvenv.cfg").exists()
+
+
+def find_manifests(root: Path) -> list[Path]:
+    """Every manifest file under ``root`` (version-control folders and virtualenvs skipped)."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not _skipped(here / d) and not (here / d).is_symlink())
+        found += [here / name for name in sorted(files) if name in MANIFEST_NAMES]
+    return found
+
+
+def _covers(model_path: Path, found: Path) -> bool:
+    return found == model_path or model_path in found.parents or found in model_path.parents
+
+
+def check_coverage(manifests: list[Manifest], display: Callable[[Path], str], *,
+                   changed: set[str] | None = None, listed: set[str] | None = None) -> list[Finding]:
+    """A finding per model file in the manifests' repository that no manifest covers.
+
+    ``manifests`` share one repository root. ``changed`` (repository-relative paths) limits it
+    to files a change added or modified; ``listed`` (what git tracks or would add) leaves
+    ignored files out; ``display`` names a file as the user would type it.
+    """
+    from deploygate.init import find_models
+    from deploygate.manifest.load import load_manifest
+
+    policy = {m.coverage for m in manifests}
+    if not manifests or policy == {"off"}:
+        return []
+    severity = Severity.ERROR if "required" in policy else Severity.WARNING
+    findings = []
+    for root in sorted({m.root for m in manifests}):
+        covered = [spec.resolved_path for m in manifests for spec in m.models]
+        given = {m.file for m in manifests}
+        for file in find_manifests(root):
+            if file.resolve() not in given:
+                other = load_manifest(file, str(file)).manifest
+                covered += [spec.resolved_path for spec in other.models] if other else []
+        for model in find_models(root):
+            path = (root / model.path).resolve()
+            relative = model.path
+            if listed is not None and not _listed(relative, listed):
+                continue
+            if changed is not None and not _listed(relative, changed):
+                continue
+            if any(_covers(c.resolve(), path) for c in covered):
+                continue
+            why = "required by `coverage: required`" if severity is Severity.ERROR else \
+                "an error with `coverage: required` or --strict"
+            findings.append(Finding(
+                DG108.id, severity,
+                f"{relative} ({model.format}) is in no manifest, so nothing gates it; add it to "
+                f"`models` or delete it ({why})",
+                Location(display(path), uri=relative)))
+    return findings
+
+
+def _listed(relative: str, paths: set[str]) -> bool:
+    """Whether ``relative`` (a file, or a folder of shards) is in ``paths``."""
+    prefix = relative.rstrip("/") + "/"
+    return relative in paths or any(p.startswith(prefix) for p in paths)
