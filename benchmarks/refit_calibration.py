@@ -6,7 +6,7 @@
 Per runtime: launch cost per kernel and per-inference floor; per runtime and precision: the
 fractions of peak compute and memory bandwidth (benchmarks/_published.py says how). The band of
 each runtime is the 5th-95th percentile of published / estimated over its held-out
-predictions (each row predicted by fits that did not see it, its device, or its architecture).
+predictions (each row predicted by fits that did not see it, or its device).
 """
 
 from __future__ import annotations
