@@ -254,8 +254,11 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
         return replace(report, findings=(_locate(manifest, finding),))
     findings: list[Finding] = []
     if artifact.contains_code:
+        what = (f"a Keras model whose Lambda layers ({', '.join(artifact.details['code_layers'])}) "
+                "store Python bytecode" if artifact.details.get("code_layers")
+                else "a TorchScript archive")
         findings.append(Finding(DG207.id, Severity.WARNING,
-                                f"{shown} is a TorchScript archive: loading it runs the code inside; "
+                                f"{shown} is {what}: loading it runs the code inside; "
                                 "review it or ship weights as safetensors",
                                 Location(manifest.display, f"{spec.key}.path"), spec.name))
     if artifact.training_state and artifact.training_state["bytes"]:

@@ -27,7 +27,8 @@ DG206 = Rule("DG206", "format-mismatch", Outcome.CANNOT_JUDGE,
              "Remove `format` or set it to the detected format.")
 
 DG207 = Rule("DG207", "artifact-contains-code", Outcome.VIOLATION,
-             "The archive carries code (TorchScript) that runs when it is loaded.",
+             "The artifact carries code that runs when it is loaded (TorchScript, Keras Lambda "
+             "layers).",
              "Review the code, or ship weights as safetensors.", level="warning")
 
 DG208 = Rule("DG208", "external-data-refused", Outcome.CANNOT_JUDGE,

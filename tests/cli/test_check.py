@@ -118,3 +118,18 @@ def test_training_checkpoint_is_judged_on_its_weights(tmp_path: Path) -> None:
     assert (note["rule"], note["severity"]) == ("DG212", "note")
     assert "ship the weights alone" in note["message"].lower()
     assert "616 bytes" in note["message"] and note["location"]["line"] == 4
+
+
+def test_keras_lambda_layer_is_flagged_as_code(tmp_path: Path) -> None:
+    import shutil
+
+    pytest.importorskip("h5py")
+    shutil.copy(ROOT / "tests" / "data" / "keras" / "lambda.keras", tmp_path / "m.keras")
+    (tmp_path / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - {name: m, path: m.keras, format: keras, target: {kind: edge}}\n")
+    code, report = check_json("--manifest", str(tmp_path / "deploy-constraints.yaml"))
+    assert code == 0
+    (model,) = report["models"]
+    assert model["artifact"]["format"] == "keras" and model["artifact"]["contains_code"]
+    (finding,) = model["findings"]
+    assert finding["rule"] == "DG207" and "Lambda layers (double)" in finding["message"]

@@ -31,6 +31,8 @@ FORMAT_MODULES: tuple[str, ...] = (
     # before PyTorch.
     "deploygate.artifacts.formats.safetensors",
     "deploygate.artifacts.formats.gguf",
+    # a .keras file is a zip too: its first member tells it from a PyTorch archive
+    "deploygate.artifacts.formats.keras",
     "deploygate.artifacts.formats.pytorch",
     "deploygate.artifacts.formats.tflite",
 )
