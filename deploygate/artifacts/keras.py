@@ -36,8 +36,9 @@ OPTIMIZER_GROUPS = ("optimizer_weights", "optimizer")
 CODE_CLASSES = frozenset({"Lambda", "__lambda__"})
 """Config class names whose config carries a Python function's bytecode."""
 
-_H5_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, KeyError, TypeError,
-                                           RuntimeError)
+_READ_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, OSError, ValueError, KeyError,
+                                             TypeError, RuntimeError)
+"""What h5py and zipfile raise on a broken or hostile file."""
 
 
 class _Corrupt(Exception):
@@ -62,7 +63,7 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     except _Corrupt as e:
         raise ArtifactError(f"corrupt Keras file: {e}; re-save the model", file=display,
                             rule=DG202) from None
-    except (zipfile.BadZipFile, *_H5_ERRORS) as e:
+    except _READ_ERRORS as e:
         raise ArtifactError(f"cannot read the Keras file ({type(e).__name__}: {e}); re-save "
                             "the model", file=display, rule=DG202) from None
 
@@ -216,7 +217,8 @@ def _code_layers(config: Any) -> Iterator[str]:
     """Names of the layers (or objects) whose config carries Python bytecode."""
     for obj in _walk(config):
         cls = obj.get("class_name")
-        inner = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+        found = obj.get("config")
+        inner: dict[str, Any] = found if isinstance(found, dict) else {}
         if cls in CODE_CLASSES or obj.get("function_type") == "lambda" or (
                 inner.get("function_type") == "lambda"):
             yield str(inner.get("name") or obj.get("name") or cls)[:64]
