@@ -110,10 +110,15 @@ def advise_device(spec: ModelSpec, device: Device, memory: MemoryEstimate,
         calibrate = latency is not None and host is not None and not is_accelerator(device)
         threads = latency.threads if latency else 1
 
+        # The manifest's runtime path applies to its own device; others run their usual path.
+        own = device.id == spec.target.device
+
         def at(ms: float | None) -> TargetEstimate | None:
             return estimate_target(workload, device, measured_ms=ms if calibrate else None,
                                    host=host if calibrate else None, threads=threads,
-                                   int8_weights=int8_weights)
+                                   int8_weights=int8_weights,
+                                   runtime=spec.target.runtime if own else None,
+                                   precision=spec.target.precision if own else None)
 
         estimate = at(latency.at(percentile) if latency else None)
         mean = at(latency.mean_ms if latency else None)

@@ -94,3 +94,11 @@ def test_closed_pipe_is_quiet_and_not_a_pass() -> None:
     code = reader.wait(timeout=60)
     error = reader.stderr.read().decode()
     assert code == 2 and "Traceback" not in error and "internal error" not in error
+
+
+def test_devices_text_lists_each_runtime_path_and_the_usual_one() -> None:
+    result = CliRunner().invoke(cli, ["devices"])
+    line = next(x for x in result.output.splitlines() if x.startswith("jetson-agx-orin "))
+    assert "tensorrt* fp16 42.5T, int8 85T; onnxruntime fp32" in line
+    super_line = next(x for x in result.output.splitlines() if x.startswith("jetson-orin-nano-super"))
+    assert "102 GB/s" in super_line
