@@ -313,35 +313,66 @@ def inspect(path: Path, fmt: str) -> None:
 @click.option("--on-inconclusive", type=click.Choice(["warn", "fail"]), default="warn",
               show_default=True,
               help="What a budget inside the measurement's uncertainty does: exit 0 or exit 1.")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "litert", "llama.cpp"]),
+              help="The backend that measures (default: the one that runs the format).")
+@click.option("--provider", "providers", multiple=True, metavar="NAME",
+              help="onnxruntime execution provider, e.g. CUDAExecutionProvider (repeatable, "
+                   "in priority order; default: CPU only).")
+@click.option("--ttft-ms", type=click.FloatRange(min=0, min_open=True),
+              help="LLMs: fail (exit 1) when time to first token at the percentile is over this.")
+@click.option("--tokens-per-s", type=click.FloatRange(min=0, min_open=True),
+              help="LLMs: fail (exit 1) when the decode rate is under this.")
+@click.option("--prompt-tokens", type=click.IntRange(1, 131072), default=128, show_default=True,
+              help="LLMs: prompt length for time to first token.")
+@click.option("--new-tokens", type=click.IntRange(2, 8192), default=64, show_default=True,
+              help="LLMs: tokens generated per run for the decode rate.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
           percentile: str, budget_ms: float | None, max_time_s: float, timeout_s: float,
-          on_inconclusive: str, fmt: str) -> None:
-    """Measure one ONNX model's latency (no manifest needed)."""
+          on_inconclusive: str, runtime: str | None, providers: tuple[str, ...],
+          ttft_ms: float | None, tokens_per_s: float | None, prompt_tokens: int,
+          new_tokens: int, fmt: str) -> None:
+    """Measure one model's latency: ONNX, TFLite or GGUF (no manifest needed)."""
     from deploygate.engine import ProbeOptions, run_probe
     from deploygate.manifest.model import LatencySpec
     from deploygate.probe import parse_dim_option, parse_input_option
-    from deploygate.probe.verdict import judge
+    from deploygate.errors import UsageError
+    from deploygate.probe.verdict import judge, judge_rate
 
     parsed = dict(parse_input_option(text) for text in inputs)
     spec = LatencySpec(budget_ms=budget_ms, percentile=percentile,
                        dims=dict(parse_dim_option(d) for d in dims), inputs=parsed,
-                       max_time_s=max_time_s, timeout_s=timeout_s, on_inconclusive=on_inconclusive)
+                       max_time_s=max_time_s, timeout_s=timeout_s, on_inconclusive=on_inconclusive,
+                       runtime=runtime, providers=providers, ttft_ms=ttft_ms,
+                       tokens_per_s=tokens_per_s, prompt_tokens=prompt_tokens,
+                       new_tokens=new_tokens)
     quiet = fmt == "json"
     artifact, result = run_probe(ProbeOptions(path, spec, threads,
                                               None if quiet else _progress()))
     verdict = judge(result, percentile, budget_ms) if budget_ms else None
-    fails = verdict == "fail" or (verdict == "inconclusive" and on_inconclusive == "fail")
+    if (ttft_ms or tokens_per_s) and result.ttft is None:
+        raise UsageError(f"--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; "
+                         f"{result.runtime} measured {artifact.path}")
+    llm = {"ttft_verdict": judge(result.ttft, percentile, ttft_ms)
+           if ttft_ms and result.ttft else None,
+           "tokens_per_s_verdict": judge_rate(result.tokens_per_s_runs, tokens_per_s)
+           if tokens_per_s and result.tokens_per_s_runs else None}
+    verdicts = [verdict, *llm.values()]
+    fails = "fail" in verdicts or ("inconclusive" in verdicts and on_inconclusive == "fail")
     if fmt == "json":
         click.echo(json.dumps({"path": artifact.path, "percentile": percentile,
-                               "budget_ms": budget_ms, "verdict": verdict, **result.to_json()},
-                              indent=2))
+                               "budget_ms": budget_ms, "verdict": verdict,
+                               **({"ttft_budget_ms": ttft_ms, "min_tokens_per_s": tokens_per_s,
+                                   **llm} if result.ttft is not None else {}),
+                               **result.to_json()}, indent=2))
     else:
         from deploygate.reporters.text import render_probe
 
         click.echo(render_probe(artifact.path, result, percentile, budget_ms, verdict,
-                                on_inconclusive), nl=False)
+                                on_inconclusive, llm_verdicts=(llm["ttft_verdict"],
+                                                               llm["tokens_per_s_verdict"]),
+                                llm_limits=(ttft_ms, tokens_per_s)), nl=False)
     sys.exit(1 if fails else 0)
 
 

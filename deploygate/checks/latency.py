@@ -154,13 +154,16 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               "interval", unsure)
     rates = result.tokens_per_s_runs
     if spec.tokens_per_s is not None and rates:
+        from deploygate.probe.verdict import judge_rate
+
         minimum, rate = spec.tokens_per_s, result.tokens_per_s or 0.0
         decode = f"decoding {result.new_tokens} tokens {where}"
-        if max(rates) < minimum:
+        verdict = judge_rate(rates, minimum)
+        if verdict == "fail":
             yield ctx.finding(DG411, "latency.tokens_per_s",
                               f"decode rate {rate:.1f} tokens/s {decode} is under the minimum of "
                               f"{minimum:g} tokens/s (fastest generation {max(rates):.1f})")
-        elif min(rates) < minimum:
+        elif verdict == "inconclusive":
             yield ctx.finding(DG412, "latency.tokens_per_s",
                               f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
                               f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "

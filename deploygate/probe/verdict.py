@@ -16,6 +16,8 @@ verdict still inconclusive after that reaches the report, as DG402.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import Literal
 
 from deploygate.probe.result import LatencyResult
@@ -43,3 +45,16 @@ def judge(result: LatencyResult, percentile: str, budget_ms: float) -> Verdict:
     low, high = result.interval_ms.get(percentile, (result.min_ms, result.max_ms or value))
     return decide(budget_ms, fastest_ms=result.min_ms, slowest_ms=max(result.max_ms, value),
                   low_ms=low, high_ms=high, tick_ms=result.clock_tick_ms)
+
+
+def judge_rate(rates: Sequence[float], minimum: float) -> Verdict:
+    """pass / fail / inconclusive for a minimum rate (an LLM's tokens per second).
+
+    Each generation's rate is one measurement: fail when every one is under the minimum, pass
+    when every one reaches it, inconclusive when the minimum lies among them.
+    """
+    if max(rates) < minimum:
+        return "fail"
+    if min(rates) >= minimum:
+        return "pass"
+    return "inconclusive"

@@ -182,11 +182,15 @@ def _estimated(lat: LatencyResult, percentile: str) -> str:
 
 
 def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: float | None,
-                 verdict: str | None, on_inconclusive: str = "warn") -> str:
-    """`deploygate probe` as text: runs, percentiles, setup time and the verdict."""
+                 verdict: str | None, on_inconclusive: str = "warn", *,
+                 llm_verdicts: tuple[str | None, str | None] = (None, None),
+                 llm_limits: tuple[float | None, float | None] = (None, None)) -> str:
+    """`deploygate probe` as text: runs, percentiles, setup time and the verdicts."""
     shapes = ", ".join(f"{k} {v}" for k, v in result.input_shapes.items())
-    lines = [f"{path}: {result.runs} runs, {result.describe_threads()}, "
-             f"onnxruntime {result.onnxruntime} on {result.host_cpu}",
+    providers = f" ({', '.join(result.providers)})" if result.providers else ""
+    unit = " decoded tokens" if result.ttft is not None else " runs"
+    lines = [f"{path}: {result.runs}{unit}, {result.describe_threads()}, "
+             f"{result.runtime} {result.runtime_version}{providers} on {result.host_cpu}",
              f"  inputs: {shapes}"]
     lines += assumed_lines(result, "  ", flags=True)
     lines += ["  " + "  ".join(f"{p} {result.at(p):.3f} ms"
@@ -198,6 +202,20 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
              f"max {result.max_ms:.3f} ms  stdev {result.stdev_ms:.3f} ms",
              f"  setup (not counted): session {result.session_ms:.0f} ms, "
              f"process and inputs {result.overhead_ms:.0f} ms"]
+    if result.ttft is not None:
+        ttft = result.ttft
+        lines += [f"  time to first token ({result.prompt_tokens} prompt tokens, {ttft.runs} "
+                  "generations): " + "  ".join(f"{p} {ttft.at(p):.3f} ms"
+                                               for p in ("p50", "p90", "p95", "p99")),
+                  f"  decode rate over {result.new_tokens} tokens: "
+                  f"{result.tokens_per_s or 0:.1f} tokens/s (generations "
+                  f"{min(result.tokens_per_s_runs):.1f}-{max(result.tokens_per_s_runs):.1f})"]
+        (ttft_verdict, rate_verdict), (ttft_ms, minimum) = llm_verdicts, llm_limits
+        if ttft_verdict and ttft_ms is not None:
+            lines.append(f"  {percentile} time to first token vs budget {ttft_ms:g} ms: "
+                         f"{ttft_verdict}")
+        if rate_verdict and minimum is not None:
+            lines.append(f"  decode rate vs minimum {minimum:g} tokens/s: {rate_verdict}")
     if verdict and budget_ms is not None:
         low, high = result.interval_ms.get(percentile, (result.min_ms, result.max_ms))
         lines.append(f"  {percentile} {result.confidence:.0%} interval {low:.3f}-{high:.3f} ms "

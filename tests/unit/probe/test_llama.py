@@ -1,0 +1,116 @@
+"""The llama.cpp backend end to end: a tiny llama GGUF over llama.cpp's real vocabulary, run by
+llama-cpp-python in the probe's child process, then judged by `check` and `probe`.
+
+The vocabulary comes from llama-cpp-python's pinned sdist in the corpus cache
+(``python benchmarks/backend_models.py fetch``); without it these tests skip.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("llama_cpp")
+pytest.importorskip("gguf")
+
+from deploygate.artifacts import inspect_artifact  # noqa: E402
+from deploygate.cli import cli  # noqa: E402
+from deploygate.manifest.model import LatencySpec  # noqa: E402
+from deploygate.probe import probe_latency  # noqa: E402
+
+from tests.fixtures.gguf_models import tiny_llama  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def _pins() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("backend_models", BENCHMARKS / "backend_models.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pins = _pins()
+    vocab = pins.cached(pins.LLAMA_VOCAB)
+    if vocab is None:
+        pytest.skip("llama.cpp's vocabulary is not cached (python benchmarks/backend_models.py fetch)")
+    return tiny_llama(tmp_path_factory.mktemp("llm") / "tiny-llama.gguf", vocab)
+
+
+def test_the_vocabulary_alone_is_not_a_model_to_probe(tiny_gguf: Path) -> None:
+    from deploygate.errors import ArtifactError
+
+    pins = _pins()
+    with pytest.raises(ArtifactError):
+        inspect_artifact(pins.cached(pins.LLAMA_VOCAB), display="ggml-vocab-llama-spm.gguf")
+    assert inspect_artifact(tiny_gguf, display="tiny-llama.gguf").runnable
+
+
+def test_llama_cpp_measures_ttft_and_decode_rate(tiny_gguf: Path, tmp_path: Path) -> None:
+    spec = LatencySpec(max_time_s=0.3, timeout_s=120, prompt_tokens=32, new_tokens=8)
+    result = probe_latency(tiny_gguf, spec, threads=1, root=tmp_path, base_dir=tmp_path,
+                           display="tiny-llama.gguf", fmt="gguf")
+    assert result.runtime == "llama.cpp" and result.runtime_version
+    assert result.prompt_tokens == 32 and result.new_tokens == 8
+    assert result.ttft is not None and result.ttft.runs >= 3
+    assert result.runs == result.ttft.runs * 7  # decode steps: every token after the first
+    assert 0 < result.ttft.min_ms <= result.ttft.p50_ms <= result.ttft.p99_ms
+    assert len(result.tokens_per_s_runs) == result.ttft.runs and (result.tokens_per_s or 0) > 0
+    data = result.to_json()
+    assert set(data["ttft_ms"]) >= {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "runs"}
+    assert data["tokens_per_s"] == result.tokens_per_s
+
+
+def _manifest(repo: Path, model: Path, latency: str) -> Path:
+    (repo / ".git").mkdir(parents=True)
+    shutil.copy(model, repo / "m.gguf")
+    manifest = repo / "deploy-constraints.yaml"
+    manifest.write_text("version: 1\nmodels:\n  - name: llm\n    path: m.gguf\n"
+                        "    target: {kind: cloud}\n    latency:\n"
+                        "      threads: 1\n      max_time_s: 0.3\n      prompt_tokens: 32\n"
+                        f"      new_tokens: 8\n{latency}")
+    return manifest
+
+
+def test_check_fails_an_llm_over_its_ttft_budget_and_under_its_decode_rate(
+        tiny_gguf: Path, tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, tiny_gguf, "      ttft_ms: 0.001\n      tokens_per_s: 1000000000\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    jsonschema.validate(report, json.loads((ROOT / "schemas" / "report.schema.json").read_text()))
+    model = report["models"][0]
+    assert {f["rule"] for f in model["findings"]} == {"DG409", "DG411"}
+    assert model["latency"]["ttft_ms"]["p95_ms"] > 0 and model["latency"]["tokens_per_s"] > 0
+    assert model["latency"]["runtime"] == "llama.cpp"
+
+
+def test_check_passes_an_llm_within_its_budgets(tiny_gguf: Path, tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, tiny_gguf, "      ttft_ms: 60000\n      tokens_per_s: 0.001\n"
+                                              "      budget_ms: 60000\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["models"][0]["findings"] == []
+
+
+def test_probe_command_reports_ttft_and_decode_rate(tiny_gguf: Path) -> None:
+    result = CliRunner().invoke(cli, ["probe", str(tiny_gguf), "--threads", "1", "--max-time-s",
+                                      "0.3", "--prompt-tokens", "16", "--new-tokens", "4",
+                                      "--ttft-ms", "0.001", "--format", "json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["ttft_verdict"] == "fail" and data["runtime"] == "llama.cpp"
+    assert data["ttft_ms"]["p50_ms"] > 0 and data["tokens_per_s"] > 0
