@@ -179,7 +179,7 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     path = choose_path(device, runtime, precision, workload.quantized or int8_weights)
     if path is None:
         return None
-    cal = calibration_for(path)
+    cal = calibration_for(path, per=workload.per)
     cpu = path.runtime == "onnxruntime" and not is_accelerator(device)
     if cpu and measured_ms is not None and host is not None:
         return _host_calibrated(workload, device, path, measured_ms, host, threads,

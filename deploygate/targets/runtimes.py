@@ -151,19 +151,22 @@ def load_calibration() -> dict[str, Any]:
     return data
 
 
-def calibration_for(path: RuntimePath, data: dict[str, Any] | None = None) -> PathCalibration:
+def calibration_for(path: RuntimePath, data: dict[str, Any] | None = None,
+                    per: str = "inference") -> PathCalibration:
     """The fitted efficiencies, launch cost, floor and band of ``path`` (from ``data``, default
     calibration.json); the assumed defaults (and a wide band) for a runtime or precision without
-    published measurements."""
+    published measurements, and for an LLM decode step (``per="token"``): the published rows are
+    whole-graph inferences, which say nothing of a decode loop's bandwidth."""
     data = data if data is not None else load_calibration()
     default = data["uncalibrated"]
     runtime = data["runtimes"].get(path.runtime)
-    if runtime is None or not runtime["precisions"]:
+    if runtime is None or not runtime["precisions"] or per == "token":
+        what = "LLM decode" if per == "token" else ""
         return PathCalibration(
             default["compute_efficiency"], default["memory_efficiency"],
             default["launch_us"] * 1e-6, default["floor_ms"] * 1e-3, _band(default["band"]),
-            f"uncalibrated: no published measurements on {path.runtime}; assumed "
-            f"{default['compute_efficiency']:.0%} of peak compute, "
+            f"uncalibrated: no published {what + ' ' if what else ''}measurements on "
+            f"{path.runtime}; assumed {default['compute_efficiency']:.0%} of peak compute, "
             f"{default['memory_efficiency']:.0%} of bandwidth", False)
     fitted = runtime["precisions"].get(path.precision)
     launch, floor = runtime["launch_us"] * 1e-6, runtime["floor_ms"] * 1e-3

@@ -82,3 +82,22 @@ def test_validate_imports_no_heavy_modules(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, env={"PYTHONPATH": str(root), "PATH": ""}, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_manifest_runtime_path_is_reported(repo: Path) -> None:
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(
+        text.replace("device: aws-g4dn.xlarge}", "device: aws-g4dn.xlarge, precision: int8}"))
+    result = CliRunner().invoke(cli, ["check", "--no-probe", "--format", "json"])
+    target = json.loads(result.output)["models"][0]["estimates"]["target_latency"]
+    assert (target["runtime"], target["precision"]) == ("tensorrt", "int8")
+    assert "int8 (target.precision)" in target["path_chosen"]
+
+
+def test_a_precision_the_device_lacks_is_refused_with_its_paths(repo: Path) -> None:
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(
+        text.replace("device: aws-g4dn.xlarge}", "device: aws-g4dn.xlarge, precision: int4}"))
+    result = CliRunner().invoke(cli, ["check", "--no-probe"])
+    assert result.exit_code == 2
+    assert "no int4 path on tensorrt; tensorrt runs at fp16, int8" in result.output
