@@ -515,6 +515,39 @@ def merge(reports: tuple[Path, ...], fmt: str | None, output: str | None,
 
 
 @cli.command()
+@click.argument("report", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--repo", metavar="OWNER/NAME", help="The repository (default: GITHUB_REPOSITORY).")
+@click.option("--pr", "number", type=click.IntRange(min=1), metavar="N",
+              help="The pull request (default: the one in GITHUB_EVENT_PATH).")
+@click.option("--author", default="github-actions[bot]", show_default=True,
+              help="Only this account's comment is updated (the token's own account).")
+def comment(report: Path, repo: str | None, number: int | None, author: str) -> None:
+    """Post the JSON report as one sticky pull-request comment, updated in place.
+
+    Finds this account's comment that starts with <!-- deploygate --> and updates it, or
+    creates one, through GitHub's REST API with the token in GITHUB_TOKEN. The body stays under
+    GitHub's 65,536-character limit and links to the run's job summary for the rest. Outside a
+    pull request it does nothing. Exit 0 when posted or skipped, 2 when the API refused.
+    """
+    from deploygate.comment import CommentError, run_url, target_from_env, token_from_env, upsert
+    from deploygate.errors import UsageError
+    from deploygate.merge import load_report
+    from deploygate.reporters.markdown import render
+
+    body = render(load_report(report), more_at=run_url(os.environ))
+    target = target_from_env(os.environ, repo, number, author)
+    if target is None:
+        click.echo("deploygate: not a pull request (no number in GITHUB_EVENT_PATH, no --pr); "
+                   "no comment posted")
+        return
+    try:
+        done, url = upsert(target, body, token_from_env())
+    except CommentError as e:
+        raise UsageError(f"the pull-request comment was not posted: {e}") from None
+    click.echo(f"deploygate: {done} the comment on {target.repository}#{target.number} {url}".rstrip())
+
+
+@cli.command()
 def schema() -> None:
     """Print the manifest's JSON Schema."""
     from deploygate.manifest.schema import schema_text

@@ -78,4 +78,4 @@ def render_summary(report: Report) -> str:
     """Markdown for ``$GITHUB_STEP_SUMMARY``: the PR-comment body."""
     from deploygate.reporters import markdown
 
-    return markdown.render(report)
+    return markdown.render(report, limit=markdown.SUMMARY_LIMIT)

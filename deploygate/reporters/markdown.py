@@ -159,25 +159,32 @@ def render_baseline_rows(m: ModelReport) -> list[str]:
     return rows
 
 
-def render(report: Report) -> str:
-    """The report as a Markdown PR comment: verdict, table, findings, latency charts."""
-    checked = len(report.models)
-    failed = sum(not m.passed for m in report.models)
-    findings = report.all_findings
-    verdict = "✅ deploygate passed" if report.passed else "❌ deploygate failed"
-    lines = [f"## {verdict} (exit {report.exit_code})", "",
-             (f"{_code(report.manifest)}: {checked} model{'s' * (checked != 1)} checked, "
-              f"{checked - failed} passed, {failed} failed; {len(findings)} "
-              f"finding{'s' * (len(findings) != 1)}."), ""]
+MARKER = "<!-- deploygate -->"
+"""The hidden first line of every body: how `deploygate comment` finds its own comment again."""
+COMMENT_LIMIT = 65_536
+"""GitHub refuses a comment body longer than this (counted in UTF-16 code units, as GitHub does)."""
+SUMMARY_LIMIT = 1_000_000
+"""A job summary may hold 1 MiB; beyond it GitHub drops the step's summary."""
+
+
+def size(text: str) -> int:
+    """``text``'s length as GitHub counts it (UTF-16 code units: an emoji may count two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def render(report: Report, *, limit: int = COMMENT_LIMIT, more_at: str | None = None) -> str:
+    """The report as a Markdown PR comment: verdict, table, findings, latency charts.
+
+    The body starts with :data:`MARKER` and is at most ``limit`` long: when the whole report
+    does not fit, it is summarized (failing models and errors first) and points to the full
+    report, at ``more_at`` (the run's job summary) when given.
+    """
+    lines = _header(report)
     if report.models:
-        lines += ["| model | target | size | params | latency vs budget | verdict |",
-                  "| --- | --- | ---: | ---: | --- | --- |"]
-        lines += [_row(m) for m in report.models]
-        lines.append("")
+        lines += [*_TABLE_HEAD, *[_row(m) for m in report.models], ""]
+    findings = report.all_findings
     if findings:
-        lines += ["### Findings", ""]
-        lines += [render_finding(f) for f in findings]
-        lines.append("")
+        lines += ["### Findings", "", *[render_finding(f) for f in findings], ""]
     compared = [m for m in report.models if m.baseline is not None]
     if compared:
         lines += ["### Against the baseline", "", "| model | ref | measure | before | after | Δ |",
@@ -195,7 +202,61 @@ def render(report: Report) -> str:
             lines += [summary, "", *render_chart(m), "", "</details>", ""]
         if any(m.latency.measured_on == "host" for m in measured if m.latency):
             lines += [_host_line(report), ""]
+    body = "\n".join(lines)
+    return body if size(body) <= limit else _shortened(report, limit, more_at)
+
+
+_TABLE_HEAD = ["| model | target | size | params | latency vs budget | verdict |",
+               "| --- | --- | ---: | ---: | --- | --- |"]
+
+
+def _header(report: Report) -> list[str]:
+    checked = len(report.models)
+    failed = sum(not m.passed for m in report.models)
+    findings = report.all_findings
+    verdict = "✅ deploygate passed" if report.passed else "❌ deploygate failed"
+    return [MARKER, f"## {verdict} (exit {report.exit_code})", "",
+            (f"{_code(report.manifest)}: {checked} model{'s' * (checked != 1)} checked, "
+             f"{checked - failed} passed, {failed} failed; {len(findings)} "
+             f"finding{'s' * (len(findings) != 1)}."), ""]
+
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTE: 2}
+
+
+def _shortened(report: Report, limit: int, more_at: str | None) -> str:
+    """The summary that fits in ``limit``: failing models, then errors, each list cut short."""
+    where = f"[the job summary]({more_at})" if more_at else "the job summary of this run"
+    lines = _header(report) + [f"_Too long for one comment: failing models and findings first; "
+                               f"the full report is in {where}._", ""]
+    budget = limit - size("\n".join(lines)) - 400  # room for the two "and N more" lines
+    failing = sorted(report.models, key=lambda m: m.passed)
+    rows, budget = _fill([_row(m) for m in failing], budget - size("\n".join(_TABLE_HEAD)))
+    if rows:
+        lines += [*_TABLE_HEAD, *rows]
+        if len(rows) < len(failing):
+            lines.append(f"| … and {len(failing) - len(rows)} more models | | | | | |")
+        lines.append("")
+    findings = sorted(report.all_findings, key=lambda f: (f.waived is not None, _ORDER[f.severity]))
+    items, budget = _fill([render_finding(f) for f in findings], budget - 20)
+    if items:
+        lines += ["### Findings", "", *items]
+        if len(items) < len(findings):
+            lines.append(f"- … and {len(findings) - len(items)} more findings, in {where}")
+        lines.append("")
     return "\n".join(lines)
+
+
+def _fill(items: list[str], budget: int) -> tuple[list[str], int]:
+    """The leading ``items`` that fit in ``budget`` (one line each), and the budget left."""
+    kept = []
+    for item in items:
+        cost = size(item) + 1
+        if cost > budget:
+            break
+        kept.append(item)
+        budget -= cost
+    return kept, budget
 
 
 def _host_line(report: Report) -> str:

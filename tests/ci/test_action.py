@@ -28,8 +28,8 @@ def test_no_expression_is_expanded_inside_a_script() -> None:
             assert step["shell"] == "bash"
 
 
-def test_every_input_is_passed_to_the_gate_through_env() -> None:
-    env = STEPS["gate"]["env"]
+def test_every_input_is_passed_to_a_step_through_env() -> None:
+    env = {name: value for step in ACTION["runs"]["steps"] for name, value in step.get("env", {}).items()}
     passed = {value.removeprefix("${{ inputs.").removesuffix(" }}") for value in env.values()
               if value.startswith("${{ inputs.")}
     assert passed == set(ACTION["inputs"]) - {"python-version"}
@@ -121,4 +121,4 @@ def test_real_gate_sets_outputs_writes_reports_and_the_summary(tmp_path: Path) -
     assert '"rule": "DG102"' in Path(out["report-json"]).read_text()
     assert '"ruleId": "DG102"' in (tmp_path / "deploygate.sarif").read_text()
     assert result.stdout.startswith("::error file=deploy-constraints.yaml,line=5,col=20,")
-    assert summary.read_text().startswith("## ❌ deploygate failed (exit 2)")
+    assert summary.read_text().startswith("<!-- deploygate -->\n## ❌ deploygate failed (exit 2)")

@@ -57,7 +57,7 @@ def test_github_format_is_the_default_under_actions_and_writes_the_summary(repo:
     assert result.output.startswith("::error file=deploy-constraints.yaml,line=5,col=20,"
                                     "title=DG102 manifest-schema::")
     text = summary.read_text(encoding="utf-8")
-    assert text.startswith("earlier step\n## ❌ deploygate failed (exit 2)")
+    assert text.startswith("earlier step\n<!-- deploygate -->\n## ❌ deploygate failed (exit 2)")
     assert "`deploy-constraints.yaml:5:20`" in text
 
 

@@ -21,7 +21,7 @@ def table_rows(text: str) -> list[str]:
 
 def test_header_table_and_findings() -> None:
     text = markdown.render(sample_report())
-    assert text.startswith("## ❌ deploygate failed (exit 2)\n")
+    assert text.startswith("<!-- deploygate -->\n## ❌ deploygate failed (exit 2)\n")
     rows = table_rows(text)
     assert len(rows) == 4
     size, params = format_bytes(4_745_517), format_count(1_171_841)
@@ -33,7 +33,7 @@ def test_header_table_and_findings() -> None:
 
 def test_passing_report_header() -> None:
     text = markdown.render(Report("deploy-constraints.yaml", (passing_model(),)))
-    assert text.startswith("## ✅ deploygate passed (exit 0)\n")
+    assert text.startswith("<!-- deploygate -->\n## ✅ deploygate passed (exit 0)\n")
     assert "### Findings" not in text
 
 
