@@ -214,8 +214,9 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
 
         host = host_peaks_for(workload.flops, latency.at(spec.latency.percentile if spec.latency
                                                          else "p95"), latency.threads)
-    advice = advise_model(spec, artifact, estimate_memory(artifact, workload=workload), workload,
-                          devices, latency, host,
+    advice = advise_model(spec, artifact,
+                          estimate_memory(artifact, workload=workload, serving=spec.serving),
+                          workload, devices, latency, host,
                           batch_size(artifact, spec.latency, latency.input_shapes if latency else None),
                           int8_weights(artifact))
     notes = [f.message for f in probe_findings] + ([skipped] if skipped else [])

@@ -51,7 +51,7 @@ def assess(spec: ModelSpec, artifact: ArtifactInfo, device: Device | None,
            on_target: bool = False) -> Assessment:
     """Workload, memory, target latency and cost of one model."""
     workload = workload_for(spec, artifact, latency)
-    memory = estimate_memory(artifact, workload=workload)
+    memory = estimate_memory(artifact, workload=workload, serving=spec.serving)
     target = None if on_target else target_estimate(spec, device, artifact, workload, latency)
     cost = cost_for(spec, device, artifact, workload, latency, skipped, target, on_target)
     return Assessment(memory, workload, target, cost)
@@ -70,7 +70,7 @@ def workload_for(spec: ModelSpec, artifact: ArtifactInfo,
     else:
         shapes, assumed = pinned_shapes(artifact, spec.latency)
     try:
-        return estimate_workload(spec.resolved_path, artifact, shapes, assumed)
+        return estimate_workload(spec.resolved_path, artifact, shapes, assumed, spec.serving)
     except (OSError, ValueError, DecodeError):
         # Inspection already judged the file; a graph that cannot be counted only leaves the
         # estimates out (the checks that need them say what is missing).

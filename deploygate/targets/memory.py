@@ -5,8 +5,10 @@ total = weights + activations + KV cache + runtime overhead, where
 * weights are the bytes as stored (quantized types at their block size);
 * activations are the peak live set of an ONNX graph's intermediate tensors (see
   ``workload.py``), 0 when unknown;
-* the KV cache is an LLM's 2 x layers x kv_heads x head_dim x dtype bytes x context, at the
-  model's maximum context capped at 4096 tokens;
+* the KV cache is an LLM's 2 x layers x kv_heads x head_dim x dtype bytes x context x
+  concurrency: with a ``serving:`` block, at ``serving.context_tokens`` (default: the model's
+  maximum context, no cap) for ``serving.concurrency`` sequences (default 1); without one, at
+  the model's maximum context capped at 4096 tokens, for one sequence;
 * overhead is a fixed 64 MiB for the runtime plus 10% of the weights.
 """
 
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from deploygate.artifacts.base import ArtifactInfo
 
 if TYPE_CHECKING:
-    from deploygate.targets.workload import Workload
+    from deploygate.manifest.model import Serving
+    from deploygate.targets.workload import LlmShape, Workload
 
 RUNTIME_OVERHEAD_BYTES = 64 * 2**20
 """Fixed allowance for the runtime itself: an onnxruntime CPU session or llama.cpp process
@@ -40,7 +43,9 @@ class MemoryEstimate:
     kv_cache: int = 0
     """KV-cache bytes at ``context_tokens`` (LLM checkpoints; 0 otherwise)."""
     context_tokens: int = 0
-    """Context the KV cache is sized for."""
+    """Context the KV cache is sized for, per sequence."""
+    concurrency: int = 1
+    """Sequences served at once, each with its own KV cache."""
 
     @property
     def total(self) -> int:
@@ -55,7 +60,9 @@ class MemoryEstimate:
         if self.activations:
             parts.append(f"activations {format_bytes(self.activations)}")
         if self.kv_cache:
-            parts.append(f"KV cache {format_bytes(self.kv_cache)} at {self.context_tokens} tokens")
+            seqs = f" x {self.concurrency} sequences" if self.concurrency > 1 else ""
+            parts.append(f"KV cache {format_bytes(self.kv_cache)} at {self.context_tokens} "
+                         f"tokens{seqs}")
         parts.append(f"runtime overhead {format_bytes(self.overhead)}")
         return " + ".join(parts)
 
@@ -66,6 +73,7 @@ class MemoryEstimate:
                                 "kv_cache_bytes": self.kv_cache, "overhead_bytes": self.overhead}
         if self.kv_cache:
             data["context_tokens"] = self.context_tokens
+            data["concurrency"] = self.concurrency
         if device_memory is not None:
             data["device_memory_bytes"] = device_memory
             data["headroom_bytes"] = device_memory - self.total
@@ -73,11 +81,13 @@ class MemoryEstimate:
 
 
 def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
-                    workload: Workload | None = None) -> MemoryEstimate:
+                    workload: Workload | None = None,
+                    serving: Serving | None = None) -> MemoryEstimate:
     """Serving memory for ``artifact``: weights + activations + KV cache + runtime overhead.
 
     With ``workload``, its activations and KV cache are used; without one, an LLM checkpoint's
-    KV cache is still derived from its config (so a header-only check sees it).
+    KV cache is still derived from its config (so a header-only check sees it). ``serving``
+    sets the context (when the workload was not made for it) and the sequences served at once.
     """
     weights = artifact.weights_bytes
     overhead = RUNTIME_OVERHEAD_BYTES + int(weights * RUNTIME_OVERHEAD_FRACTION)
@@ -85,10 +95,21 @@ def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
         from deploygate.targets.workload import llm_shape, llm_workload
 
         shape = llm_shape(artifact)
-        workload = llm_workload(artifact, shape) if shape is not None else None
+        workload = llm_workload(artifact, shape, serving_context(shape, serving)) \
+            if shape is not None else None
     kv_cache, context = 0, 0
+    concurrency = serving.concurrency if serving is not None else 1
     if workload is not None:
         activations = activations or workload.activation_bytes
-        kv_cache, context = workload.kv_cache_bytes, workload.context_tokens
+        kv_cache, context = workload.kv_cache_bytes * concurrency, workload.context_tokens
     return MemoryEstimate(weights=weights, activations=activations, overhead=overhead,
-                          kv_cache=kv_cache, context_tokens=context)
+                          kv_cache=kv_cache, context_tokens=context,
+                          concurrency=concurrency if kv_cache else 1)
+
+
+def serving_context(shape: LlmShape, serving: Serving | None) -> int | None:
+    """The context ``serving`` asks for: its ``context_tokens``, else the model's maximum (no
+    cap); None without a ``serving:`` block (the workload's capped default applies)."""
+    if serving is None:
+        return None
+    return serving.context_tokens or shape.max_context or None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.manifest.model import LatencySpec
+from deploygate.manifest.model import LatencySpec, Serving
 
 CONTEXT_CAP_TOKENS = 4096
 """LLM context used for the KV cache: the model's maximum, capped here (a typical serving
@@ -250,6 +250,9 @@ def llm_shape(artifact: ArtifactInfo) -> LlmShape | None:
 def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = None) -> Workload:
     """One decode step at ``context`` tokens (default: the shape's capped context)."""
     ctx = context or shape.context
+    why = (f"serving.context_tokens or the model's maximum, {shape.max_context or 'unknown'}"
+           if context else
+           f"model maximum {shape.max_context or 'unknown'}, capped at {CONTEXT_CAP_TOKENS}")
     kv_cache = shape.kv_bytes_per_token * ctx
     # Each new token attends over the whole context: q.k and p.v in every layer and head.
     attention = 4.0 * shape.layers * shape.heads * shape.head_dim * ctx
@@ -258,8 +261,7 @@ def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = 
         bytes_moved=float(artifact.weights_bytes + kv_cache),
         weights_bytes=artifact.weights_bytes, activation_bytes=0, coverage=1.0, per="token",
         kv_cache_bytes=kv_cache, context_tokens=ctx, prefill_flops=2.0 * artifact.params * ctx,
-        assumptions=((f"context {ctx} tokens (model maximum {shape.max_context or 'unknown'}, "
-                      f"capped at {CONTEXT_CAP_TOKENS})"),))
+        assumptions=(f"context {ctx} tokens ({why})",))
 
 
 # ---------------------------------------------------------------------------------- shapes
@@ -793,12 +795,16 @@ def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,
 
 def estimate_workload(path: Path, artifact: ArtifactInfo,
                       shapes: Mapping[str, Sequence[int]] | None = None,
-                      assumptions: tuple[str, ...] = ()) -> Workload | None:
-    """The workload of ``artifact``: from its ONNX graph, or per token from an LLM config."""
+                      assumptions: tuple[str, ...] = (),
+                      serving: Serving | None = None) -> Workload | None:
+    """The workload of ``artifact``: from its ONNX graph, or per token from an LLM config (at
+    ``serving``'s context when given)."""
     if artifact.format == "onnx":
         file = path if path.is_file() else None
         return onnx_workload(file, shapes, assumptions) if file is not None else None
     shape = llm_shape(artifact)
     if shape is not None:
-        return llm_workload(artifact, shape)
+        from deploygate.targets.memory import serving_context
+
+        return llm_workload(artifact, shape, serving_context(shape, serving))
     return None

@@ -94,3 +94,48 @@ def test_header_only_7b_checkpoint_through_the_reader(tmp_path: Path) -> None:
     ctx = build_context(spec("edge", "raspberry-pi-4", path=tmp_path / "llama"), "dc.yaml", info,
                         load_catalog()["raspberry-pi-4"], None)
     assert [f.rule for f in fit.check(ctx)] == ["DG304"]
+
+
+def _served(device: str, context: int | None, concurrency: int):
+    from dataclasses import replace
+
+    from deploygate.manifest.model import Serving
+
+    entry = replace(spec("cloud", device, path="models/llama-7b"),
+                    serving=Serving(context_tokens=context, concurrency=concurrency))
+    ctx = build_context(entry, "dc.yaml", llm_7b_fp16(), load_catalog()[device], None)
+    return ctx, list(fit.check(ctx))
+
+
+def test_serving_sizes_the_kv_cache_for_its_context_and_concurrency() -> None:
+    # 32k tokens for 8 users: 64x the single 4096-token sequence fitted by default
+    ctx, findings = _served("aws-g5.xlarge", 32768, 8)
+    assert ctx.memory.kv_cache == 64 * KV_7B_4096
+    assert [f.rule for f in findings] == ["DG304"]
+    assert "KV cache 128 GiB at 32768 tokens x 8 sequences" in findings[0].message
+    estimates = estimates_json(ctx)
+    assert estimates["context_tokens"] == 32768 and estimates["concurrency"] == 8
+    assert estimates["kv_cache_bytes"] == 64 * KV_7B_4096
+    assert estimates["workload"]["context_tokens"] == 32768
+
+
+def test_serving_context_defaults_to_the_model_maximum_without_a_cap() -> None:
+    ctx, findings = _served("aws-g5.xlarge", None, 2)
+    assert ctx.memory.context_tokens == 4096  # the config's max_position_embeddings
+    assert ctx.memory.kv_cache == 2 * KV_7B_4096 and ctx.memory.concurrency == 2
+    assert findings == []
+
+
+def test_a_long_context_model_is_sized_at_its_full_context_when_served() -> None:
+    from dataclasses import replace
+
+    from deploygate.manifest.model import Serving
+
+    long = llm_7b_fp16()
+    long = replace(long, details={**long.details, "max_position_embeddings": 32768})
+    entry = spec("cloud", "aws-g5.xlarge", path="models/llama-7b")
+    device = load_catalog()["aws-g5.xlarge"]
+    capped = build_context(entry, "dc.yaml", long, device, None)
+    served = build_context(replace(entry, serving=Serving()), "dc.yaml", long, device, None)
+    assert capped.memory.context_tokens == 4096  # no serving block: the 4096 cap as before
+    assert served.memory.context_tokens == 32768 and served.memory.kv_cache == 8 * KV_7B_4096

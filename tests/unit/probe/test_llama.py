@@ -100,10 +100,16 @@ def test_check_fails_an_llm_over_its_ttft_budget_and_under_its_decode_rate(
 
 def test_check_passes_an_llm_within_its_budgets(tiny_gguf: Path, tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, tiny_gguf, "      ttft_ms: 60000\n      tokens_per_s: 0.001\n"
-                                              "      budget_ms: 60000\n")
+                                              "      budget_ms: 60000\n"
+                                              "    serving: {context_tokens: 256, concurrency: 4}\n")
     result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["models"][0]["findings"] == []
+    model = json.loads(result.output)["models"][0]
+    assert model["findings"] == []
+    # 2 layers x 2 kv heads x 16 wide, keys and values in f16, 256 tokens, 4 sequences
+    kv = 2 * 2 * 2 * 16 * 2 * 256 * 4
+    assert model["estimates"]["kv_cache_bytes"] == kv
+    assert (model["estimates"]["context_tokens"], model["estimates"]["concurrency"]) == (256, 4)
 
 
 def test_probe_command_reports_ttft_and_decode_rate(tiny_gguf: Path) -> None:
