@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,12 @@ def _utf8(name: str) -> bool:
     return True
 
 
-def find_models(root: Path) -> list[FoundModel]:
-    """Model files under ``root`` detected by content, shard folders as one model, sorted."""
+def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
+    """Model files under ``root`` detected by content, shard folders as one model, sorted.
+
+    Only regular files are opened (a FIFO planted under a model's name would block forever).
+    ``inputs=False`` skips reading ONNX graph inputs, for callers that need paths alone.
+    """
     found: list[FoundModel] = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -105,7 +110,10 @@ def find_models(root: Path) -> list[FoundModel]:
             if formats.for_suffix(name) is None or file.is_symlink() or not _utf8(name):
                 continue
             try:
-                size = file.stat().st_size
+                st = file.lstat()
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                size = st.st_size
                 fmt = formats.sniff(read_head(file), size)
             except OSError:
                 continue
@@ -120,7 +128,7 @@ def find_models(root: Path) -> list[FoundModel]:
                 detected = [d for d in detected if d[1] != sharded.name]
         for file, fmt, size in detected:
             found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
-                                    _graph_inputs(file) if fmt == "onnx" else ()))
+                                    _graph_inputs(file) if inputs and fmt == "onnx" else ()))
     return sorted(found, key=lambda m: m.path)
 
 

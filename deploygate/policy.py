@@ -119,7 +119,7 @@ def check_coverage(manifests: list[Manifest], display: Callable[[Path], str], *,
             if file.resolve() not in given:
                 other = load_manifest(file, str(file)).manifest
                 covered += [spec.resolved_path for spec in other.models] if other else []
-        for model in find_models(root):
+        for model in find_models(root, inputs=False):
             path = (root / model.path).resolve()
             relative = model.path
             if listed is not None and not _listed(relative, listed):
