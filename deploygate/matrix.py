@@ -46,6 +46,9 @@ def matrix_entries(manifest: Manifest) -> list[dict[str, Any]]:
             "target": spec.target.kind,
             "device": spec.target.device,
             "runs-on": device.runner_label if device and device.runner_label else DEFAULT_RUNNER,
+            # On the device's own runner the measurement is the target's latency: the job
+            # passes this to `check` as DEPLOYGATE_DEVICE (empty on a generic runner).
+            "on-device": device.id if device and device.runner_label else "",
         })
     return entries
 
@@ -54,13 +57,13 @@ def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[
     """Jobs for ``entries``: one per model while they fit in ``max_jobs``, else shards.
 
     Every job has ``name``, ``manifest``, ``models`` (space-separated, as the action's
-    ``models`` input takes them) and ``runs-on``; a one-model job also keeps the model's
+    ``models`` input takes them), ``runs-on`` and ``on-device``; a one-model job also keeps the model's
     ``model``, ``path``, ``target`` and ``device``. Shards group models of one manifest and one
-    runner, in order. None when even one job per (manifest, runner) is too many.
+    runner and device, in order. None when even one job per group is too many.
     """
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for entry in entries:
-        groups.setdefault((entry["manifest"], entry["runs-on"]), []).append(entry)
+        groups.setdefault((entry["manifest"], entry["runs-on"], entry["on-device"]), []).append(entry)
     if len(groups) > max_jobs:
         return None
     size = 1
@@ -69,7 +72,7 @@ def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[
     if size == 1:
         return [{"name": e["model"], **e, "models": e["model"]} for e in entries]
     jobs = []
-    for (manifest, runner), group in groups.items():
+    for (manifest, runner, on_device), group in groups.items():
         count = math.ceil(len(group) / size)
         for i in range(count):
             # Spread evenly: 10 models in 3 shards are 3, 3, 4 rather than 4, 4, 2.
@@ -78,6 +81,7 @@ def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[
             jobs.append({"name": f"{names[0]} .. {names[-1]} ({len(names)} models)"
                                  if len(names) > 1 else names[0],
                          "manifest": manifest, "models": " ".join(names), "runs-on": runner,
+                         "on-device": on_device,
                          **({k: part[0][k] for k in ("model", "path", "target", "device")}
                             if len(part) == 1 else {})})
     return jobs

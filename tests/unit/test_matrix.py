@@ -43,13 +43,13 @@ def test_one_entry_per_model_with_runner_labels(repo: Path) -> None:
     assert result == {"include": [
         {"name": "detector", "model": "detector", "models": "detector",
          "manifest": "svc/deploy-constraints.yaml", "path": "svc/models/det.onnx",
-         "target": "edge", "device": "lab-pi", "runs-on": "pi5-lab"},
+         "target": "edge", "device": "lab-pi", "runs-on": "pi5-lab", "on-device": "lab-pi"},
         {"name": "chat", "model": "chat", "models": "chat", "manifest": "svc/deploy-constraints.yaml",
          "path": "shared/chat", "target": "cloud", "device": "aws-g5.xlarge",
-         "runs-on": "ubuntu-latest"},
+         "runs-on": "ubuntu-latest", "on-device": ""},
         {"name": "anywhere", "model": "anywhere", "models": "anywhere",
          "manifest": "svc/deploy-constraints.yaml", "path": "svc/m.onnx", "target": "edge",
-         "device": None, "runs-on": "ubuntu-latest"},
+         "device": None, "runs-on": "ubuntu-latest", "on-device": ""},
     ]}
 
 
@@ -105,7 +105,7 @@ def test_300_models_given_twice_are_at_most_256_jobs_without_duplicates(repo: Pa
     # A device's runner gets only that device's models; shards never mix runners.
     for i in range(3):
         (lab,) = [job for job in jobs if job["runs-on"] == f"lab-{i}"]
-        assert lab["models"] == f"m{i:03d}" and lab["device"] == f"lab-{i}"
+        assert lab["models"] == f"m{i:03d}" and lab["device"] == lab["on-device"] == f"lab-{i}"
     shards = [job for job in jobs if " " in job["models"]]
     assert shards and all(job["runs-on"] == "ubuntu-latest" and "model" not in job for job in shards)
     sizes = {len(job["models"].split()) for job in shards}
