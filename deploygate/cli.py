@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from deploygate.manifest.model import DEFAULT_PERCENTILE, PERCENTILES, Percentile
 from deploygate import __version__
 from deploygate.errors import DeploygateError
 from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
@@ -302,7 +303,7 @@ def inspect(path: Path, fmt: str) -> None:
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SPEC",
               help="Per-input settings, e.g. x=shape:1x3x224x224 or ids=range:0..999 (repeatable).")
 @click.option("--threads", type=click.IntRange(1, 1024), help="intra-op threads (default: all cores).")
-@click.option("--percentile", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p95",
+@click.option("--percentile", type=click.Choice(PERCENTILES), default=DEFAULT_PERCENTILE,
               show_default=True)
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
               help="Fail (exit 1) when the percentile is over this budget.")
@@ -329,7 +330,7 @@ def inspect(path: Path, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
-          percentile: str, budget_ms: float | None, max_time_s: float, timeout_s: float,
+          percentile: Percentile, budget_ms: float | None, max_time_s: float, timeout_s: float,
           on_inconclusive: str, runtime: str | None, providers: tuple[str, ...],
           ttft_ms: float | None, tokens_per_s: float | None, prompt_tokens: int,
           new_tokens: int, fmt: str) -> None:

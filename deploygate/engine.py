@@ -19,7 +19,7 @@ from deploygate.errors import BaselineError, DeploygateError
 from deploygate.findings import Finding, Location, Severity
 from deploygate.host import host_info
 from deploygate.manifest.load import load_manifest
-from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
+from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, LatencySpec, Manifest, ModelSpec
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
@@ -30,6 +30,7 @@ from deploygate.artifacts.base import DG207, DG212
 from deploygate.errors import DG100, DG107
 
 if TYPE_CHECKING:
+    from deploygate.targets.assess import Assessment
     from deploygate.targets.advise import AdviceReport, ModelAdvice
 
 
@@ -213,7 +214,7 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
         from deploygate.targets.calibrate import host_peaks_for
 
         host = host_peaks_for(workload.flops, latency.at(spec.latency.percentile if spec.latency
-                                                         else "p95"), latency.threads)
+                                                         else DEFAULT_PERCENTILE), latency.threads)
     advice = advise_model(spec, artifact,
                           estimate_memory(artifact, workload=workload, serving=spec.serving),
                           workload, devices, latency, host,
@@ -273,7 +274,7 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
                         on_target=on_target, baseline=comparison)
     findings.extend(run_checks(ctx))
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
-    return replace(report, artifact=artifact, latency=ctx.latency, estimates=estimates_json(ctx),
+    return replace(report, artifact=artifact, latency=ctx.latency, estimates=assessment(ctx),
                    baseline=comparison, findings=tuple(located))
 
 
@@ -323,11 +324,18 @@ def build_context(spec: ModelSpec, manifest: str, artifact: ArtifactInfo, device
                         baseline=baseline)
 
 
-def estimates_json(ctx: ModelContext) -> dict[str, Any]:
+def assessment(ctx: ModelContext) -> Assessment:
     """The report's ``estimates``: memory (with headroom), workload, target latency, cost."""
     from deploygate.targets.assess import Assessment
 
-    return Assessment(ctx.memory, ctx.workload, ctx.target, ctx.cost).to_json(ctx.device)
+    return Assessment(ctx.memory, ctx.workload, ctx.target, ctx.cost,
+                      device_memory=ctx.device.memory if ctx.device is not None else None)
+
+
+def estimates_json(ctx: ModelContext) -> dict[str, Any]:
+    """The report's ``estimates`` object for ``ctx``."""
+    estimates: dict[str, Any] = assessment(ctx).to_json()
+    return estimates
 
 
 def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

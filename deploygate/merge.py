@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from deploygate import __version__
+from deploygate.targets.assess import Assessment
+from deploygate.targets.cost import CostEstimate
+from deploygate.targets.estimate import TargetEstimate
+from deploygate.targets.memory import MemoryEstimate
+from deploygate.targets.workload import Workload
 from deploygate.artifacts.base import ArtifactInfo, TensorSpec
 from deploygate.baseline import BaselineComparison, Change
 from deploygate.errors import UsageError
@@ -91,9 +96,31 @@ def _model(m: Mapping[str, Any]) -> ModelReport:
         name=m["name"], target=Target(m["target"]["kind"], m["target"]["device"]),
         artifact=_artifact(m["artifact"]) if m.get("artifact") else None,
         latency_spec=spec, latency=_latency(latency) if latency else None,
-        estimates=dict(m.get("estimates") or {}),
+        estimates=_estimates(m["estimates"]) if m.get("estimates") else None,
         baseline=_baseline(m["baseline"]) if m.get("baseline") else None,
         findings=tuple(_finding(f, m["name"]) for f in m["findings"]), manifest=m.get("manifest"))
+
+
+def _estimates(e: Mapping[str, Any]) -> Assessment:
+    memory = MemoryEstimate(e["weights_bytes"], e["activations_bytes"], e["overhead_bytes"],
+                            e["kv_cache_bytes"], e.get("context_tokens", 0))
+    w = e.get("workload")
+    workload = None if w is None else Workload(
+        w["flops"], w["bytes_moved"], w["weights_bytes"], w["activation_bytes"], w["coverage"],
+        per=w["per"], kv_cache_bytes=w.get("kv_cache_bytes", 0),
+        context_tokens=w.get("context_tokens", 0), prefill_flops=w.get("prefill_flops", 0.0),
+        uncounted_ops=tuple(w.get("uncounted_ops", ())), assumptions=tuple(w.get("assumptions", ())))
+    t = e.get("target_latency")
+    target = None if t is None else TargetEstimate(
+        t["ms"], t["low_ms"], t["high_ms"], t["method"], t["device"], bound=t["bound"],
+        efficiency=t["efficiency"], calibrated=t["calibrated"], per=t["per"],
+        runtime=t.get("runtime", ""), precision=t.get("precision", ""),
+        path_chosen=t.get("path_chosen", ""), calibration=t.get("calibration", ""),
+        host_calibration=t.get("host_calibration"))
+    c = e.get("cost")
+    cost = None if c is None else CostEstimate(c["usd_per_1k"], c["price_per_hour"], c["latency_ms"],
+                                               c["latency_source"], c["batch"], c["missing"])
+    return Assessment(memory, workload, target, cost, device_memory=e.get("device_memory_bytes"))
 
 
 def _artifact(a: Mapping[str, Any]) -> ArtifactInfo:

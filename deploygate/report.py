@@ -14,6 +14,7 @@ from deploygate.errors import DG403
 from deploygate.findings import Finding, exit_code
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
+from deploygate.targets.assess import Assessment
 
 
 LatencyVerdict = Literal["pass", "fail", "inconclusive"]
@@ -39,8 +40,9 @@ class ModelReport:
     """The manifest's latency settings."""
     latency: LatencyResult | None = None
     """Measured latency; None when no probe ran."""
-    estimates: dict[str, Any] = field(default_factory=dict)
-    """Derived figures: estimated memory, target latency, cost."""
+    estimates: Assessment | None = None
+    """Derived figures: estimated memory, workload, target latency, cost; None when the
+    artifact could not be read."""
     baseline: BaselineComparison | None = None
     """The comparison with the base ref, when one was asked for."""
     findings: tuple[Finding, ...] = ()
@@ -74,8 +76,20 @@ class ModelReport:
             return "inconclusive"
         if rules & _LATENCY_UNJUDGED:
             return None
-        judged = self.latency is not None or "target_latency_ms" in self.estimates
+        judged = self.latency is not None or self.target_ms is not None
         return "pass" if judged else None
+
+    @property
+    def target_ms(self) -> float | None:
+        """The estimated latency on the target device, when estimated."""
+        target = self.estimates.target if self.estimates is not None else None
+        return target.ms if target is not None else None
+
+    @property
+    def usd_per_1k(self) -> float | None:
+        """The cost of 1,000 inferences, when known."""
+        cost = self.estimates.cost if self.estimates is not None else None
+        return cost.usd_per_1k if cost is not None else None
 
     def latency_json(self) -> dict[str, Any] | None:
         """The report's ``latency`` object, or None when nothing was measured."""
@@ -84,7 +98,7 @@ class ModelReport:
         spec = self.latency_spec or LatencySpec()
         return {"percentile": spec.percentile, "budget_ms": spec.budget_ms,
                 "verdict": self.latency_verdict, "on_inconclusive": spec.on_inconclusive,
-                "estimated_target_ms": self.estimates.get("target_latency_ms"),
+                "estimated_target_ms": self.target_ms,
                 **self.latency.to_json()}
 
 
@@ -155,7 +169,7 @@ class Report:
                 "target": {"kind": m.target.kind, "device": m.target.device},
                 "artifact": m.artifact.to_json() if m.artifact else None,
                 "latency": m.latency_json(),
-                "estimates": m.estimates,
+                "estimates": m.estimates.to_json() if m.estimates is not None else {},
                 "baseline": m.baseline.to_json() if m.baseline else None,
                 "findings": [finding_json(f) for f in m.findings],
             } for m in self.models],

@@ -18,8 +18,8 @@ import yaml
 
 from deploygate.findings import Finding, Location, Severity, one_line
 from deploygate.manifest.model import (
-    Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec, Security, Serving,
-    Target, Waiver,
+    DEFAULT_PERCENTILE, Baseline, Cost, InputSpec, LatencySpec, Limits, Manifest, ModelSpec,
+    Security, Serving, Target, Waiver,
 )
 from deploygate.manifest.schema import iter_schema_problems
 from deploygate.paths import DG106, UnusablePath, find_repository_root, resolve_inside
@@ -462,7 +462,7 @@ class _Builder:
                 range=(rng[0], rng[1]) if rng is not None else None, value=spec.get("value"),
                 file=spec.get("file"))
         return LatencySpec(
-            budget_ms=raw.get("budget_ms"), percentile=raw.get("percentile", "p95"),
+            budget_ms=raw.get("budget_ms"), percentile=raw.get("percentile", DEFAULT_PERCENTILE),
             threads=raw.get("threads"), dims=dict(raw.get("dims", {})), inputs=inputs,
             warmup=raw.get("warmup", 5), max_time_s=raw.get("max_time_s", 10.0),
             timeout_s=raw.get("timeout_s", 120.0), runtime=raw.get("runtime"),

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-PERCENTILES = ("p50", "p90", "p95", "p99")
+Percentile = Literal["p50", "p90", "p95", "p99"]
+"""A latency percentile the gate can judge."""
+PERCENTILES: tuple[Percentile, ...] = ("p50", "p90", "p95", "p99")
+DEFAULT_PERCENTILE: Percentile = "p95"
 
 RUNTIMES = ("onnxruntime", "litert", "llama.cpp")
 """Probe backends, by the name ``latency.runtime`` takes."""
@@ -100,7 +103,7 @@ class LatencySpec:
 
     budget_ms: float | None = None
     """Worst tolerated latency at ``percentile``."""
-    percentile: str = "p95"
+    percentile: Percentile = DEFAULT_PERCENTILE
     """p50, p90, p95 or p99."""
     threads: int | None = None
     """intra-op threads; default: the device's cores, else the host's."""

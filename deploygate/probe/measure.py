@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from deploygate.artifacts.base import TensorSpec
 from deploygate.errors import ProbeError
 from deploygate.host import cpu_name
-from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.manifest.model import DEFAULT_PERCENTILE, InputSpec, LatencySpec
 from deploygate.probe import stats
 from deploygate.probe.backends.plan import Emit, RunPlan, TimedRuns
 from deploygate.probe.diagnose import clean_ort_message, failed_run_error, looks_like_out_of_memory
@@ -66,7 +66,7 @@ def spec_from_json(data: Mapping[str, Any]) -> LatencySpec:
         )
         for name, i in data.get("inputs", {}).items()
     }
-    return LatencySpec(budget_ms=data.get("budget_ms"), percentile=data.get("percentile", "p95"),
+    return LatencySpec(budget_ms=data.get("budget_ms"), percentile=data.get("percentile", DEFAULT_PERCENTILE),
                        dims=dict(data.get("dims", {})),
                        inputs=inputs, warmup=int(data.get("warmup", 5)),
                        max_time_s=float(data.get("max_time_s", 10.0)),

@@ -49,7 +49,7 @@ def _model_cases(m: ModelReport, strict: bool) -> list[_Case]:
     judged = {"artifact", "fit"} | set(by_family)
     if m.latency_spec is not None or m.latency is not None:
         judged.add("latency")
-    if "usd_per_1k" in m.estimates:
+    if m.usd_per_1k is not None:
         judged.add("cost")
     cases = []
     for fam in FAMILIES.values():

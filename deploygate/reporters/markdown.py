@@ -13,11 +13,11 @@ import math
 import re
 from collections.abc import Callable
 
+from deploygate.manifest.model import DEFAULT_PERCENTILE, PERCENTILES
 from deploygate.findings import Finding, Severity, escape_control
 from deploygate.manifest.units import format_bytes, format_count
 from deploygate.report import ModelReport, Report
 
-PERCENTILES = ("p50", "p90", "p95", "p99")
 _ICONS = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.NOTE: "ℹ️"}
 _UNSAFE_IN_CHART = re.compile(r"[^A-Za-z0-9 ._/-]")
 # What can start markup inside a line (our text never starts one): code, emphasis (``_`` only
@@ -69,7 +69,7 @@ def _latency_cell(m: ModelReport) -> str:
     spec = m.latency_spec
     if m.latency is None:
         return "not measured" if spec is not None and spec.budget_ms is not None else "—"
-    pct = spec.percentile if spec else "p95"
+    pct = spec.percentile if spec else DEFAULT_PERCENTILE
     measured = m.latency.at(pct)
     cell = f"{pct} {measured:.2f} ms"
     if spec is not None and spec.budget_ms is not None:
@@ -77,7 +77,7 @@ def _latency_cell(m: ModelReport) -> str:
         verdict = m.latency_verdict
         sign = {"pass": "≤", "fail": ">", "inconclusive": "inconclusive vs"}.get(verdict or "", "vs")
         cell += f" {sign} {spec.budget_ms:g} ms"
-    estimated = m.estimates.get("target_latency_ms")
+    estimated = m.target_ms
     if estimated is not None:
         cell += f" (est. {estimated:.1f} ms on {m.target.device})"
     return cell

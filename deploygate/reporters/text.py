@@ -7,6 +7,7 @@ command) or send a terminal escape sequence.
 
 from __future__ import annotations
 
+from deploygate.manifest.model import DEFAULT_PERCENTILE
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, terminal_lines
@@ -38,15 +39,15 @@ def model_lines(m: ModelReport) -> list[str]:
         a = m.artifact
         lines.append(f"      {a.path}: {a.format}, {format_bytes(a.size_bytes)} on disk, "
                      f"{format_count(a.params)} params")
-    if "memory_bytes" in m.estimates:
+    est = m.estimates
+    if est is not None:
         fits = f" of {format_bytes(m.device.memory)} on {m.device.id}" if m.device else ""
-        headroom = m.estimates.get("headroom_bytes")
-        if headroom is not None and headroom >= 0:
-            fits += f", {format_bytes(headroom)} headroom"
-        lines.append(f"      memory: ~{format_bytes(m.estimates['memory_bytes'])}{fits}")
+        if est.headroom is not None and est.headroom >= 0:
+            fits += f", {format_bytes(est.headroom)} headroom"
+        lines.append(f"      memory: ~{format_bytes(est.memory.total)}{fits}")
     if m.latency is not None:
         lat, spec = m.latency, m.latency_spec
-        pct = spec.percentile if spec else "p95"
+        pct = spec.percentile if spec else DEFAULT_PERCENTILE
         budget = f" (budget {spec.budget_ms:g} ms)" if spec and spec.budget_ms else ""
         interval = (f" [{lat.interval_ms[pct][0]:.2f}-{lat.interval_ms[pct][1]:.2f}]"
                     if pct in lat.interval_ms else "")
@@ -55,19 +56,17 @@ def model_lines(m: ModelReport) -> list[str]:
                      f"{budget}{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
                      f"{lat.describe_threads()} on {lat.measured_on}")
         lines += assumed_lines(lat, "        ", flags=False)
-    if "target_latency_ms" in m.estimates:
-        est = m.estimates.get("target_latency") or {}
-        band = (f" (band {est['low_ms']:.3g}-{est['high_ms']:.3g} ms, "
-                f"{'calibrated' if est.get('calibrated') else 'uncalibrated'}, {est.get('bound')}-bound)"
-                if "low_ms" in est else "")
-        per = " per token" if est.get("per") == "token" else ""
-        via = f" via {est['runtime']}/{est['precision']}" if est.get("runtime") else ""
-        lines.append(f"      estimated on {m.target.device}{via}: "
-                     f"{m.estimates['target_latency_ms']:.3g} ms{per}{band}")
-        if est.get("path_chosen"):
-            lines.append(f"        path: {est['path_chosen']}; {est.get('calibration', '')}")
-    if "usd_per_1k" in m.estimates:
-        lines.append(f"      cost: ${m.estimates['usd_per_1k']:.4f} per 1,000 inferences")
+    target = est.target if est is not None else None
+    if target is not None:
+        band = (f" (band {target.low_ms:.3g}-{target.high_ms:.3g} ms, "
+                f"{'calibrated' if target.calibrated else 'uncalibrated'}, {target.bound}-bound)")
+        per = " per token" if target.per == "token" else ""
+        via = f" via {target.runtime}/{target.precision}" if target.runtime else ""
+        lines.append(f"      estimated on {m.target.device}{via}: {target.ms:.3g} ms{per}{band}")
+        if target.path_chosen:
+            lines.append(f"        path: {target.path_chosen}; {target.calibration}")
+    if m.usd_per_1k is not None:
+        lines.append(f"      cost: ${m.usd_per_1k:.4f} per 1,000 inferences")
     if m.baseline is not None:
         lines.append(f"      {baseline_line(m.baseline)}")
     return lines

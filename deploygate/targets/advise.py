@@ -10,7 +10,7 @@ from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.findings import terminal_lines
-from deploygate.manifest.model import Device, ModelSpec
+from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.cost import usd_per_1k
@@ -104,7 +104,7 @@ def advise_device(spec: ModelSpec, device: Device, memory: MemoryEstimate,
                   host: HostPeaks | None, batch: int = 1, int8_weights: bool = False) -> DeviceAdvice:
     """Judge ``device`` for the model: memory, estimated latency, cost."""
     budget = spec.latency.budget_ms if spec.latency else None
-    percentile = spec.latency.percentile if spec.latency else "p95"
+    percentile = spec.latency.percentile if spec.latency else DEFAULT_PERCENTILE
     estimate = mean = None
     if workload is not None:
         calibrate = latency is not None and host is not None and not is_accelerator(device)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.manifest.model import Device, ModelSpec
+from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.cost import CostEstimate, estimate_cost
 from deploygate.targets.estimate import TargetEstimate
@@ -30,10 +30,17 @@ class Assessment:
     """Latency on the target device (None when measured there or not estimable)."""
     cost: CostEstimate | None = None
     """Cost of 1,000 inferences, when asked for or the device has a price."""
+    device_memory: int | None = None
+    """The target device's memory, when it names one (the headroom is measured against it)."""
 
-    def to_json(self, device: Device | None) -> dict[str, Any]:
+    @property
+    def headroom(self) -> int | None:
+        """Device memory left after serving, when the device is known (negative: does not fit)."""
+        return None if self.device_memory is None else self.device_memory - self.memory.total
+
+    def to_json(self) -> dict[str, Any]:
         """The report's ``estimates`` object."""
-        estimates = self.memory.to_json(device.memory if device is not None else None)
+        estimates = self.memory.to_json(self.device_memory)
         if self.workload is not None:
             estimates["workload"] = self.workload.to_json()
         if self.target is not None:
@@ -54,7 +61,8 @@ def assess(spec: ModelSpec, artifact: ArtifactInfo, device: Device | None,
     memory = estimate_memory(artifact, workload=workload, serving=spec.serving)
     target = None if on_target else target_estimate(spec, device, artifact, workload, latency)
     cost = cost_for(spec, device, artifact, workload, latency, skipped, target, on_target)
-    return Assessment(memory, workload, target, cost)
+    return Assessment(memory, workload, target, cost,
+                      device_memory=device.memory if device is not None else None)
 
 
 def workload_for(spec: ModelSpec, artifact: ArtifactInfo,
@@ -97,7 +105,7 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
         from deploygate.targets.calibrate import host_peaks_for
 
         if measured_ms is None:
-            measured_ms = latency.at(spec.latency.percentile if spec.latency else "p95")
+            measured_ms = latency.at(spec.latency.percentile if spec.latency else DEFAULT_PERCENTILE)
         host = host_peaks_for(workload.flops, measured_ms, latency.threads)
     # The threads the model will run with there: what was asked for, even when this host
     # measured with fewer (the estimate scales, the measurement does not).

@@ -7,6 +7,8 @@ from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
+from deploygate.targets.assess import Assessment
+from deploygate.targets.memory import MemoryEstimate
 
 MANIFEST = "deploy-constraints.yaml"
 HOST: dict[str, str | int] = {"cpu": "Example CPU @ 2.40GHz", "cores": 4, "python": "3.11.7",
@@ -32,7 +34,8 @@ def passing_model() -> ModelReport:
                               runnable=True),
         latency_spec=LatencySpec(budget_ms=250, percentile="p95", threads=2),
         latency=latency(60.1, 70.2, 75.0, 80.3),
-        estimates={"memory_bytes": 30_000_000},
+        estimates=Assessment(MemoryEstimate(weights=4_687_364, activations=602_112,
+                                            overhead=25_710_524), device_memory=8 * 2**30),
     )
 
 

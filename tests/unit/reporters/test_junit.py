@@ -10,6 +10,9 @@ import pytest
 
 from deploygate.findings import Finding, Location, Severity
 from deploygate.manifest.model import LatencySpec
+from deploygate.targets.assess import Assessment
+from deploygate.targets.cost import CostEstimate
+from deploygate.targets.memory import MemoryEstimate
 from deploygate.report import Report
 from deploygate.reporters import junit
 from tests.unit.reporters.sample import failing_model, passing_model, sample_report
@@ -127,5 +130,6 @@ def test_latency_family_appears_only_when_declared() -> None:
     model = replace(passing_model(), latency_spec=None, latency=None)
     found = cases(parse(Report("deploy-constraints.yaml", (model,))))
     assert ("deploygate.detector", "latency") not in found
-    model = replace(passing_model(), latency_spec=LatencySpec(), estimates={"usd_per_1k": 0.01})
+    model = replace(passing_model(), latency_spec=LatencySpec(), estimates=Assessment(
+        MemoryEstimate(1, 0, 1), cost=CostEstimate(0.01, 1.0, 36.0, "host measurement")))
     assert ("deploygate.detector", "cost") in cases(parse(Report("deploy-constraints.yaml", (model,))))
