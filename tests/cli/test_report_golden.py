@@ -26,7 +26,7 @@ GOLDEN = ROOT / "tests" / "data" / "golden" / "engine"
 SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
 EXAMPLES = ("edge-detector", "classifier-too-big")
 UPDATE = os.environ.get("DEPLOYGATE_UPDATE_GOLDEN") == "1"
-HOST = {"cpu": "golden CPU", "cores": 1, "python": "3.x", "onnxruntime": "1.x"}
+HOST = {"cpu": "golden CPU", "cores": 1, "usable_cores": 1, "python": "3.x", "onnxruntime": "1.x"}
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ model's folder through a link (every file opened beside a model, not only shards
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 import os
 import struct
 
@@ -20,7 +21,7 @@ ST_MODEL = "models/ckpt"
 DIGITS = "9" * 4000  # under Python's 4300-digit int() limit, far over any float
 
 
-def _safetensors(header: dict[str, object] | str, data: bytes = b"") -> bytes:
+def _safetensors(header: Mapping[str, object] | str, data: bytes = b"") -> bytes:
     raw = (header if isinstance(header, str) else json.dumps(header)).encode()
     return struct.pack("<Q", len(raw)) + raw + data
 

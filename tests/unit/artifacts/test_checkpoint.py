@@ -101,7 +101,7 @@ def test_dg203_lists_exactly_the_names_not_allowed() -> None:
 
 def test_allowed_globals_let_a_reviewed_checkpoint_through() -> None:
     # the allowlist written from the message is enough
-    info = inspect_artifact(LIGHTNING, display="l.ckpt", allow_globals=_names(_refusal()))
+    info = inspect_artifact(LIGHTNING, display="l.ckpt", allow_globals=frozenset(_names(_refusal())))
     assert info.params == 50
     assert info.details["allowed_globals"] == sorted(OMEGACONF_GLOBALS)
     assert info.training_state is not None and info.training_state["model_keys"] == ["state_dict"]

@@ -20,7 +20,7 @@ h5py = pytest.importorskip("h5py")
 DATA = Path(__file__).parents[2] / "data" / "keras"
 
 
-def read(name: str):  # type: ignore[no-untyped-def]
+def read(name: str):
     return inspect_artifact(DATA / name, display=name)
 
 

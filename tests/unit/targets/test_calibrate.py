@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploygate.errors import UsageError
+from deploygate.host import usable_cores
 from deploygate.targets import calibrate
 from deploygate.targets.calibrate import HostPeaks, cache_file, host_peaks
 
@@ -33,7 +34,7 @@ def test_measured_once_then_cached_in_the_user_cache(monkeypatch: pytest.MonkeyP
 
     def fake(threads: int | None = None) -> HostPeaks:
         calls.append(threads)
-        return HostPeaks(42e9, 7e9, "cpu", calibrate.usable_cores(), "1.0", threads=threads or 1,
+        return HostPeaks(42e9, 7e9, "cpu", usable_cores(), "1.0", threads=threads or 1,
                          repeats=9,
                          spread=0.05, measured_at=time.time())
 
@@ -42,22 +43,25 @@ def test_measured_once_then_cached_in_the_user_cache(monkeypatch: pytest.MonkeyP
     assert len(calls) == 1
     assert (first.source, second.source) == ("measured", "cache")
     assert second.flops == 42e9
-    assert cache_file() == tmp_path / "deploygate" / "host.json"
-    assert len(json.loads(cache_file().read_text())) == 1
+    path = cache_file()
+    assert path == tmp_path / "deploygate" / "host.json"
+    assert len(json.loads(path.read_text())) == 1
 
 
 def test_corrupt_cache_is_remeasured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    cache_file().parent.mkdir(parents=True)
-    cache_file().write_text("{not json")
+    path = cache_file()
+    assert path is not None
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
     monkeypatch.setattr(calibrate, "measure_host_peaks", lambda threads=None: fake_peaks(1e9, threads))
     assert host_peaks().source == "measured"
-    assert json.loads(cache_file().read_text())
+    assert json.loads(path.read_text())
 
 
 def fake_peaks(flops: float, threads: int | None, *, at: float | None = None) -> HostPeaks:
-    return HostPeaks(flops, 5e9, "c", calibrate.usable_cores(), "n", threads=threads or 1,
+    return HostPeaks(flops, 5e9, "c", usable_cores(), "n", threads=threads or 1,
                      repeats=7, spread=0.1,
                      measured_at=time.time() if at is None else at)
 
