@@ -3,7 +3,7 @@
 The rule, for a percentile ``p`` (p50, p90, p95 or p99) and a budget ``B`` in ms:
 
 1. **Physical floor.** No percentile of the runs is under the fastest run: ``B`` under the
-   fastest run (or ``B <= 0``) is a **fail**, whatever the statistics say.
+   fastest run (or ``B <= 0``, or NaN) is a **fail**, whatever the statistics say.
 2. **Physical ceiling.** No percentile of the runs is over the slowest run: ``B`` at or over the
    slowest run (plus one clock tick, for runs too fast for the clock) is a **pass**.
 3. Between them, the percentile's confidence interval ``[low, high]`` (``stats.percentile_interval``:
@@ -16,8 +16,8 @@ verdict still inconclusive after that reaches the report, as DG402.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-
 from typing import Literal
 
 from deploygate.probe.result import LatencyResult
@@ -28,8 +28,8 @@ Verdict = Literal["pass", "fail", "inconclusive"]
 def decide(budget_ms: float, *, fastest_ms: float, slowest_ms: float, low_ms: float,
            high_ms: float, tick_ms: float = 0.0) -> Verdict:
     """The verdict for ``budget_ms`` from the run range and the percentile's interval."""
-    if budget_ms <= 0 or budget_ms < fastest_ms:
-        return "fail"
+    if math.isnan(budget_ms) or budget_ms <= 0 or budget_ms < fastest_ms:
+        return "fail"  # a NaN budget compares false with everything: never let it pass
     if budget_ms >= slowest_ms + tick_ms:
         return "pass"
     if high_ms + tick_ms <= budget_ms:

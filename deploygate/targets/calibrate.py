@@ -6,7 +6,9 @@ reached), which the target estimate then applies to the target's peak.
 How, so that two calls agree: the benchmark runs in a child process whose BLAS uses exactly the
 probe's thread count (the same load as the probe, not all cores scaled down), repeats a 1024²
 fp32 matmul for about ``BENCH_SECONDS`` (at least ``MIN_REPEATS``, at most ``MAX_REPEATS`` runs)
-and keeps the best run; ``spread`` (median over best, minus one) says how steady the host was.
+and keeps the best run, timed in CPU time (``time.process_time``), which other processes taking
+turns on the cores do not stretch; ``spread`` (median over best, minus one) says how steady it
+was.
 The figures are cached in ``$XDG_CACHE_HOME/deploygate/host.json`` (``~/.cache`` by default),
 keyed by CPU name, usable cores, numpy version and threads, for ``CACHE_TTL_S``; after that, or
 when a model runs faster than the cached peak (the cache was taken on a busy machine), the next
@@ -139,12 +141,12 @@ def measure_host_peaks(threads: int | None = None) -> HostPeaks:
                  "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
         env[name] = str(threads)
     try:
-        done = subprocess.run([sys.executable, "-m", "deploygate.targets.calibrate"],
+        done = subprocess.run([sys.executable, "-m", "deploygate.targets.calibrate", str(threads)],
                               capture_output=True, timeout=CHILD_TIMEOUT_S, env=env,
                               stdin=subprocess.DEVNULL, check=True)
         figures = _figures(json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1]))
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-        figures, threads = benchmark(), 0  # this process's BLAS: all its threads
+        figures, threads = benchmark(cores), 0  # this process's BLAS: all its threads
     import numpy as np
 
     return HostPeaks(figures["flops"], figures["bandwidth"], cpu_name(), cores, np.__version__,
@@ -162,8 +164,10 @@ def _figures(data: object) -> dict[str, float]:
     return out
 
 
-def benchmark(seconds: float = BENCH_SECONDS) -> dict[str, float]:
-    """Best-of-N matmul and copy in this process: flops, bandwidth, repeats, spread."""
+def benchmark(threads: int = 1, seconds: float = BENCH_SECONDS) -> dict[str, float]:
+    """Best-of-N matmul and copy in this process, timed in CPU time: flops, bandwidth, repeats,
+    spread. ``threads``: the BLAS threads this process runs (its peak is that many times the
+    rate per CPU-second)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -178,19 +182,21 @@ def benchmark(seconds: float = BENCH_SECONDS) -> dict[str, float]:
     dst = np.empty_like(src)
     np.copyto(dst, src)
     copy = min(_repeat(lambda: np.copyto(dst, src), seconds / 2))
-    return {"flops": 2.0 * MATMUL_N**3 / best,
+    return {"flops": threads * 2.0 * MATMUL_N**3 / best,
             "bandwidth": 2.0 * src.nbytes / copy,  # a copy reads and writes every byte
             "repeats": float(len(times)), "spread": statistics.median(times) / best - 1.0}
 
 
 def _repeat(fn: Callable[[], object], seconds: float) -> list[float]:
-    """Seconds of each call of ``fn``: at least MIN_REPEATS, then until ``seconds`` or MAX."""
+    """CPU seconds of each call of ``fn``: at least MIN_REPEATS, then until ``seconds`` of wall
+    time or MAX_REPEATS. CPU time, not wall time: other processes taking turns on the cores
+    stretch the wall clock but not the work, so a busy host gives the same peak."""
     times: list[float] = []
     end = time.perf_counter() + seconds
     while len(times) < MIN_REPEATS or (len(times) < MAX_REPEATS and time.perf_counter() < end):
-        start = time.perf_counter()
+        start = time.process_time()
         fn()
-        times.append(max(time.perf_counter() - start, 1e-9))
+        times.append(max(time.process_time() - start, 1e-9))
     return times
 
 
@@ -340,4 +346,4 @@ def _store(file: Path | None, key: str, peaks: HostPeaks, cached: dict[str, obje
 
 if __name__ == "__main__":
     # The benchmark child: BLAS threads were set through the environment before numpy loaded.
-    print(json.dumps(benchmark(), allow_nan=False))
+    print(json.dumps(benchmark(int(sys.argv[1]) if len(sys.argv) > 1 else 1), allow_nan=False))
