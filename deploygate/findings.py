@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from deploygate.rules import RULES, Outcome
 
@@ -173,3 +174,16 @@ def fingerprint(f: Finding, file: str | None = None) -> str:
 def exit_code(findings: Iterable[Finding], strict: bool = False) -> int:
     """The run's exit code: the worst of its findings (cannot-judge beats violation)."""
     return max((f.exit_code(strict) for f in findings), default=EXIT_OK)
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    """One finding as JSON."""
+    loc = f.location
+    return {
+        "rule": f.rule, "name": f.name, "severity": f.severity.value, "message": f.message,
+        **({"waived": {"reason": f.waived.reason, "until": f.waived.until}} if f.waived else {}),
+        "location": None if loc is None else
+        {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path,
+         **{key: value for key, value in (("end_line", loc.end_line), ("end_column", loc.end_column),
+                                          ("uri", loc.uri)) if value is not None}},
+    }

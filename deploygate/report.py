@@ -11,7 +11,7 @@ from deploygate.baseline import BaselineComparison
 from deploygate.checks.latency import DG401, DG402, DG404
 from deploygate.checks.target import DG405, DG406, DG407
 from deploygate.errors import DG403
-from deploygate.findings import Finding, exit_code
+from deploygate.findings import Finding, exit_code, finding_json
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.assess import Assessment
@@ -176,15 +176,3 @@ class Report:
             "findings": [finding_json(f) for f in self.findings],
         }
 
-
-def finding_json(f: Finding) -> dict[str, Any]:
-    """One finding as JSON."""
-    loc = f.location
-    return {
-        "rule": f.rule, "name": f.name, "severity": f.severity.value, "message": f.message,
-        **({"waived": {"reason": f.waived.reason, "until": f.waived.until}} if f.waived else {}),
-        "location": None if loc is None else
-        {"file": loc.file, "line": loc.line, "column": loc.column, "path": loc.path,
-         **{key: value for key, value in (("end_line", loc.end_line), ("end_column", loc.end_column),
-                                          ("uri", loc.uri)) if value is not None}},
-    }

@@ -191,7 +191,7 @@ class AdviceReport:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form."""
-        from deploygate.report import finding_json
+        from deploygate.findings import finding_json
 
         return {"manifest": self.manifest, "models": [m.to_json() for m in self.models],
                 "findings": [finding_json(f) for f in self.findings]}

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from deploygate.manifest.model import Device
 from deploygate.manifest.units import parse_bandwidth, parse_compute, parse_size
 
+ACCELERATOR_GFLOPS_PER_CORE = 100e9
+"""Without ``compute_precision``, a device quoting more than this per CPU core has an accelerator."""
 EDGE_RULE_OF_THUMB_BYTES = 10**9
 """Edge targets without a device: models stay under about 1 GB."""
 

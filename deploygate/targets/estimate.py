@@ -32,6 +32,7 @@ from typing import Any
 
 
 from deploygate.manifest.model import Device
+from deploygate.targets.catalog import ACCELERATOR_GFLOPS_PER_CORE
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.runtimes import PathCalibration, RuntimePath, calibration_for, choose_path
 from deploygate.targets.workload import Workload
@@ -41,8 +42,6 @@ DEFAULT_CACHE_BYTES = 4 * 2**20
 UNCALIBRATED_EFFICIENCY = 0.50
 """Fraction of CPU peak an onnxruntime graph reaches when nothing was measured on the host and
 the CPU path has no fitted figure (the fitted one in calibration.json is used when present)."""
-ACCELERATOR_GFLOPS_PER_CORE = 100e9
-"""Without ``compute_precision``, a device quoting more than this per CPU core has an accelerator."""
 MIN_EFFICIENCY = 1e-4
 """Floor for a calibrated efficiency (overhead-dominated tiny models)."""
 MIN_COVERAGE = 0.9

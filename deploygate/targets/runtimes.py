@@ -93,7 +93,7 @@ def device_paths(device: Device) -> dict[str, dict[str, float]]:
 
 
 def _looks_accelerated(device: Device) -> bool:
-    from deploygate.targets.estimate import ACCELERATOR_GFLOPS_PER_CORE
+    from deploygate.targets.catalog import ACCELERATOR_GFLOPS_PER_CORE
 
     return device.compute_precision is None and bool(
         device.compute and device.cores and device.compute / device.cores > ACCELERATOR_GFLOPS_PER_CORE)
