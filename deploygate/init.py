@@ -51,6 +51,8 @@ class FoundModel:
     """Bytes on disk (all shards)."""
     inputs: tuple[TensorSpec, ...] = ()
     """An ONNX graph's true inputs: the probe needs sizes for the dimensions they leave open."""
+    branch_inputs: tuple[str, ...] = ()
+    """Inputs whose value picks an ``If`` branch (a sample rate): the probe needs their value."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,15 @@ class ModelAnswers:
     """``latency.dims``: batch-like names at 1, other open names as answered (None: not yet)."""
     shapes: dict[str, tuple[int | None, ...] | None] = field(default_factory=dict)
     """``latency.inputs.<name>.shape`` for inputs with unnamed open sizes (None where open)."""
+    values: dict[str, int | None] = field(default_factory=dict)
+    """``latency.inputs.<name>.value`` for integers that pick a branch (None: not yet)."""
 
     @property
     def placeholders(self) -> int:
-        """Sizes left for the user to fill in (written as SIZE, which validate refuses)."""
+        """Sizes and values left for the user to fill in (SIZE or V, which validate refuses)."""
         return (sum(v is None for v in self.dims.values())
-                + sum(1 if s is None else sum(d is None for d in s) for s in self.shapes.values()))
+                + sum(1 if s is None else sum(d is None for d in s) for s in self.shapes.values())
+                + sum(v is None for v in self.values.values()))
 
 
 def _skipped(folder: Path) -> bool:
@@ -128,18 +133,24 @@ def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
                 detected = [d for d in detected if d[1] != sharded.name]
         for file, fmt, size in detected:
             found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
-                                    _graph_inputs(file) if inputs and fmt == "onnx" else ()))
+                                    *(_graph_inputs(file) if inputs and fmt == "onnx"
+                                      else ((), ()))))
     return sorted(found, key=lambda m: m.path)
 
 
-def _graph_inputs(file: Path) -> tuple[TensorSpec, ...]:
-    """The graph's true inputs (the probe needs sizes for their open dimensions)."""
-    from deploygate.probe.inputs import load_signature
+def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...]]:
+    """The graph's true inputs, and those that pick an ``If`` branch."""
+    import onnx
+
+    from deploygate.probe.graph import read_graph_facts
+    from deploygate.probe.inputs import read_signature
 
     try:
-        return load_signature(file)
+        model = onnx.load(str(file), load_external_data=False)
+        signature = read_signature(model)
+        return signature, read_graph_facts(model, [t.name for t in signature]).branch_inputs
     except Exception:  # an unreadable model is the gate's to report, not init's
-        return ()
+        return (), ()
 
 
 def needed_memory(model: FoundModel) -> int:
@@ -240,13 +251,17 @@ def render_manifest(answers: list[ModelAnswers]) -> str:
 
 
 def _size_lines(a: ModelAnswers) -> list[str]:
-    """``dims`` and ``inputs`` lines; sizes nobody gave are SIZE, which validate refuses."""
-    from deploygate.probe.inputs import PLACEHOLDER
+    """``dims`` and ``inputs`` lines; sizes and values nobody gave are SIZE and V, which
+    validate refuses."""
+    from deploygate.probe.inputs import PLACEHOLDER, VALUE_PLACEHOLDER
 
     def size(value: int | None) -> str:
         return PLACEHOLDER if value is None else str(value)
 
     out = []
+    if any(v is None for v in a.values.values()):
+        out.append(f"      # {VALUE_PLACEHOLDER}: the value of an integer input that picks a branch "
+                   "of the model (a sample rate, a mode).")
     if a.placeholders:
         out += [f"      # {PLACEHOLDER}: the input sizes to measure at (an image's height and width, "
                 "a clip's or a",
@@ -256,11 +271,14 @@ def _size_lines(a: ModelAnswers) -> list[str]:
         batch = [d for d, v in a.dims.items() if v == 1]
         why = f"  # {', '.join(batch)}: one per run" if batch and len(batch) == len(a.dims) else ""
         out.append(f"      dims: {{{dims}}}{why}")
-    if a.shapes:
+    if a.shapes or a.values:
         out.append("      inputs:")
         for name, shape in a.shapes.items():
             sizes = f"{PLACEHOLDER}, ..." if shape is None else ", ".join(size(d) for d in shape)
             out.append(f"        {json.dumps(name)}: {{shape: [{sizes}]}}")
+        for name, value in a.values.items():
+            shown = VALUE_PLACEHOLDER if value is None else str(value)
+            out.append(f"        {json.dumps(name)}: {{value: {shown}}}")
     return out
 
 
@@ -316,7 +334,19 @@ def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = 
                                        type=FiniteNumber(allow_zero=True),
                                        default=max_usd_per_1k))
     dims, shapes = _input_sizes(model, name, ask)
-    return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k, dims, shapes)
+    values = {tensor: None if ask is None else _ask_value(
+                  ask, f"{name}: value of input {tensor!r} (an integer that picks a branch of "
+                       "the model, e.g. a sample rate)")
+              for tensor in _branch_values(model)}
+    return ModelAnswers(name, model, kind, device, budget_ms, max_usd_per_1k, dims, shapes,
+                        values)
+
+
+def _branch_values(model: FoundModel) -> list[str]:
+    from deploygate.manifest.model import LatencySpec
+    from deploygate.probe.inputs import branch_values
+
+    return branch_values(model.inputs, LatencySpec(), model.branch_inputs)
 
 
 def _input_sizes(model: FoundModel, name: str, ask: Ask | None
@@ -351,6 +381,33 @@ def _ask_size(ask: Ask, question: str) -> int | None:
     answer = ask(f"{question}, or {PLACEHOLDER} to fill in later", type=SizeAnswer(),
                  default=PLACEHOLDER)
     return answer if isinstance(answer, int) else None
+
+
+def _ask_value(ask: Ask, question: str) -> int | None:
+    """An integer in answer to ``question``; V (the default) leaves it for later."""
+    from deploygate.probe.inputs import VALUE_PLACEHOLDER
+
+    answer = ask(f"{question}, or {VALUE_PLACEHOLDER} to fill in later", type=ValueAnswer(),
+                 default=VALUE_PLACEHOLDER)
+    return answer if isinstance(answer, int) else None
+
+
+class ValueAnswer(click.ParamType):  # type: ignore[type-arg]
+    """A whole number (of at most 18 digits), or V for "later"; anything else is asked again."""
+
+    name = "value"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int | str:
+        """``value`` as an integer, or the placeholder."""
+        from deploygate.probe.inputs import VALUE_PLACEHOLDER
+
+        text = str(value).strip()
+        if text.upper() == VALUE_PLACEHOLDER:
+            return VALUE_PLACEHOLDER
+        if not re.fullmatch(r"-?[0-9]{1,18}", text):
+            self.fail(f"{text!r} is not a whole number (or {VALUE_PLACEHOLDER})", param, ctx)
+        return int(text)
 
 
 class SizeAnswer(click.ParamType):  # type: ignore[type-arg]

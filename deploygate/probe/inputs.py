@@ -215,7 +215,7 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
         assert shape is not None
         planned[t.name] = (shape, value)
     if gaps:
-        raise needs_values_error(gaps, dims, _branch_values(signature, spec, branch_inputs))
+        raise needs_values_error(gaps, dims, branch_values(signature, spec, branch_inputs))
 
     out: dict[str, np.ndarray] = {}
     for t in signature:
@@ -228,9 +228,10 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
     return out
 
 
-def _branch_values(signature: Sequence[TensorSpec], spec: LatencySpec,
+def branch_values(signature: Sequence[TensorSpec], spec: LatencySpec,
                    branch_inputs: Collection[str]) -> list[str]:
-    """Unpinned integer scalars among ``branch_inputs``: their value picks a branch."""
+    """Unpinned integer scalars among ``branch_inputs``: their value picks a branch, so the
+    probe asks for it together with the sizes (and init asks for it)."""
     out = []
     for t in signature:
         ispec = spec.inputs.get(t.name) or InputSpec()

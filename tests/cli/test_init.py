@@ -191,3 +191,22 @@ def test_init_asks_for_open_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (model,) = manifest.models
     assert model.latency is not None and model.latency.dims == {"batch": 1, "h": 64, "w": 48}
     assert "SIZE" not in (tmp_path / "deploy-constraints.yaml").read_text()
+
+
+def test_init_asks_for_the_integer_that_picks_a_branch(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    probe_models.mode_switch_model(tmp_path / "switch.onnx")  # If mode == 42, else it fails
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "--yes"]).exit_code == 0
+    text = (tmp_path / "deploy-constraints.yaml").read_text()
+    assert '"mode": {value: V}' in text and "# V: the value of an integer input" in text
+    result = runner.invoke(cli, ["validate", "deploy-constraints.yaml"])
+    assert result.exit_code == 2 and "models[0].latency.inputs.mode.value" in result.output
+    result = runner.invoke(cli, ["init", "--force"], input="\n\n\nmaybe\n42\n")
+    assert result.exit_code == 0, result.output
+    assert "switch: value of input 'mode' (an integer that picks a branch" in result.output
+    manifest = load_manifest(tmp_path / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.latency is not None and model.latency.inputs["mode"].value == 42
