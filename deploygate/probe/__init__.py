@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["LatencyResult", "probe_latency", "usable_cores", "parse_dim_option",
            "parse_input_option", "DEFAULT_MEMORY_CAP", "choose_backend", "BACKEND_MISSING"]
 
-DG408 = Rule("DG408", "probe-backend-missing", Outcome.VIOLATION,
+DG408 = Rule("DG408", "probe-backend-missing", Outcome.CANNOT_JUDGE,
              "The runtime that measures this model's format is an extra that is not installed.",
              "Install it with the pip line in the message, e.g. pip install 'deploygate[llama]'.",
              level="warning")

@@ -13,13 +13,15 @@ One generation: the KV cache is cleared, then
   token, sample the next): these are the runs the percentiles and ``budget_ms`` are about;
 * the generation's **decode rate** is its decode steps divided by their time.
 
-One untimed generation warms up. Generations repeat until ``max_time_s`` has passed and at least
+Garbage is collected after each generation, outside the timed steps. One untimed generation
+warms up. Generations repeat until ``max_time_s`` has passed and at least
 ``MIN_GENERATIONS`` ran; extra rounds follow the shared rule (``probe/measure.py``). A model
 file is only ever mapped and read by llama.cpp; its chat template is never rendered.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -88,6 +90,10 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
             steps.append(clock() - step)
         ttft_ms.append((first - start) / 1e6)
         rates.append(len(steps) / (sum(steps) / 1e9))
+        # Each sample() builds a sampler whose native buffers live in reference cycles; the
+        # shared timing loop pauses the garbage collector, so collect here, between timed
+        # steps, or the cycles pile up and slow every later step (2-3x measured).
+        gc.collect()
         return steps
 
     emit({"event": "phase", "phase": "first-run"})

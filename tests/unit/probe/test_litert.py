@@ -78,3 +78,51 @@ def test_mediapipe_face_detector_runs_and_its_segmenter_is_refused(repo: Path) -
     with pytest.raises(ProbeError) as caught:
         probe(selfie, repo)
     assert "'Convolution2DTransposeBias'" in caught.value.message
+
+
+def _tflite_repo(tmp_path: Path, latency: str) -> Path:
+    (tmp_path / ".git").mkdir()
+    dense_model(tmp_path / "m.tflite")
+    manifest = tmp_path / "deploy-constraints.yaml"
+    manifest.write_text("version: 1\nmodels:\n  - name: m\n    path: m.tflite\n"
+                        f"    target: {{kind: edge}}\n    latency:\n{latency}")
+    return manifest
+
+
+def test_check_measures_a_tflite_model_with_litert(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from deploygate.cli import cli
+
+    manifest = _tflite_repo(tmp_path, "      budget_ms: 10000\n      threads: 1\n"
+                                      "      max_time_s: 0.2\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.output)["models"][0]
+    assert model["latency"]["runtime"] == "litert" and model["latency"]["p95_ms"] > 0
+    assert model["findings"] == []
+
+
+def test_a_missing_litert_extra_is_a_warning_naming_the_pip_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from deploygate.cli import cli
+    from deploygate.probe.backends import BACKENDS, Backend
+
+    # A registry entry whose runtime module does not exist: LiteRT as a base install has it.
+    monkeypatch.setitem(BACKENDS, "litert", Backend("litert", ("tflite",), "deploygate_absent",
+                                                    "litert", "deploygate.probe.backends.litert"))
+    manifest = _tflite_repo(tmp_path, "      budget_ms: 10\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.output)["models"][0]["findings"]
+    missing = [f for f in findings if f["rule"] == "DG408"]
+    assert missing and missing[0]["severity"] == "warning"
+    assert "pip install 'deploygate[litert]'" in missing[0]["message"]
+    probe = CliRunner().invoke(cli, ["probe", str(tmp_path / "m.tflite")])
+    assert probe.exit_code == 2 and "pip install 'deploygate[litert]'" in probe.output
