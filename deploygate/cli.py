@@ -246,9 +246,13 @@ def _report_options(command: Any) -> Any:
 @click.option("--on-device", metavar="ID", envvar="DEPLOYGATE_DEVICE",
               help="This runner is device ID: its measurement is the target's latency, not an "
                    "estimate (env DEPLOYGATE_DEVICE).")
+@click.option("--time-budget", "time_budget_s", type=click.FloatRange(min=1), default=1800.0,
+              show_default=True, metavar="SECONDS",
+              help="Seconds the whole check may take; models not judged by then fail with "
+                   "DG112 (exit 2).")
 def check(manifests: tuple[Path, ...], models: tuple[str, ...], fmt: str | None,
           output: str | None, writes: tuple[tuple[str, str], ...], quiet: bool, base: str | None,
-          no_probe: bool, strict: bool, on_device: str | None) -> None:
+          no_probe: bool, strict: bool, on_device: str | None, time_budget_s: float) -> None:
     """Validate the manifests, inspect the models, probe latency, and judge."""
     from deploygate.engine import CheckOptions, run_check
 
@@ -256,7 +260,7 @@ def check(manifests: tuple[Path, ...], models: tuple[str, ...], fmt: str | None,
     options = CheckOptions(manifest=first, manifests=tuple(more), models=models,
                            probe=not no_probe, strict=strict, base=base,
                            progress=_progress(quiet) if fmt in (None, "text") else None,
-                           on_device=on_device or None)
+                           on_device=on_device or None, time_budget_s=time_budget_s)
     report = run_check(options)
     deliver(report, fmt or _default_format(), output, writes, quiet)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, LatencySpec, M
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
-from deploygate.rules import RULES
+from deploygate.rules import RULES, Outcome, Rule
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
 from deploygate.artifacts.base import DG207, DG212
@@ -32,6 +33,15 @@ from deploygate.errors import DG100, DG107
 if TYPE_CHECKING:
     from deploygate.targets.assess import Assessment
     from deploygate.targets.advise import AdviceReport, ModelAdvice
+
+
+DEFAULT_TIME_BUDGET_S = 1800.0
+"""A whole ``check`` (every manifest, model, probe and A/B probe) stops judging after this."""
+
+DG112 = Rule("DG112", "time-budget-spent", Outcome.CANNOT_JUDGE,
+             "The check's overall time budget was spent before this model (or its probe) was "
+             "judged.",
+             "Raise --time-budget, or split the models over jobs (`deploygate matrix`).")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,10 @@ class CheckOptions:
     on_device: str | None = None
     """The device this gate runs on (--on-device / DEPLOYGATE_DEVICE): for models targeting
     it, the measurement is the target's latency and nothing is estimated."""
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    """Seconds the whole check may take (--time-budget); past it, what is left is not judged."""
+    deadline: float | None = None
+    """``time.monotonic()`` when the budget is spent; set by :func:`run_check`."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,8 @@ def display_path(path: Path) -> str:
 
 def run_check(options: CheckOptions) -> Report:
     """Run the gate on every manifest and return one report (never raises for user errors)."""
+    if options.deadline is None:
+        options = replace(options, deadline=time.monotonic() + options.time_budget_s)
     files = (options.manifest, *options.manifests)
     parts = [_check_manifest(file, options) for file in files]
     known = {spec.name for _, manifest in parts if manifest for spec in manifest.models}
@@ -245,6 +261,9 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
     device = device_for(manifest, spec)
     report = ModelReport(spec.name, spec.target, device, latency_spec=spec.latency)
     shown = display_path(spec.resolved_path)
+    if _remaining(options) <= 0:
+        finding = _budget_spent(options, manifest, spec, "before this model was inspected")
+        return replace(report, findings=(_locate(manifest, finding),))
     say = options.progress or (lambda _msg: None)
     say(f"{spec.name}: inspecting {shown}")
     try:
@@ -350,8 +369,12 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
     from deploygate.probe import BACKEND_MISSING, probe_latency
 
     threads = _threads(spec, device)
+    latency_spec = _within_budget(spec.latency, options)
+    if latency_spec is None:
+        findings.append(_budget_spent(options, manifest, spec, "before its probe"))
+        return None, "the check's time budget was spent"
     try:
-        result = probe_latency(spec.resolved_path, spec.latency, threads=threads, root=manifest.root,
+        result = probe_latency(spec.resolved_path, latency_spec, threads=threads, root=manifest.root,
                                base_dir=manifest.file.parent, display=display_path(spec.resolved_path),
                                fmt=artifact.format, progress=options.progress)
     except DeploygateError as e:
@@ -370,6 +393,27 @@ def _not_runnable(artifact: ArtifactInfo) -> str:
     if artifact.format == "gguf":
         return "the GGUF holds no tensors (a vocabulary only): there is nothing to run"
     return not_probed_reason(artifact.format)
+
+
+def _remaining(options: CheckOptions) -> float:
+    return float("inf") if options.deadline is None else options.deadline - time.monotonic()
+
+
+def _within_budget(spec: LatencySpec, options: CheckOptions) -> LatencySpec | None:
+    """``spec`` with its measuring time and hard timeout cut to what the check has left."""
+    left = _remaining(options)
+    if left <= 1:
+        return None
+    return replace(spec, timeout_s=min(spec.timeout_s, left),
+                   max_time_s=min(spec.max_time_s, left / 2))
+
+
+def _budget_spent(options: CheckOptions, manifest: Manifest, spec: ModelSpec,
+                  when: str) -> Finding:
+    return Finding(DG112.id, Severity.ERROR,
+                   f"the check's time budget of {options.time_budget_s:g} s was spent {when}; "
+                   "nothing about it was judged (raise --time-budget, or split the models over "
+                   "jobs)", Location(manifest.display, spec.key), spec.name)
 
 
 def _line(finding: Finding) -> int:
@@ -493,8 +537,11 @@ def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: 
         return None, f"the base is {base.format} and the head {head.format}: not comparable"
     from deploygate.probe.ab import probe_ab
 
+    latency_spec = _within_budget(spec.latency or LatencySpec(), options)
+    if latency_spec is None:
+        return None, "the check's time budget was spent before the A/B probe"
     try:
-        return probe_ab(base_file, spec.resolved_path, spec.latency or LatencySpec(),
+        return probe_ab(base_file, spec.resolved_path, latency_spec,
                         threads=_threads(spec, device), root=manifest.root,
                         base_dir=manifest.file.parent, base_display=base_display,
                         head_display=display_path(spec.resolved_path), fmt=head.format,

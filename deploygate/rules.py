@@ -62,6 +62,7 @@ RULE_MODULES: tuple[str, ...] = (
     "deploygate.manifest.load",       # DG1xx
     "deploygate.paths",               # DG106
     "deploygate.policy",              # DG108 coverage, DG109/DG110 waivers
+    "deploygate.engine",              # DG112
     "deploygate.artifacts.base",      # DG2xx shared by the readers
     "deploygate.artifacts.lfs",       # DG204
     "deploygate.checks.fit",          # DG3xx

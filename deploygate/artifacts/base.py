@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from deploygate.rules import Outcome, Rule
 
+MAX_RANK = 64
+"""Dimensions of one tensor in any format (numpy's own limit): a longer shape is a hostile
+header, and multiplying thousands of large dimensions costs quadratic time in big integers."""
+
 Dim = int | str | None
 """A dimension: a fixed size, a symbolic name (``batch``), or None when unnamed and unknown."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import onnx
 from onnx import AttributeProto, TensorProto
 
-from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec, as_text
+from deploygate.artifacts.base import MAX_RANK, ArtifactInfo, Dim, TensorSpec, as_text
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG201, DG208
@@ -31,6 +31,9 @@ MAX_GRAPH_DEPTH = 64
 # No real tensor holds 2^50 elements (4 PiB of float32); a larger count is a corrupt or hostile
 # header, refused before any arithmetic on it.
 MAX_TENSOR_ELEMENTS = 2**50
+MAX_NODES = 200_000
+"""Nodes in a graph, subgraphs and functions included (large exported LLMs have tens of
+thousands): the parent process walks each, and later stages infer shapes over all of them."""
 # Domains onnxruntime implements itself; anything else needs a custom-op library.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
 
@@ -166,8 +169,8 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
         size_bytes=size,
         params=tally.params,
         bytes_by_dtype=dict(sorted(tally.bytes_by_dtype.items())),
-        inputs=tuple(_spec(v) for v in graph.input if v.name not in weights),
-        outputs=tuple(_spec(v) for v in graph.output),
+        inputs=tuple(_spec(v, display) for v in graph.input if v.name not in weights),
+        outputs=tuple(_spec(v, display) for v in graph.output),
         files=(path.name, *external_files),
         details=_details(model, tally, bool(external_files)),
         runnable=True,
@@ -186,6 +189,83 @@ def external_locations(path: Path, display: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(PurePosixPath(r.location).as_posix() for r in tally.external))
 
 
+# Protobuf field numbers on the way from a model to its nodes (onnx.proto): what the scan
+# below descends into. Everything else is skipped by its length, never decoded.
+_MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
+_GRAPH_NODE, _FUNCTION_NODE, _NODE_ATTRIBUTE = 1, 7, 5
+_ATTRIBUTE_GRAPH, _ATTRIBUTE_GRAPHS = 6, 11
+
+
+def _count_nodes_before_parsing(path: Path, display: str) -> None:
+    """Refuse a graph of more than MAX_NODES nodes from its wire format, before protobuf parses
+    it: parsed, every node costs hundreds of bytes (a million take ~400 MB)."""
+    data = path.read_bytes()  # the parser reads it whole too (the size is checked first)
+    count = [0]
+    try:
+        _scan_message(data, 0, len(data), {_MODEL_GRAPH: "graph", _MODEL_FUNCTIONS: "function"},
+                      count, 0)
+    except _TooMany:
+        raise ArtifactError(f"the graph has more than {MAX_NODES:,} nodes (subgraphs and "
+                            "functions included); deploygate does not analyse graphs this "
+                            "large", file=display, rule=DG202) from None
+    except (IndexError, ValueError):
+        return  # not well-formed: the parser will say so
+
+
+class _TooMany(Exception):
+    pass
+
+
+_DESCEND: dict[str, dict[int, str]] = {
+    "graph": {_GRAPH_NODE: "node"},
+    "function": {_FUNCTION_NODE: "node"},
+    "node": {_NODE_ATTRIBUTE: "attribute"},
+    "attribute": {_ATTRIBUTE_GRAPH: "graph", _ATTRIBUTE_GRAPHS: "graph"},
+}
+
+
+def _scan_message(buf: bytes, pos: int, end: int, fields: dict[int, str], count: list[int],
+                  depth: int) -> None:
+    if depth > 4 * MAX_GRAPH_DEPTH:
+        raise ValueError("nested too deeply")
+    while pos < end:
+        key, pos = _varint(buf, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, pos = _varint(buf, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        elif wire == 2:
+            length, pos = _varint(buf, pos)
+            kind = fields.get(number)
+            if kind == "node":
+                count[0] += 1
+                if count[0] > MAX_NODES:
+                    raise _TooMany
+            if kind is not None:
+                _scan_message(buf, pos, min(pos + length, end), _DESCEND[kind], count, depth + 1)
+            pos += length
+        else:
+            raise ValueError(f"wire type {wire}")
+        if pos > end:
+            raise ValueError("truncated")
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint too long")
+
+
 def _load(path: Path, display: str) -> onnx.ModelProto:
     size = path.stat().st_size
     if size > PROTOBUF_LIMIT:
@@ -193,6 +273,7 @@ def _load(path: Path, display: str) -> onnx.ModelProto:
             f"the ONNX file is {size} bytes, over protobuf's 2 GiB limit; re-save it with "
             "external data (onnx.save_model(..., save_as_external_data=True))",
             file=display, rule=DG202)
+    _count_nodes_before_parsing(path, display)
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf raises DecodeError, RuntimeError, ValueError, ...
@@ -216,6 +297,12 @@ def _walk_graph(graph: onnx.GraphProto, tally: _Tally, display: str, depth: int)
 def _walk_nodes(nodes: Iterable[onnx.NodeProto], tally: _Tally, display: str, depth: int) -> None:
     for node in nodes:
         tally.nodes += 1
+        if tally.nodes > MAX_NODES:
+            # Refused here, before any later stage (workload counting, shape inference) does
+            # work proportional to the graph in this uncapped process.
+            raise ArtifactError(f"the graph has more than {MAX_NODES:,} nodes (subgraphs and "
+                                "functions included); deploygate does not analyse graphs this "
+                                "large", file=display, rule=DG202)
         tally.node_domains.add((node.domain, node.op_type))
         is_constant = node.op_type == "Constant" and node.domain in ("", "ai.onnx")
         ml_weights = ML_WEIGHTS.get(node.op_type, ()) if node.domain == "ai.onnx.ml" else ()
@@ -285,6 +372,10 @@ def _note_attribute_tensors(attr: onnx.AttributeProto, tally: _Tally) -> None:
 
 def _elements(dims: Iterable[int], what: str, display: str) -> int:
     """The element count of ``dims``, refusing negative and absurd dimensions."""
+    dims = list(dims)
+    if len(dims) > MAX_RANK:
+        raise ArtifactError(f"{what} has {len(dims)} dimensions (limit {MAX_RANK}); the file is "
+                            "corrupt or hostile, re-export it", file=display, rule=DG202)
     elements = 1
     for d in dims:
         if d < 0:
@@ -483,12 +574,17 @@ def _check_bounds(ref: ExternalRef, file_size: int, display: str) -> None:
             rule=DG208)
 
 
-def _spec(value: onnx.ValueInfoProto) -> TensorSpec:
+def _spec(value: onnx.ValueInfoProto, display: str) -> TensorSpec:
     kind = value.type.WhichOneof("value")
     if kind in ("tensor_type", "sparse_tensor_type"):
         tensor_type = getattr(value.type, kind)
         shape: tuple[Dim, ...] | None = None
         if tensor_type.HasField("shape"):
+            if len(tensor_type.shape.dim) > MAX_RANK:
+                raise ArtifactError(f"input or output {as_text(value.name)!r} has "
+                                    f"{len(tensor_type.shape.dim)} dimensions (limit {MAX_RANK}); "
+                                    "the file is corrupt or hostile, re-export it",
+                                    file=display, rule=DG202)
             shape = tuple(graph_dim(d) for d in tensor_type.shape.dim)
         return TensorSpec(value.name, dtype_name(tensor_type.elem_type), shape)
     # sequence, map and optional values have no single element type or shape.

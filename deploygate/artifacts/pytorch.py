@@ -43,7 +43,7 @@ from deploygate.errors import DG202
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_MEMBERS = 100_000
-MAX_CENTRAL_DIRECTORY = 64 << 20
+MAX_CENTRAL_DIRECTORY = 16 << 20
 MAX_COMPRESSION_RATIO = 100  # torch writes members stored (ratio 1); deflate rarely beats 10
 MAX_NAMES_SHOWN = 100  # unsafe globals named in one message
 EOCD = b"PK\x05\x06"
@@ -219,6 +219,7 @@ def _check_central_directory(f: BinaryIO, size: int) -> None:
         raise _Corrupt("no zip end-of-central-directory record (truncated archive)")
     # EOCD: signature, disk numbers (2 x 2), entries on this disk, entries, size, offset
     entries, cd_size, cd_offset = struct.unpack("<HII", tail[at + 10:at + 20])
+    cd_end = size - tail_len + at  # the directory ends where its end record starts
     if entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
         loc = tail.rfind(EOCD64_LOCATOR, 0, at)
         if loc < 0 or loc + 20 > len(tail):
@@ -231,6 +232,7 @@ def _check_central_directory(f: BinaryIO, size: int) -> None:
         if rec[:4] != b"PK\x06\x06":
             raise _Corrupt("bad zip64 end record")
         entries, cd_size, cd_offset = struct.unpack("<QQQ", rec[32:56])
+        cd_end = eocd64
     if entries > MAX_MEMBERS:
         raise _Corrupt(f"the archive lists {entries} members (limit {MAX_MEMBERS})")
     if cd_size > MAX_CENTRAL_DIRECTORY:
@@ -239,6 +241,28 @@ def _check_central_directory(f: BinaryIO, size: int) -> None:
     if cd_offset + cd_size > size:
         raise _Corrupt(f"the zip central directory ({cd_size} bytes at offset {cd_offset}) "
                        f"lies past the end of the file ({size} bytes): the archive is truncated")
+    # Where zipfile will read the directory: just before the end record, wherever cd_offset
+    # says (it allows for data prepended to the archive).
+    _count_members(f, max(cd_end - cd_size, 0), cd_size)
+
+
+def _count_members(f: BinaryIO, cd_start: int, cd_size: int) -> None:
+    """Count the central directory's records before zipfile builds an object for each.
+
+    The end record's member count is only a claim: zipfile reads records until the directory's
+    bytes run out, so a directory of small records under its size cap could still list over a
+    million members (a ZipInfo each, hundreds of megabytes).
+    """
+    f.seek(cd_start)
+    cd = f.read(cd_size)
+    count = pos = 0
+    while pos + 46 <= len(cd) and cd[pos:pos + 4] == b"PK\x01\x02":
+        name, extra, comment = struct.unpack_from("<HHH", cd, pos + 28)
+        pos += 46 + name + extra + comment
+        count += 1
+        if count > MAX_MEMBERS:
+            raise _Corrupt(f"the zip central directory holds more than {MAX_MEMBERS} members "
+                           "(whatever its end record claims)")
 
 
 def _check_name(name: str) -> None:

@@ -13,14 +13,17 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from deploygate.artifacts.base import ArtifactInfo, Dim, TensorSpec
+from deploygate.artifacts.base import MAX_RANK, ArtifactInfo, Dim, TensorSpec
 from deploygate.errors import ArtifactError
 from deploygate.errors import DG202
 
 IDENTIFIER = b"TFL3"
 MAX_VECTOR = 50_000_000  # elements in one vector (checked against the bytes left, too)
 MAX_VTABLE_FIELDS = 256
-MAX_TENSORS = 10_000_000
+MAX_TENSORS = 500_000
+MAX_ELEMENTS_WALKED = 250_000
+"""Tables and ints read over the whole file: FlatBuffers let many fields point at one shared
+vector, so without a total a small file could be walked billions of times."""
 MAX_NAME_BYTES = 1 << 16
 
 # schema.fbs TensorType -> numpy-style name
@@ -69,6 +72,13 @@ class _FlatBuffer:
     def __init__(self, buf: Any) -> None:
         self.buf = buf
         self.size = len(buf)
+        self.walked = 0
+
+    def _walk(self, n: int, what: str) -> None:
+        self.walked += n
+        if self.walked > MAX_ELEMENTS_WALKED:
+            raise _Corrupt(f"{what}: more than {MAX_ELEMENTS_WALKED} tables and values to read "
+                           "in all (vectors shared many times over?)")
 
     def _check(self, pos: int, n: int, what: str) -> None:
         if pos < 0 or n < 0 or pos + n > self.size:
@@ -128,6 +138,7 @@ class _FlatBuffer:
     def tables(self, table: int, index: int, what: str, cap: int = MAX_VECTOR) -> list[int]:
         """Positions of the tables in a vector-of-tables field."""
         start, n = self.vector(table, index, 4, what, cap)
+        self._walk(n, what)
         return [self.deref(start + 4 * i, f"{what}[{i}]") for i in range(n)]
 
     def ints(self, table: int, index: int, what: str) -> list[int] | None:
@@ -135,6 +146,7 @@ class _FlatBuffer:
         if self.field(table, index, what) is None:
             return None
         start, n = self.vector(table, index, 4, what, cap=1 << 20)
+        self._walk(n, what)
         return list(struct.unpack_from(f"<{n}i", self.buf, start))
 
     def string(self, table: int, index: int, what: str) -> str | None:
@@ -210,6 +222,8 @@ def _read(fb: _FlatBuffer, path: Path, display: str, size: int) -> ArtifactInfo:
             if buffer >= max(len(buffer_sizes), 1):
                 raise _Corrupt(f"{what} names buffer {buffer}; the model has "
                                f"{len(buffer_sizes)}")
+            if len(shape) > MAX_RANK or len(signature or ()) > MAX_RANK:
+                raise _Corrupt(f"{what} has more than {MAX_RANK} dimensions")
             if any(d < 0 for d in shape):
                 raise _Corrupt(f"{what} has a negative dimension {shape}")
             # buffer 0 is the schema's empty sentinel; an empty buffer means activations

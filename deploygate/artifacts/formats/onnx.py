@@ -20,5 +20,5 @@ FORMAT = Format(
     # ``.data`` and ``.onnx_data`` are what onnx.save_model and torch.onnx.export write.
     data_extensions=(".data", ".onnx_data"),
     companions="external_locations",
-    caps=("PROTOBUF_LIMIT", "MAX_GRAPH_DEPTH", "MAX_TENSOR_ELEMENTS"),
+    caps=("PROTOBUF_LIMIT", "MAX_GRAPH_DEPTH", "MAX_TENSOR_ELEMENTS", "MAX_NODES"),
 )

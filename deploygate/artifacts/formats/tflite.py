@@ -15,5 +15,5 @@ FORMAT = Format(
     reader="deploygate.artifacts.tflite",
     extensions=(".tflite",),
     sniff=sniff,
-    caps=("MAX_VECTOR", "MAX_TENSORS"),
+    caps=("MAX_VECTOR", "MAX_TENSORS", "MAX_ELEMENTS_WALKED"),
 )
