@@ -55,7 +55,8 @@ def probe_ab(base: Path, head: Path, spec: LatencySpec, *, threads: int, root: P
     from deploygate.probe import probe_latency
 
     # Each side gets the manifest's measuring time in all, split across the rounds.
-    share = replace(spec, max_time_s=spec.max_time_s / rounds)
+    # No budget: both sides measure alike, without the verdict's extra rounds.
+    share = replace(spec, max_time_s=spec.max_time_s / rounds, budget_ms=None)
     base_p50: list[float] = []
     head_p50: list[float] = []
     used = threads

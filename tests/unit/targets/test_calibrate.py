@@ -128,3 +128,23 @@ def test_a_real_measurement_reports_its_spread() -> None:
     peaks = calibrate.measure_host_peaks(1)
     assert peaks.threads == 1 and peaks.repeats >= calibrate.MIN_REPEATS
     assert peaks.spread >= 0 and peaks.flops > 0 and peaks.bandwidth > 0
+
+
+@pytest.mark.parametrize("entry", [
+    {"measured_at": float("nan")}, {"measured_at": -1.0}, {"spread": float("inf")},
+    {"spread": -0.5}, {"threads": 0}, {"threads": 10**6}, {"repeats": 0}, {"threads": True},
+])
+def test_cached_statistics_that_are_not_measurements_are_measured_again(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, entry: dict[str, object]) -> None:
+    monkeypatch.delenv("DEPLOYGATE_HOST_PEAKS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(calibrate, "measure_host_peaks", lambda threads=None: fake_peaks(7e9, threads))
+    host_peaks(1)
+    file = cache_file()
+    assert file is not None
+    stored = json.loads(file.read_text())
+    (key,) = stored
+    stored[key].update(entry)
+    file.write_text(json.dumps(stored))  # Python writes NaN and Infinity bare, as a bad file would
+    assert host_peaks(1).source == "measured"
+    json.loads(file.read_text(), parse_constant=lambda name: pytest.fail(f"{name} written"))
