@@ -61,4 +61,6 @@ def render(report: Report) -> str:
         seen[item["fingerprint"]] = count + 1
         if count:
             item["fingerprint"] = f"{item['fingerprint']}-{count}"
-    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
+    # ASCII escapes, as the JSON report writes them: a file name that is not UTF-8 (decoded
+    # with surrogate escapes) stays representable, and the output is always valid UTF-8.
+    return json.dumps(issues, indent=2) + "\n"
