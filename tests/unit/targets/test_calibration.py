@@ -30,6 +30,19 @@ def test_every_catalog_path_has_a_source_and_a_usual_runtime() -> None:
                 assert f"paths.{runtime}.{precision}" in device.sources, (device.id, runtime)
 
 
+def test_every_catalog_figure_has_a_source() -> None:
+    import json
+    from importlib import resources
+
+    raw = json.loads(resources.files("deploygate.targets").joinpath("devices.json").read_text())
+    for device_id, entry in raw.items():
+        if device_id.startswith("_"):
+            continue
+        for figure in ("memory", "memory_bandwidth", "compute", "cores", "cache", "price_per_hour"):
+            if figure in entry:
+                assert figure in entry["sources"], (device_id, figure)
+
+
 def test_fitted_bands_contain_the_estimate_and_paths_measured_are_calibrated() -> None:
     data = load_calibration()
     for runtime, entry in data["runtimes"].items():
