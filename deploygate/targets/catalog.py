@@ -29,8 +29,7 @@ def device_from_mapping(device_id: str, data: Mapping[str, Any], *, custom: bool
         cores=data.get("cores"),
         cache=parse_size(data["cache"]) if "cache" in data else None,
         compute_precision=data.get("compute_precision"),
-        paths={runtime: {precision: parse_compute(peak) for precision, peak in by.items()}
-               for runtime, by in data.get("paths", {}).items()},
+        paths=_paths(data.get("paths", {})),
         runtime=data.get("runtime"),
         price_per_hour=data.get("price_per_hour"),
         name=data.get("name", device_id),
@@ -39,6 +38,19 @@ def device_from_mapping(device_id: str, data: Mapping[str, Any], *, custom: bool
         as_of=data.get("as_of"),
         custom=custom,
     )
+
+
+def _paths(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Runtime -> precision -> peak; a peak of zero says nothing and would divide by zero."""
+    paths: dict[str, dict[str, float]] = {}
+    for runtime, by in raw.items():
+        for precision, value in by.items():
+            peak = parse_compute(value)
+            if peak <= 0:
+                raise ValueError(f"paths.{runtime}.{precision}: {value!r} is not a peak above zero; "
+                                 "give the operations per second that path reaches, e.g. 40TOPS")
+            paths.setdefault(runtime, {})[precision] = peak
+    return paths
 
 
 @lru_cache(maxsize=1)

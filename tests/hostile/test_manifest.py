@@ -235,3 +235,10 @@ def test_manifest_python_name_tag_never_resolves(repo: HostileRepo) -> None:
 def test_manifest_python_object_new_in_validate(repo: HostileRepo) -> None:
     repo.manifest(f"!!python/object/new:subprocess.Popen [['touch', '{repo.canary}']]\n")
     repo.expect(repo.run("validate", MANIFEST), 2, rule=None, file=MANIFEST, says=["mapping"])
+
+
+def test_manifest_device_path_peak_of_zero(repo: HostileRepo) -> None:
+    repo.manifest("version: 1\ndevices:\n  board: {kind: edge, memory: 1GiB, compute: 1TOPS, "
+                  "paths: {litert: {int8: 0TOPS}}}\nmodels:\n" + MODEL)
+    repo.expect(repo.check(), 2, rule="DG102", file=MANIFEST,
+                says=["devices.board", "paths.litert.int8", "above zero"])
