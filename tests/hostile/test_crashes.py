@@ -8,14 +8,18 @@ model's folder through a link (every file opened beside a model, not only shards
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 import os
 import struct
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from tests.hostile.harness import HostileRepo
+from tests.hostile.test_fuzz import examples
 
 ST_MODEL = "models/ckpt"
 DIGITS = "9" * 4000  # under Python's 4300-digit int() limit, far over any float
@@ -151,3 +155,36 @@ def test_model_path_that_is_not_a_regular_file(repo: HostileRepo) -> None:
     os.mkfifo(repo.root / "models" / "m.onnx")  # opening it would wait for a writer forever
     repo.model("models/m.onnx")
     repo.expect(repo.check(), 2, rule="DG202", file="models/m.onnx", says=["not a regular file"])
+
+
+# -- property: any number at any key that takes one is a report, never an exception ----------
+
+_KEYS = ["latency: {budget_ms: N}", "cost: {max_usd_per_1k: N}", "limits: {max_params: N}",
+         "limits: {max_size: N}", "latency: {budget_ms: 5, timeout_s: N}",
+         "latency: {budget_ms: 5, threads: N}", "latency: {budget_ms: 5, dims: {n: N}}",
+         "latency: {budget_ms: 5, inputs: {x: {shape: [N]}}}", "latency: {budget_ms: 5, warmup: N}",
+         "target: {kind: edge, device: d}"]
+_NUMBERS = st.one_of(st.integers(), st.integers(min_value=2**63 - 2, max_value=10**300),
+                     st.integers(max_value=-(2**63)), st.floats(), st.just("9" * 4000),
+                     st.just("1e400"), st.just(".nan"), st.just("-.inf"), st.just("0x7fffffff"))
+
+
+@settings(max_examples=examples(60), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(_KEYS), number=_NUMBERS, cores=_NUMBERS)
+def test_any_number_anywhere_is_judged_not_raised(tmp_path: Path, key: str, number: object,
+                                                  cores: object) -> None:
+    from deploygate.engine import CheckOptions, run_check
+
+    (tmp_path / ".git").mkdir(exist_ok=True)
+    (tmp_path / "m.onnx").write_bytes(_onnx())
+    manifest = tmp_path / "deploy-constraints.yaml"
+    entry = key.replace("N", str(number))
+    manifest.write_text(f"version: 1\ndevices: {{d: {{memory: 1GB, cores: {cores}}}}}\n"
+                        f"models:\n  - {{name: m, path: m.onnx, target: {{kind: edge}}, {entry}}}\n"
+                        if not entry.startswith("target") else
+                        f"version: 1\ndevices: {{d: {{memory: 1GB, cores: {cores}}}}}\n"
+                        f"models:\n  - {{name: m, path: m.onnx, {entry}}}\n")
+    report = run_check(CheckOptions(manifest=manifest, probe=False))
+    json.dumps(report.to_json(), allow_nan=False)
+    assert report.exit_code in (0, 1, 2)
