@@ -120,3 +120,17 @@ def test_probe_command_reports_ttft_and_decode_rate(tiny_gguf: Path) -> None:
     data = json.loads(result.output)
     assert data["ttft_verdict"] == "fail" and data["runtime"] == "llama.cpp"
     assert data["ttft_ms"]["p50_ms"] > 0 and data["tokens_per_s"] > 0
+
+
+def test_a_model_llama_cpp_cannot_load_is_one_line_exit_2(tiny_gguf: Path, tmp_path: Path) -> None:
+    from deploygate.errors import ProbeError
+
+    pins = _pins()
+    broken = tiny_llama(tmp_path / "broken.gguf", pins.cached(pins.LLAMA_VOCAB),
+                        drop="output_norm.weight")
+    with pytest.raises(ProbeError) as caught:
+        probe_latency(broken, LatencySpec(max_time_s=0.2, timeout_s=60), threads=1,
+                      root=tmp_path, base_dir=tmp_path, display="broken.gguf", fmt="gguf")
+    assert caught.value.rule == "DG403" and "llama.cpp could not load the model" in \
+        caught.value.message
+    assert "\n" not in str(caught.value)
