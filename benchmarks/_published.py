@@ -43,10 +43,11 @@ BAND_QUANTILES = (0.05, 0.95)
 SHARED_COMPUTE = True
 """One compute efficiency per runtime (the same fraction of each precision's peak) rather than
 one per precision, unless the runtime's precisions were measured on the same models and devices
-(``paired``: AI Hub's float and w8a8 assets), which separates precision from harness. One per precision fits these rows more closely (leave-one-row-out within 2x:
-95% against 92%) but learns the harness, not the engine: its int8 figure comes from MLPerf's
-tuned runs (100% of peak) and put TensorRT int8 YOLO on the held-out rows 2-3x too fast
-(38% within 2x against 88%)."""
+(``paired``: AI Hub's float and w8a8 assets), which separates precision from harness. One per
+precision on TensorRT fits these rows more closely (leave-one-row-out within 2x: 95% against
+92%) but learns the harness, not the engine: its int8 figure comes from MLPerf's tuned runs
+(100% of peak) and put TensorRT int8 YOLO on the held-out rows 2-3x too fast (38% within 2x
+against 88%)."""
 UNCALIBRATED = {"compute_efficiency": 0.25, "memory_efficiency": 0.5, "launch_us": 5.0,
                 "floor_ms": 0.1, "band": [0.25, 4.0]}
 """Assumed figures for a runtime or precision without published measurements."""
