@@ -91,6 +91,21 @@ class TensorSpec:
 
 
 @dataclass(frozen=True)
+class GraphFacts:
+    """What later stages need of a model's graph, taken from the artifacts stage's one parse."""
+
+    skeleton: bytes
+    """The serialized model with the data of every large tensor removed: structure, dims, types
+    and small constants (shape tensors, trip counts) stay. The workload stage infers shapes and
+    counts FLOPs on it, so the model file is never parsed twice and the weights are never held
+    by the analysis."""
+    nodes: int
+    """Nodes in the graph, its subgraphs and functions."""
+    external_data: tuple[str, ...] = ()
+    """External-data locations the model names, relative to its folder (checked as safe)."""
+
+
+@dataclass(frozen=True)
 class ArtifactInfo:
     """Facts read from a model's headers; never from its weights."""
 
@@ -120,6 +135,9 @@ class ArtifactInfo:
     training_state: dict[str, Any] | None = None
     """What a training checkpoint holds besides the model's weights (optimizer state, EMA
     copies), kept out of ``params`` and ``bytes_by_dtype``; None for a model file."""
+    graph: GraphFacts | None = field(default=None, repr=False)
+    """The computation graph, for the stages that analyse it (ONNX); None for weights-only
+    formats. Not part of the JSON report."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", as_text(self.details))

@@ -17,7 +17,7 @@ from typing import Any
 import onnx
 from onnx import AttributeProto, TensorProto
 
-from deploygate.artifacts.base import MAX_RANK, ArtifactInfo, Dim, TensorSpec, as_text
+from deploygate.artifacts.base import MAX_RANK, ArtifactInfo, Dim, GraphFacts, TensorSpec, as_text
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG201, DG208
@@ -163,18 +163,85 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     graph = model.graph
     weights = {t.name for t in graph.initializer} | {
         s.values.name for s in graph.sparse_initializer}
+    details = _details(model, tally, bool(external_files))
+    inputs = tuple(_spec(v, display) for v in graph.input if v.name not in weights)
+    outputs = tuple(_spec(v, display) for v in graph.output)
+    facts = GraphFacts(skeleton(model), tally.nodes,
+                       tuple(dict.fromkeys(PurePosixPath(r.location).as_posix()
+                                           for r in tally.external)))
     return ArtifactInfo(
         path=display,
         format="onnx",
         size_bytes=size,
         params=tally.params,
         bytes_by_dtype=dict(sorted(tally.bytes_by_dtype.items())),
-        inputs=tuple(_spec(v, display) for v in graph.input if v.name not in weights),
-        outputs=tuple(_spec(v, display) for v in graph.output),
+        inputs=inputs,
+        outputs=outputs,
         files=(path.name, *external_files),
-        details=_details(model, tally, bool(external_files)),
+        details=details,
         runnable=True,
+        graph=facts,
     )
+
+
+SKELETON_KEEP_BYTES = 4096
+"""A tensor whose inline data is at most this keeps it in the graph skeleton: shape tensors,
+axes and trip counts, which shape inference and the workload read. Larger ones keep dims and
+type only."""
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "string_data", "int64_data",
+                "double_data", "uint64_data")
+
+
+def skeleton(model: onnx.ModelProto) -> bytes:
+    """``model`` serialized without the data of its large tensors (see ``GraphFacts``).
+
+    Strips ``model`` in place: the caller is done with the weights' values.
+    """
+    for graph in _graphs(model.graph, depth=0):
+        for tensor in graph.initializer:
+            _strip(tensor)
+        for sparse in graph.sparse_initializer:
+            _strip(sparse.values)
+        _strip_attributes(graph.node)
+    for function in model.functions:
+        _strip_attributes(function.node)
+    data: bytes = model.SerializeToString()
+    return data
+
+
+def read_skeleton(path: Path, display: str) -> bytes:
+    """The skeleton of the ONNX model at ``path``, its external data neither read nor checked."""
+    return skeleton(_load(path, display))
+
+
+def _graphs(graph: onnx.GraphProto, depth: int) -> Iterator[onnx.GraphProto]:
+    """``graph`` and every subgraph under it (depth already bounded by the walk)."""
+    yield graph
+    if depth >= MAX_GRAPH_DEPTH:
+        return
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                yield from _graphs(attr.g, depth + 1)
+            elif attr.type == AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _graphs(sub, depth + 1)
+
+
+def _strip_attributes(nodes: Iterable[onnx.NodeProto]) -> None:
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                _strip(attr.t)
+            elif attr.type == AttributeProto.TENSORS:
+                for tensor in attr.tensors:
+                    _strip(tensor)
+
+
+def _strip(tensor: onnx.TensorProto) -> None:
+    if tensor.data_location != TensorProto.EXTERNAL and tensor.ByteSize() > SKELETON_KEEP_BYTES:
+        for name in _DATA_FIELDS:
+            tensor.ClearField(name)
 
 
 def external_locations(path: Path, display: str) -> tuple[str, ...]:

@@ -78,7 +78,7 @@ def workload_for(spec: ModelSpec, artifact: ArtifactInfo,
     else:
         shapes, assumed = pinned_shapes(artifact, spec.latency)
     try:
-        return estimate_workload(spec.resolved_path, artifact, shapes, assumed, spec.serving)
+        return estimate_workload(artifact, shapes, assumed, spec.serving)
     except (OSError, ValueError, DecodeError):
         # Inspection already judged the file; a graph that cannot be counted only leaves the
         # estimates out (the checks that need them say what is missing).

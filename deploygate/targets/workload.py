@@ -777,14 +777,24 @@ def _from_scores(name: str, producer: dict[str, Any], scores: set[str]) -> bool:
 
 def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,
                   assumptions: tuple[str, ...] = ()) -> Workload:
-    """Workload of the ONNX model at ``path`` with its inputs pinned to ``shapes``.
+    """Workload of the ONNX model at ``path`` alone (external data is neither read nor checked):
+    for the benchmarks and tests; a check uses the skeleton inspection already made."""
+    from deploygate.artifacts.onnx import read_skeleton
 
-    Reads the graph only (external weights stay on disk); shape inference that fails leaves the
-    declared shapes, and coverage says how much could be counted.
+    return skeleton_workload(read_skeleton(path, str(path)), shapes, assumptions)
+
+
+def skeleton_workload(skeleton: bytes, shapes: Mapping[str, Sequence[int]] | None = None,
+                      assumptions: tuple[str, ...] = ()) -> Workload:
+    """Workload of a graph skeleton (``GraphFacts.skeleton``) with its inputs pinned to ``shapes``.
+
+    The skeleton holds no large tensor's data, so shape inference costs the graph's size, not
+    the weights'. Inference that fails leaves the declared shapes, and coverage says how much
+    could be counted.
     """
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = onnx.ModelProto.FromString(skeleton)
     _pin_inputs(model.graph, shapes or {})
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
@@ -793,15 +803,14 @@ def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,
     return graph_workload(model, assumptions)
 
 
-def estimate_workload(path: Path, artifact: ArtifactInfo,
+def estimate_workload(artifact: ArtifactInfo,
                       shapes: Mapping[str, Sequence[int]] | None = None,
                       assumptions: tuple[str, ...] = (),
                       serving: Serving | None = None) -> Workload | None:
-    """The workload of ``artifact``: from its ONNX graph, or per token from an LLM config (at
-    ``serving``'s context when given)."""
-    if artifact.format == "onnx":
-        file = path if path.is_file() else None
-        return onnx_workload(file, shapes, assumptions) if file is not None else None
+    """The workload of ``artifact``: from its graph (the artifacts stage's skeleton; the file is
+    not read again), or per token from an LLM config (at ``serving``'s context when given)."""
+    if artifact.graph is not None:
+        return skeleton_workload(artifact.graph.skeleton, shapes, assumptions)
     shape = llm_shape(artifact)
     if shape is not None:
         from deploygate.targets.memory import serving_context

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploygate.checks import cost
+from deploygate.artifacts import inspect_artifact
 from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import load_catalog
@@ -20,9 +21,12 @@ G4DN = load_catalog()["aws-g4dn.xlarge"]
 def _judge(ceiling: float, device: Device | None = G4DN, latency_ms: float | None = 20.0,
            path: Path | str = "missing.onnx", dims: dict[str, int] | None = None):
     latency = latency_result(latency_ms) if latency_ms is not None else None
+    # A real file is inspected for real (its graph feeds the workload); otherwise stand-in facts.
+    artifact = inspect_artifact(Path(path), display=str(path)) if Path(path).is_file() \
+        else small_onnx()
     ctx = build_context(spec("cloud", device.id if device else None, path=path,
                              max_usd_per_1k=ceiling, dims=dims),
-                        "dc.yaml", small_onnx(), device, latency,
+                        "dc.yaml", artifact, device, latency,
                         None if latency else "the probe was skipped (--no-probe)")
     return ctx, list(cost.check(ctx))
 

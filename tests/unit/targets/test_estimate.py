@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from deploygate.artifacts import inspect_artifact
 from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
@@ -14,7 +15,7 @@ from deploygate.targets.estimate import estimate_target, is_accelerator, not_est
 from deploygate.targets.runtimes import load_calibration
 from deploygate.targets.workload import Kernel, Workload
 from tests.fixtures import workload_models as onnx_models
-from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
+from tests.fixtures.factories import latency_result, llm_7b_fp16, spec
 
 CATALOG = load_catalog()
 HOST = HostPeaks(flops=100e9, bandwidth=10e9, cpu="test", cores=2, numpy="x", source="env")
@@ -183,7 +184,7 @@ def test_model_on_raspberry_pi_5_reports_a_positive_target_latency(tmp_path: Pat
     path = onnx_models.save(onnx_models.conv(batch="batch", size=64), tmp_path / "conv.onnx")
     pi5 = CATALOG["raspberry-pi-5"]
     ctx = build_context(spec("edge", "raspberry-pi-5", path=path, budget_ms=100, dims={"batch": 1}),
-                        "dc.yaml", small_onnx(str(path)), pi5,
+                        "dc.yaml", inspect_artifact(path, display=str(path)), pi5,
                         latency_result(0.8, threads=4, shapes={"x": [1, 3, 64, 64]}))
     assert ctx.workload is not None and ctx.workload.coverage == 1.0
     assert ctx.target is not None and ctx.target.calibrated
@@ -195,7 +196,8 @@ def test_model_on_raspberry_pi_5_reports_a_positive_target_latency(tmp_path: Pat
 def test_on_device_measurement_is_the_target_figure(tmp_path: Path) -> None:
     path = onnx_models.save(onnx_models.conv(), tmp_path / "conv.onnx")
     ctx = build_context(spec("edge", "raspberry-pi-5", path=path, budget_ms=100), "dc.yaml",
-                        small_onnx(str(path)), CATALOG["raspberry-pi-5"], latency_result(3.0),
+                        inspect_artifact(path, display=str(path)), CATALOG["raspberry-pi-5"],
+                        latency_result(3.0),
                         on_target=True)
     assert ctx.target is None
     assert ctx.latency is not None and ctx.latency.measured_on == "raspberry-pi-5"
