@@ -729,34 +729,33 @@ def _engine_kernels(nodes: list[Any], g: _Graph) -> list[Kernel]:
                 return None
         return None
 
-    grouped: dict[int, int] = {}  # id(node) -> id(its softmax)
+    grouped: set[int] = set()  # ids of the nodes inside an attention kernel
+    groups: list[tuple[Any, Any, Any]] = []  # (q.k MatMul, Softmax, p.v MatMul)
     for n in nodes:
         if n.op_type != "Softmax":
             continue
         qk, pv = walk(n, forward=False), walk(n, forward=True)
-        if qk is not None and pv is not None:
-            grouped[id(qk)] = grouped[id(pv)] = grouped[id(n)] = id(n)
+        # A MatMul already inside another attention kernel stays there (a graph that shares
+        # one between two softmaxes is counted once, never twice).
+        if qk is not None and pv is not None and qk is not pv \
+                and not {id(qk), id(pv)} & grouped:
+            grouped |= {id(qk), id(n), id(pv)}
+            groups.append((qk, n, pv))
     kernels: list[Kernel] = []
-    attention: dict[int, list[Any]] = {}
     for n in nodes:
-        if id(n) in grouped:
-            attention.setdefault(grouped[id(n)], []).append(n)
-            continue
-        if n.op_type in FOLDED_OPS or n.op_type in CONTROL_FLOW_OPS or n.output \
-                and all(o in derived for o in n.output if o):
+        if id(n) in grouped or n.op_type in FOLDED_OPS or n.op_type in CONTROL_FLOW_OPS \
+                or n.output and all(o in derived for o in n.output if o):
             continue
         flops = _node_flops(n, g) or 0.0
         acts = sum(numel(i) for i in n.input if i and not weightlike(i)) \
             + sum(numel(o) for o in n.output if o)
         weights = sum(numel(i) for i in n.input if i and weightlike(i))
         kernels.append(Kernel(flops, float(acts), float(weights)))
-    for group in attention.values():
-        qk, softmax, pv = group[0], group[1], group[2]
-        flops = sum(_node_flops(x, g) or 0.0 for x in group)
-        scores = {o for o in softmax.input} | {o for o in softmax.output} | set(qk.output)
+    for qk, softmax, pv in groups:
+        flops = sum(_node_flops(x, g) or 0.0 for x in (qk, softmax, pv))
+        scores = set(softmax.input) | set(softmax.output) | set(qk.output)
         acts = sum(numel(i) for i in qk.input if i and not weightlike(i)) \
             + sum(numel(i) for i in pv.input if i and i not in scores and not weightlike(i)
-                  and (i not in producer or id(producer[i]) not in grouped)
                   and not _from_scores(i, producer, scores)) \
             + sum(numel(o) for o in pv.output if o)
         kernels.append(Kernel(flops, float(acts), 0.0, attention=True))

@@ -223,3 +223,22 @@ def test_a_qdq_graph_is_quantized_and_its_dequantized_weights_are_weights(tmp_pa
     assert w.quantized
     (kernel,) = w.kernels  # Q/DQ folded: one MatMul reading int8 weights
     assert kernel.weights == 64 * 64 and kernel.activations == 2 * 64
+
+
+def test_two_softmaxes_sharing_one_score_matmul_are_counted_once(tmp_path: Path) -> None:
+    # A hostile (or merely odd) graph: one q.k feeds two softmax -> p.v chains.
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["q", "kt"], ["s"]),
+         helper.make_node("Softmax", ["s"], ["p1"], axis=-1),
+         helper.make_node("Softmax", ["s"], ["p2"], axis=-1),
+         helper.make_node("MatMul", ["p1", "v"], ["y1"]),
+         helper.make_node("MatMul", ["p2", "v"], ["y2"])], "shared",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
+         for n, shape in (("q", [1, 8, 4]), ("kt", [1, 4, 8]), ("v", [1, 8, 4]))],
+        [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [1, 8, 4]),
+         helper.make_tensor_value_info("y2", TensorProto.FLOAT, [1, 8, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    w = onnx_workload(onnx_models.save(model, tmp_path / "shared.onnx"))
+    assert sum(k.attention for k in w.kernels) == 1
+    assert len(w.kernels) == 3  # one attention kernel, the second softmax and its p.v
+    assert sum(k.flops for k in w.kernels) == pytest.approx(w.flops)
