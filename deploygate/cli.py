@@ -18,7 +18,7 @@ import click
 
 from deploygate.manifest.model import DEFAULT_PERCENTILE, PERCENTILES, Percentile
 from deploygate import __version__
-from deploygate.errors import DeploygateError
+from deploygate.errors import DeploygateError, ProbeError
 from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
 from deploygate.init import FiniteNumber
 
@@ -63,6 +63,29 @@ class _Group(click.Group):
             _fail(ctx, f"deploygate: internal error, please report: {type(e).__name__}: {cause} "
                        "(re-run with --debug for the traceback)", EXIT_INTERNAL, e)
 
+
+
+_PROBE_FLAGS = (
+    ("latency.dims", "--dim NAME=VALUE"),
+    ("latency.inputs", "--input NAME=shape:1x3x224x224, range:LO..HI or value:V"),
+    ("latency.timeout_s", "--timeout-s"),
+    ("latency.max_time_s", "--max-time-s"),
+    ("latency.threads", "--threads"),
+)
+"""The `deploygate probe` flag that sets what a manifest key sets, by key prefix."""
+
+
+def _with_probe_flag(error: ProbeError) -> ProbeError:
+    """``error`` naming the flag that fixes it: its message names manifest keys, and without a
+    manifest the flags set the same things."""
+    from deploygate.errors import ProbeNeedsValues
+    from deploygate.rules import RULES
+
+    flag = next((f for key, f in _PROBE_FLAGS if (error.path or "").startswith(key)), None)
+    if flag is None or isinstance(error, ProbeNeedsValues):  # the latter names its flags
+        return error
+    return ProbeError(f"{error.message} (with `deploygate probe`: {flag})", file=error.file,
+                      path=error.path, rule=RULES[error.rule])
 
 def _exit_for(error: DeploygateError) -> int:
     from deploygate.rules import RULES
@@ -353,8 +376,11 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
                        tokens_per_s=tokens_per_s, prompt_tokens=prompt_tokens,
                        new_tokens=new_tokens)
     quiet = fmt == "json"
-    artifact, result = run_probe(ProbeOptions(path, spec, threads,
-                                              None if quiet else _progress()))
+    try:
+        artifact, result = run_probe(ProbeOptions(path, spec, threads,
+                                                  None if quiet else _progress()))
+    except ProbeError as e:
+        raise _with_probe_flag(e) from e
     verdict = judge(result, percentile, budget_ms) if budget_ms else None
     if (ttft_ms or tokens_per_s) and result.ttft is None:
         raise UsageError(f"--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; "

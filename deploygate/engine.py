@@ -24,7 +24,7 @@ from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, LatencySpec, M
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
-from deploygate.rules import RULES, Outcome, Rule
+from deploygate.rules import Outcome, Rule
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
 from deploygate.artifacts.base import DG207, DG212
@@ -436,7 +436,7 @@ class ProbeOptions:
 
 def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     """Inspect and probe one model without a manifest; raises DeploygateError on failure."""
-    from deploygate.errors import ProbeError, ProbeNeedsValues
+    from deploygate.errors import ProbeError
     from deploygate.paths import find_repository_root
     from deploygate.host import usable_cores
     from deploygate.probe import probe_latency
@@ -446,28 +446,11 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     if not artifact.runnable:
         raise ProbeError(_not_runnable(artifact), file=shown)
     cwd = Path.cwd()
-    try:
-        result = probe_latency(options.model, options.spec,
-                               threads=options.threads or usable_cores(),
-                               root=find_repository_root(cwd), base_dir=cwd, display=shown,
-                               fmt=artifact.format, progress=options.progress)
-    except ProbeError as e:
-        # The message names manifest keys; without a manifest, the flags set the same things.
-        flag = next((f for key, f in _PROBE_FLAGS if (e.path or "").startswith(key)), None)
-        if flag is None or isinstance(e, ProbeNeedsValues):  # the latter names its flags
-            raise
-        raise ProbeError(f"{e.message} (with `deploygate probe`: {flag})", file=e.file,
-                         path=e.path, rule=RULES[e.rule]) from e
+    result = probe_latency(options.model, options.spec,
+                           threads=options.threads or usable_cores(),
+                           root=find_repository_root(cwd), base_dir=cwd, display=shown,
+                           fmt=artifact.format, progress=options.progress)
     return artifact, result
-
-
-_PROBE_FLAGS = (
-    ("latency.dims", "--dim NAME=VALUE"),
-    ("latency.inputs", "--input NAME=shape:1x3x224x224, range:LO..HI or value:V"),
-    ("latency.timeout_s", "--timeout-s"),
-    ("latency.max_time_s", "--max-time-s"),
-    ("latency.threads", "--threads"),
-)
 
 
 def _locate(manifest: Manifest, finding: Finding) -> Finding:
