@@ -103,7 +103,7 @@ LIMITS: tuple[Limit, ...] = (
           "Timed runs per model, whatever the time budget."),
     Limit("deploygate.engine", "DEFAULT_TIME_BUDGET_S", 1800.0, "seconds",
           "A whole `check` (--time-budget); what is not judged by then is DG112 (exit 2)."),
-    Limit("deploygate.baseline", "GIT_TIMEOUT_S", 60, "seconds",
+    Limit("deploygate.baseline.repository", "GIT_TIMEOUT_S", 60, "seconds",
           "Each `git rev-parse` for a base ref is killed past this."),
     Limit("deploygate.targets.calibrate", "MAX_CACHE_BYTES", 1 << 20, "bytes",
           "host.json is read at most this far (no links followed, only plausible figures used)."),

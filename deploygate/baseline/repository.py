@@ -1,64 +1,45 @@
-"""Baseline stage: the same model on a git ref, read straight from git objects.
-
-The ref is resolved to a commit; the base manifest and the model's files are read from that
-commit's trees and blobs into a private temporary folder (mode 0700, removed on close). Nothing
-here checks out, touches the working tree or index, or runs repository hooks. Git LFS pointers
-in the base are smudged with ``git lfs`` when it is installed; otherwise only the size they
-record is known. gitpython is imported only when a comparison actually runs.
-"""
+"""Reading the base ref from git objects: the base manifest and the model's files (and the
+files it names, such as ONNX external data) into a private temporary folder, Git LFS pointers
+smudged when git-lfs is installed. Nothing checks out, touches the working tree or index, or
+runs repository hooks; gitpython is imported only when a comparison actually runs."""
 
 from __future__ import annotations
 
-import json
 import posixpath
-import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts import formats
-from deploygate.artifacts.base import ArtifactInfo
 from deploygate.errors import BaselineError
-from deploygate.manifest.model import Baseline, Manifest, ModelSpec
-from deploygate.manifest.units import format_bytes, format_count
+from deploygate.manifest.model import Manifest, ModelSpec
 
 if TYPE_CHECKING:
     import git
 
-    from deploygate.probe.ab import ABLatency
+from deploygate.baseline.compare import BaselineComparison
+from deploygate.baseline.refs import RefChoice, check_ref_text
 
-MAX_REF_CHARS = 256
-"""Longer strings are not refs anyone types; refusing them keeps messages readable."""
-MAX_EVENT_BYTES = 16 << 20
-"""GitHub event payloads are small JSON; a bigger file is not one."""
+
 GIT_TIMEOUT_S = 60
 """Every git command run for a ref (rev-parse) is killed past this: a ref from the manifest
 could make git search history (``^{/regex}``) for as long as the regex backtracks."""
+
+
 LFS_SMUDGE_TIMEOUT_S = 600.0
 """A smudge may download the object; a stuck download must not hang the pipeline."""
+
+
 CHUNK_BYTES = 1 << 20
 """Blobs are streamed to disk in pieces this big, never held whole in memory."""
 
-_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
 _LINK_MODE = 0o120000
-
-
-@dataclass(frozen=True)
-class RefChoice:
-    """Which ref to compare with, and where that choice came from."""
-
-    ref: str
-    """As given: ``origin/main``, a branch, a tag or a commit id."""
-    source: str
-    """``--base``, ``baseline.ref``, ``GITHUB_BASE_REF``, ``pull_request.base.sha``,
-    ``CI_MERGE_REQUEST_DIFF_BASE_SHA`` or ``CI_MERGE_REQUEST_TARGET_BRANCH_NAME``."""
-    fallbacks: tuple[str, ...] = ()
-    """Refs tried in order when ``ref`` is not in the clone (the pull request's base commit)."""
 
 
 @dataclass(frozen=True)
@@ -108,195 +89,6 @@ class BaseFiles:
     """Bytes of its model files, LFS pointers counted at the size they record."""
     pointer_reason: str | None = None
     """Why pointers were left as they are (git-lfs missing, or the smudge failed)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One measure before (base) and after (head)."""
-
-    before: float
-    """On the base ref."""
-    after: float
-    """In the working tree."""
-
-    @property
-    def delta(self) -> float:
-        """after - before."""
-        return self.after - self.before
-
-    @property
-    def fraction(self) -> float | None:
-        """Relative change (0.25 for +25%); None when the base was zero and the head is not."""
-        if self.before == 0:
-            return 0.0 if self.after == 0 else None
-        return self.delta / self.before
-
-    def to_json(self) -> dict[str, Any]:
-        """``{before, after, delta, change}``; change is the fraction (0.25 for +25%)."""
-        return {"before": self.before, "after": self.after, "delta": self.delta,
-                "change": self.fraction}
-
-
-def signed_percent(fraction: float | None) -> str:
-    """0.25 as ``+25%``; None (growth from zero) as ``+inf%``."""
-    if fraction is None:
-        return "+inf%"
-    return f"{fraction * 100:+.3g}%" if abs(fraction) < 10 else f"{fraction * 100:+.0f}%"
-
-
-def describe(measure: str, change: Change) -> str:
-    """``4.75 MB → 19 MB (+300%)`` for sizes, counts for params, ms for latency."""
-    if measure == "size":
-        before, after = format_bytes(int(change.before)), format_bytes(int(change.after))
-    elif measure == "params":
-        before, after = format_count(int(change.before)), format_count(int(change.after))
-    else:
-        before, after = f"{change.before:.3f} ms", f"{change.after:.3f} ms"
-    return f"{before} → {after} ({signed_percent(change.fraction)})"
-
-
-@dataclass(frozen=True)
-class BaselineComparison:
-    """What the baseline stage learned about one model: the boundary type the checks judge."""
-
-    ref: str | None
-    """The ref compared with (None when none could be chosen)."""
-    source: str | None
-    """Where the ref came from."""
-    status: str
-    """``compared``, ``new`` (no base version), ``skipped`` or ``unavailable`` (git failed)."""
-    commit: str | None = None
-    """The base commit id."""
-    base_path: str | None = None
-    """Repository-relative path of the base artifact."""
-    base_format: str | None = None
-    """The format the base manifest declares for it, if any."""
-    base_allow_globals: tuple[str, ...] | None = None
-    """The pickle globals the base manifest accepted for it; None when no base entry was read."""
-    base: ArtifactInfo | None = None
-    """Inspection of the base artifact; None when it could not be inspected."""
-    size: Change | None = None
-    """Bytes on disk."""
-    params: Change | None = None
-    """Parameter count."""
-    latency: ABLatency | None = None
-    """Alternating base/head probes, when ``max_latency_increase`` is set and both ran."""
-    size_from_lfs_pointers: bool = False
-    """Whether the base size is the one recorded in LFS pointers."""
-    reason: str | None = None
-    """Why the comparison is ``unavailable`` or ``skipped``."""
-    skipped: dict[str, str] = field(default_factory=dict)
-    """Measures (size, params, latency) not compared, and why."""
-    notes: tuple[str, ...] = ()
-    """Other facts worth showing (e.g. the base manifest could not be parsed)."""
-
-    def to_json(self) -> dict[str, Any]:
-        """The report's per-model ``baseline`` object."""
-        latency = None
-        if self.latency is not None:
-            ab = self.latency
-            latency = {**Change(ab.base_median_ms, ab.head_median_ms).to_json(),
-                       "ratio": ab.ratio, "rounds": ab.rounds, "threads": ab.threads,
-                       "base_p50_ms": list(ab.base_p50_ms), "head_p50_ms": list(ab.head_p50_ms)}
-        return {
-            "ref": self.ref, "source": self.source, "commit": self.commit,
-            "status": self.status, "base_path": self.base_path,
-            "size_bytes": self.size.to_json() if self.size else None,
-            "params": self.params.to_json() if self.params else None,
-            "latency_ms": latency,
-            "size_from_lfs_pointers": self.size_from_lfs_pointers,
-            "reason": self.reason, "skipped": dict(self.skipped), "notes": list(self.notes),
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# Choosing and checking the ref
-
-
-def choose_ref(cli_ref: str | None, baseline: Baseline | None,
-               environ: Mapping[str, str]) -> RefChoice | None:
-    """The ref to compare with: ``--base``, else ``baseline.ref``, else the pull request's base.
-
-    The pull request's base is used only for models that declare ``baseline``.
-    """
-    if cli_ref is not None:
-        return RefChoice(cli_ref, "--base")
-    if baseline is None:
-        return None
-    if baseline.ref:
-        return RefChoice(baseline.ref, "baseline.ref")
-    return pull_request_base(environ)
-
-
-def pull_request_base(environ: Mapping[str, str]) -> RefChoice | None:
-    """The base of the GitHub pull request or GitLab merge request this runs for; else None."""
-    sha = _event_base_sha(environ.get("GITHUB_EVENT_PATH"))
-    branch = environ.get("GITHUB_BASE_REF")
-    if branch:
-        return RefChoice(f"origin/{branch}", "GITHUB_BASE_REF", (sha,) if sha else ())
-    if sha:
-        return RefChoice(sha, "pull_request.base.sha")
-    return merge_request_base(environ)
-
-
-def merge_request_base(environ: Mapping[str, str]) -> RefChoice | None:
-    """The base of a GitLab merge-request pipeline: the diff's base commit, else the target branch.
-
-    ``CI_MERGE_REQUEST_DIFF_BASE_SHA`` is the commit the merge request's diff starts from (the
-    merge base), which is what the change is judged against; the target branch, which may have
-    moved on since, is only the fallback.
-    """
-    sha = environ.get("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
-    branch = environ.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
-    target = (f"origin/{branch}",) if branch else ()
-    if _FULL_SHA.fullmatch(sha):
-        return RefChoice(sha, "CI_MERGE_REQUEST_DIFF_BASE_SHA", target)
-    if target:
-        return RefChoice(target[0], "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
-    return None
-
-
-def _event_base_sha(event_path: str | None) -> str | None:
-    if not event_path:
-        return None
-    try:
-        with open(event_path, "rb") as f:
-            raw = f.read(MAX_EVENT_BYTES + 1)
-        event: Any = json.loads(raw) if len(raw) <= MAX_EVENT_BYTES else None
-    except (OSError, ValueError):
-        return None  # not a pull request event we can read: no base from it
-    try:
-        sha = event["pull_request"]["base"]["sha"]
-    except (KeyError, TypeError, IndexError):
-        return None
-    return sha if isinstance(sha, str) and _FULL_SHA.fullmatch(sha) else None
-
-
-def check_ref_text(ref: str) -> None:
-    """Refuse ref strings that could be read as options, ranges or several words."""
-    shown = ref if ref.isprintable() and len(ref) <= MAX_REF_CHARS else repr(ref[:40])
-    problem = None
-    if not ref:
-        problem = "is empty"
-    elif len(ref) > MAX_REF_CHARS:
-        problem = f"is longer than {MAX_REF_CHARS} characters"
-    elif ref.startswith("-"):
-        problem = "starts with '-' (it would be read as an option)"
-    elif any(c.isspace() or not c.isprintable() for c in ref):
-        problem = "contains whitespace or control characters"
-    elif ".." in ref:
-        problem = "contains '..' (a range, not one commit)"
-    elif ":" in ref:
-        problem = "contains ':' (a path in a tree, not a commit)"
-    elif "{/" in ref:
-        problem = "contains '{/' (a search of commit messages, not one commit)"
-    if problem:
-        raise BaselineError(f"base ref {shown} {problem}; refused, name one branch, tag or "
-                            "commit such as origin/main")
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading the base from git
 
 
 @contextmanager
