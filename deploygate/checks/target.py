@@ -31,7 +31,8 @@ DG407 = Rule("DG407", "target-latency-not-estimable", Outcome.VIOLATION,
              "The target device's latency cannot be estimated: too little of the model's work could "
              "be counted (shapes unknown, ops without a cost model).",
              "Pin the inputs (`latency.inputs`, `latency.dims`) so shapes are known, or measure on "
-             "the device itself (--on-device).", level="warning")
+             "the device itself (--on-device); `latency.on_inconclusive: fail` makes it fail.",
+             level="warning")
 
 
 def unestimable(ctx: ModelContext) -> str | None:
@@ -54,11 +55,15 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         if why is not None and ctx.device is not None:
             measured = (f"; the host measured {ctx.latency.at(spec.percentile):.3g} ms, which "
                         f"does not stand for {ctx.device.id}" if ctx.latency is not None else "")
+            fails = spec.on_inconclusive == "fail"
+            effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
+                      "NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to "
+                      "fail to make this fail the gate)")
             yield ctx.finding(DG407, "latency.budget_ms",
                               f"cannot estimate the latency on {ctx.device.id} against the budget "
-                              f"of {spec.budget_ms:g} ms: {why}{measured}; pin the inputs so "
-                              "shapes are known, or measure on the device (--on-device)",
-                              Severity.WARNING)
+                              f"of {spec.budget_ms:g} ms: {why}{measured}; {effect}; pin the "
+                              "inputs so shapes are known, or measure on the device "
+                              "(--on-device)", Severity.ERROR if fails else Severity.WARNING)
         return
     budget = spec.budget_ms
     per = " per generated token" if est.per == "token" else ""

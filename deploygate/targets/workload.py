@@ -35,6 +35,8 @@ CONTEXT_CAP_TOKENS = 4096
 """LLM context used for the KV cache: the model's maximum, capped here (a typical serving
 setting; a 128k-token maximum would otherwise dominate every estimate)."""
 DEFAULT_DIM = 1
+MAX_TENSOR_ELEMENTS = 2**50
+"""A tensor with more elements than this (a petabyte of int8) is taken as of unknown shape."""
 """Value taken by a symbolic dimension that neither the probe nor the manifest pinned."""
 GGUF_KV_DTYPE_BYTES = 2
 """llama.cpp keeps the KV cache in f16 by default, whatever the weights' quantization."""
@@ -323,6 +325,13 @@ def batch_size(artifact: ArtifactInfo, spec: LatencySpec | None,
 class _Tensor:
     shape: tuple[int, ...] | None
     itemsize: float
+
+    def __post_init__(self) -> None:
+        # A shape no machine could hold (hostile dims multiply past float range) is unknown:
+        # it lowers coverage instead of overflowing every figure computed from it.
+        if self.shape is not None and (any(d < 0 for d in self.shape)
+                                       or math.prod(self.shape) > MAX_TENSOR_ELEMENTS):
+            self.shape = None
 
     @property
     def known(self) -> bool:

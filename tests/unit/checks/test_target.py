@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from deploygate.checks import target
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Severity
@@ -61,5 +63,10 @@ def test_a_workload_counted_too_little_cannot_be_estimated_and_never_passes() ->
     assert f.rule == "DG407" and f.severity is Severity.WARNING
     assert "45% of nodes" in f.message and "com.example.Mystery" in f.message
     assert "does not stand for raspberry-pi-5" in f.message
+    assert "NOT JUDGED" in f.message
     # The host's 0.22 ms does not pass the model for the Pi either.
     assert list(latency.check(ctx)) == []
+    strict = replace(ctx, spec=replace(ctx.spec, latency=replace(
+        ctx.spec.latency, on_inconclusive="fail")))
+    (f,) = target.check(strict)
+    assert f.rule == "DG407" and f.severity is Severity.ERROR and "fails the gate" in f.message

@@ -242,3 +242,14 @@ def test_two_softmaxes_sharing_one_score_matmul_are_counted_once(tmp_path: Path)
     assert sum(k.attention for k in w.kernels) == 1
     assert len(w.kernels) == 3  # one attention kernel, the second softmax and its p.v
     assert sum(k.flops for k in w.kernels) == pytest.approx(w.flops)
+
+
+def test_dims_no_machine_could_hold_are_unknown_not_an_overflow(tmp_path: Path) -> None:
+    dims = [2**62] * 20  # multiplies past the float range
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "huge",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, dims)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    w = onnx_workload(onnx_models.save(model, tmp_path / "huge.onnx"))
+    assert w.coverage == 0.0 and w.flops == 0.0
