@@ -80,6 +80,9 @@ def _latency_cell(m: ModelReport) -> str:
     estimated = m.target_ms
     if estimated is not None:
         cell += f" (est. {estimated:.1f} ms on {m.target.device})"
+    if m.latency.ttft is not None:
+        cell += (f" per token; ttft {pct} {m.latency.ttft.at(pct):.1f} ms, "
+                 f"{m.latency.tokens_per_s or 0:.1f} tokens/s")
     return cell
 
 

@@ -52,9 +52,18 @@ def model_lines(m: ModelReport) -> list[str]:
         interval = (f" [{lat.interval_ms[pct][0]:.2f}-{lat.interval_ms[pct][1]:.2f}]"
                     if pct in lat.interval_ms else "")
         judged = f", {m.latency_verdict}" if m.latency_verdict else ""
-        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{_estimated(lat, pct)}{interval}"
-                     f"{budget}{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
-                     f"{lat.describe_threads()} on {lat.measured_on}")
+        runtime = f", {lat.runtime} {lat.runtime_version}".rstrip() if lat.runtime_version else ""
+        providers = f" ({', '.join(lat.providers)})" if lat.providers else ""
+        per = " per token" if lat.ttft is not None else ""
+        lines.append(f"      latency: {pct} {lat.at(pct):.2f} ms{per}{_estimated(lat, pct)}"
+                     f"{interval}{budget}{judged}, p50 {lat.p50_ms:.2f} ms; {lat.runs} runs, "
+                     f"{lat.describe_threads()} on {lat.measured_on}{runtime}{providers}")
+        if lat.ttft is not None:
+            ttft_budget = (f" (budget {spec.ttft_ms:g} ms)" if spec and spec.ttft_ms else "")
+            minimum = (f" (minimum {spec.tokens_per_s:g})" if spec and spec.tokens_per_s else "")
+            lines.append(f"      time to first token: {pct} {lat.ttft.at(pct):.1f} ms"
+                         f"{ttft_budget} for {lat.prompt_tokens} prompt tokens; decode "
+                         f"{lat.tokens_per_s or 0:.1f} tokens/s{minimum} over {lat.new_tokens}")
         lines += assumed_lines(lat, "        ", flags=False)
     target = est.target if est is not None else None
     if target is not None:

@@ -126,3 +126,15 @@ def test_a_missing_litert_extra_is_a_warning_naming_the_pip_line(
     assert "pip install 'deploygate[litert]'" in missing[0]["message"]
     probe = CliRunner().invoke(cli, ["probe", str(tmp_path / "m.tflite")])
     assert probe.exit_code == 2 and "pip install 'deploygate[litert]'" in probe.output
+
+
+def test_a_dynamic_batch_is_set_to_one_and_the_input_resized(repo: Path) -> None:
+    model = dense_model(repo / "models" / "dyn.tflite", dynamic_batch=True)
+    assert inspect_artifact(model, display="dyn.tflite").inputs[0].shape == (None, 64)
+    result = probe(model, repo)
+    assert result.input_shapes == {"x": [1, 64]}
+    assert [d["axis"] for d in result.defaulted_dims] == [0]
+    from deploygate.manifest.model import InputSpec
+
+    pinned = probe(model, repo, inputs={"x": InputSpec(shape=(4, 64))})
+    assert pinned.input_shapes == {"x": [4, 64]} and pinned.defaulted_dims == ()
