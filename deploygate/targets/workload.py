@@ -412,7 +412,8 @@ def _int_scalar(tensor: Any) -> int | None:
     """The value of a one-element integer TensorProto (a Loop's trip count), else None."""
     from onnx import numpy_helper
 
-    if math.prod(tensor.dims) != 1 or tensor.data_type not in _INT_TYPES:
+    if math.prod(tensor.dims) != 1 or tensor.data_type not in _INT_TYPES \
+            or tensor.data_location == tensor.EXTERNAL:  # never open a file a graph names
         return None
     try:
         return int(numpy_helper.to_array(tensor).reshape(-1)[0])

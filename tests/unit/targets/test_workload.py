@@ -253,3 +253,17 @@ def test_dims_no_machine_could_hold_are_unknown_not_an_overflow(tmp_path: Path) 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     w = onnx_workload(onnx_models.save(model, tmp_path / "huge.onnx"))
     assert w.coverage == 0.0 and w.flops == 0.0
+
+
+def test_an_external_trip_count_is_never_read(tmp_path: Path) -> None:
+    model = onnx_models.looped(trips=5)
+    (trips,) = [t for t in model.graph.initializer if t.name == "trips"]
+    trips.ClearField("raw_data")
+    trips.ClearField("int64_data")
+    trips.data_location = onnx.TensorProto.EXTERNAL
+    entry = trips.external_data.add()
+    entry.key, entry.value = "location", "/etc/passwd"
+    path = tmp_path / "loop.onnx"
+    onnx.save_model(model, str(path))
+    w = onnx_workload(path)
+    assert any("trip count unknown" in a for a in w.assumptions)
