@@ -121,9 +121,10 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
     elif result.ttft is None:
         reason = (f"{result.runtime} measured this model, and only llama.cpp measures an LLM's "
                   "time to first token and decode rate (GGUF models)")
-    elif ctx.target is not None:
-        reason = ("it was measured on this host, and the target device's time to first token "
-                  "and decode rate are not estimated (measure on the device with --on-device)")
+    elif ctx.device is not None and result.measured_on != ctx.device.id:
+        reason = (f"it was measured on this host, not on {ctx.device.id}, and a device's time to "
+                  "first token and decode rate are not estimated (run the gate on the device "
+                  "with --on-device)")
     if reason is not None:
         for key in keys:
             yield ctx.finding(DG404, f"latency.{key}", f"latency.{key} not checked: {reason}",

@@ -182,3 +182,16 @@ def test_llm_limits_on_a_model_without_an_llm_measurement_are_not_checked() -> N
     ttft, rate = llm_findings(onnx_result, ttft_ms=5.0, tokens_per_s=10.0)
     assert ttft.rule == rate.rule == "DG404" and ttft.severity is Severity.WARNING
     assert "only llama.cpp measures" in ttft.message
+
+
+def test_llm_limits_for_a_named_device_are_judged_only_on_the_device() -> None:
+    entry = model(1000.0, device="raspberry-pi-5")
+    assert entry.latency is not None
+    entry = replace(entry, latency=replace(entry.latency, ttft_ms=5.0))
+    art = small_onnx()
+    device = load_catalog()["raspberry-pi-5"]
+    host = ModelContext(entry, "dc.yaml", art, estimate_memory(art), device, latency=llm())
+    (f,) = [f for f in latency.check(host) if f.location and "ttft" in (f.location.path or "")]
+    assert f.rule == "DG404" and "--on-device" in f.message
+    on_device = replace(host, latency=replace(llm(), measured_on="raspberry-pi-5"))
+    assert [f.rule for f in latency.check(on_device)] == ["DG409"]
