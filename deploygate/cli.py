@@ -394,6 +394,7 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
     if fmt == "json":
         click.echo(json.dumps({"path": artifact.path, "percentile": percentile,
                                "budget_ms": budget_ms, "verdict": verdict,
+                               "on_inconclusive": on_inconclusive,
                                **({"ttft_budget_ms": ttft_ms, "min_tokens_per_s": tokens_per_s,
                                    **llm} if result.ttft is not None else {}),
                                **result.to_json()}, indent=2))

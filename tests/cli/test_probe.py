@@ -23,7 +23,7 @@ def test_probe_json_with_pinned_dim() -> None:
     data = json.loads(result.output)
     assert data["input_shapes"] == {"image": [1, 3, 224, 224]}
     assert data["runs"] >= 10 and 0 < data["min_ms"] <= data["p50_ms"] <= data["p99_ms"]
-    assert data["verdict"] is None
+    assert data["verdict"] is None and data["on_inconclusive"] == "warn"
 
 
 def test_probe_defaults_the_batch_and_says_so() -> None:
