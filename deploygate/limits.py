@@ -90,6 +90,11 @@ LIMITS: tuple[Limit, ...] = (
           "A Keras model's JSON config (attribute or config.json), read before parsing."),
     Limit(f"{_A}.keras", "MAX_DATASETS", 200_000, "items",
           "HDF5 objects visited in a Keras file's weight groups."),
+    Limit(f"{_A}.keras", "READ_TIMEOUT_S", 60.0, "seconds",
+          "libhdf5 reads a Keras file in a child killed at this deadline (a crafted file can "
+          "make it loop)."),
+    Limit(f"{_A}.keras", "CHILD_MEMORY_CAP", 2 << 30, "bytes",
+          "Address space of that child."),
     Limit(f"{_A}.tflite", "MAX_VECTOR", 50_000_000, "elements",
           "One FlatBuffers vector (also checked against the bytes left)."),
     Limit(f"{_A}.tflite", "MAX_TENSORS", 500_000, "items", "Tensors in one TFLite subgraph."),

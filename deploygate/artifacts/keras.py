@@ -9,14 +9,21 @@ Three containers are recognized:
   or layer groups with ``weight_names`` (Keras 2).
 
 ``params`` counts the elements of every weight dataset, read from its shape (h5py reads the
-object headers, not the data). The optimizer's variables are training state, reported apart
-as in a PyTorch training checkpoint. A ``Lambda`` layer stores its function as marshalled
-Python bytecode in the config: loading runs it, so the file ``contains_code``.
+object headers, not the data). libhdf5 runs in a child process with a deadline and a memory
+cap: a crafted file can make it loop, and that must not hang the gate. The optimizer's
+variables are training state, reported apart as in a PyTorch training checkpoint. A
+``Lambda`` layer stores its function as marshalled Python bytecode in the config: loading
+runs it, so the file ``contains_code``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +38,8 @@ WEIGHTS_MEMBER = "model.weights.h5"
 MAX_CONFIG_BYTES = 16 << 20  # a model's config is JSON text: kilobytes, megabytes at most
 MAX_DATASETS = 200_000  # HDF5 objects visited; a large model has a few thousand
 MAX_JSON_DEPTH = 200
+READ_TIMEOUT_S = 60.0  # the HDF5 child's deadline; a real model's headers take well under 1 s
+CHILD_MEMORY_CAP = 2 << 30  # the HDF5 child's address space
 OPTIMIZER_GROUPS = ("optimizer_weights", "optimizer")
 """Top-level groups holding the optimizer's variables (Keras 2 full models, Keras 3)."""
 CODE_CLASSES = frozenset({"Lambda", "__lambda__"})
@@ -45,19 +54,20 @@ class _Corrupt(Exception):
     pass
 
 
+_CHILD_ERRORS: tuple[type[Exception], ...] = (*_READ_ERRORS, _Corrupt, MemoryError,
+                                              RecursionError)
+
+
 def inspect(path: Path, display: str) -> ArtifactInfo:
     """Read a Keras model's config and weight shapes; never load it with Keras."""
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
+    if not _h5py_installed():
         raise ArtifactError("a Keras model needs h5py to be read: pip install "
                             "'deploygate[keras]'", file=display, rule=DG205) from None
     size = path.stat().st_size
     try:
         with path.open("rb") as f:
             if f.read(len(HDF5_MAGIC)) == HDF5_MAGIC:
-                f.seek(0)
-                return _from_hdf5(f, path, display, size, "hdf5", None)
+                return _from_hdf5(path, None, display, size, "hdf5", None)
             f.seek(0)
             return _from_zip(f, path, display, size)
     except _Corrupt as e:
@@ -66,6 +76,13 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     except _READ_ERRORS as e:
         raise ArtifactError(f"cannot read the Keras file ({type(e).__name__}: {e}); re-save "
                             "the model", file=display, rule=DG202) from None
+
+
+def _h5py_installed() -> bool:
+    try:
+        return importlib.util.find_spec("h5py") is not None
+    except ValueError:  # imported as None: blocked on purpose
+        return False
 
 
 def _from_zip(f: IO[bytes], path: Path, display: str, size: int) -> ArtifactInfo:
@@ -87,27 +104,21 @@ def _from_zip(f: IO[bytes], path: Path, display: str, size: int) -> ArtifactInfo
         if weights.compress_type != zipfile.ZIP_STORED:
             # h5py seeks around the member; a compressed one would be inflated over and over
             raise _Corrupt(f"{WEIGHTS_MEMBER} is compressed (Keras stores it uncompressed)")
-        with zf.open(weights) as member:
-            info = _from_hdf5(member, path, display, size, "keras", config)
+        info = _from_hdf5(path, WEIGHTS_MEMBER, display, size, "keras", config)
     if isinstance(metadata.get("keras_version"), str):
         info.details["keras_version"] = metadata["keras_version"][:32]
     return info
 
 
-def _from_hdf5(f: IO[bytes], path: Path, display: str, size: int, container: str,
+def _from_hdf5(path: Path, member: str | None, display: str, size: int, container: str,
                config: Any) -> ArtifactInfo:
-    import h5py
-
-    with h5py.File(f, "r") as h5:
-        attrs = h5.attrs
-        if config is None and "model_config" in attrs:
-            config = _parse_config(_attr_text(attrs["model_config"]))
-        root: Any = h5["model_weights"] if "model_weights" in h5 else h5
-        weights = list(_datasets(root, skip=OPTIMIZER_GROUPS if root is h5 else ()))
-        optimizer_groups = [g for g in OPTIMIZER_GROUPS if g in h5]
-        optimizer = [d for g in optimizer_groups for d in _datasets(h5[g], skip=())]
-        keras_version = _attr_text(attrs["keras_version"]) if "keras_version" in attrs else None
-        backend = _attr_text(attrs["backend"]) if "backend" in attrs else None
+    facts = _read_in_child(path, member, display)
+    if config is None and facts["model_config"] is not None:
+        config = _parse_config(facts["model_config"])
+    weights = [tuple(w) for w in facts["weights"]]
+    optimizer = [tuple(w) for w in facts["optimizer"]]
+    optimizer_groups = list(facts["optimizer_groups"])
+    keras_version, backend = facts["keras_version"], facts["backend"]
     if not weights:
         what = "a config and no weights" if config is not None else "no weight datasets"
         raise ArtifactError(f"not a model: the Keras file holds {what}; save the trained model "
@@ -149,6 +160,94 @@ def _from_hdf5(f: IO[bytes], path: Path, display: str, size: int, container: str
         params=sum(n for _, n, _ in weights), bytes_by_dtype=dict(sorted(by_dtype.items())),
         inputs=tuple(_inputs(config)), files=(path.name,), details=details, runnable=False,
         contains_code=bool(code_layers), training_state=training_state)
+
+
+def _read_in_child(path: Path, member: str | None, display: str) -> dict[str, Any]:
+    """The HDF5 facts, read by libhdf5 in a child process with a deadline and a memory cap.
+
+    libhdf5 is a C library that was not written for hostile input: a crafted file can make it
+    loop or crash. In a child, that is a corrupt file (DG202), never a hung or killed gate.
+    """
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
+    # cwd is deploygate's own folder, so that files in the repository cannot shadow h5py
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deploygate.artifacts.keras", str(path.resolve()), member or ""],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=package_parent, env=env, start_new_session=os.name == "posix", close_fds=True)
+    try:
+        out, err = proc.communicate(timeout=READ_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        raise _Corrupt(f"reading its HDF5 structure took over {READ_TIMEOUT_S:g} s (a file "
+                       "built to make libhdf5 loop)") from None
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+    line = out.decode("utf-8", "replace").strip().splitlines()[-1:] if out else []
+    try:
+        answer = json.loads(line[0]) if line else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        why = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [
+            f"exit status {proc.returncode}"]
+        raise _Corrupt(f"libhdf5 could not read it ({why[0][:200]})")
+    if "error" in answer:
+        raise _Corrupt(str(answer["error"])[:300])
+    return answer
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:  # pragma: no cover
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def _child_main(argv: list[str]) -> None:
+    """The child: read one HDF5 file (or a zip member) and print its facts as one JSON line."""
+    if hasattr(os, "fork"):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_CAP, CHILD_MEMORY_CAP))
+    path, member = Path(argv[0]), argv[1] or None
+    try:
+        if member is None:
+            with path.open("rb") as f:
+                facts = _hdf5_facts(f)
+        else:
+            with zipfile.ZipFile(path) as zf, zf.open(member) as f:
+                facts = _hdf5_facts(f)
+    except _CHILD_ERRORS as e:
+        facts = {"error": f"{type(e).__name__}: {e}"}
+    print(json.dumps(facts), flush=True)
+
+
+def _hdf5_facts(f: IO[bytes]) -> dict[str, Any]:
+    import h5py
+
+    with h5py.File(f, "r") as h5:
+        attrs = h5.attrs
+        config = _attr_text(attrs["model_config"]) if "model_config" in attrs else None
+        if config is not None and len(config) > MAX_CONFIG_BYTES:
+            raise _Corrupt(f"the model config is over {MAX_CONFIG_BYTES >> 20} MiB")
+        root: Any = h5["model_weights"] if "model_weights" in h5 else h5
+        groups = [g for g in OPTIMIZER_GROUPS if g in h5]
+        return {
+            "model_config": config,
+            "weights": list(_datasets(root, skip=OPTIMIZER_GROUPS if root is h5 else ())),
+            "optimizer_groups": groups,
+            "optimizer": [d for g in groups for d in _datasets(h5[g], skip=())],
+            "keras_version": (_attr_text(attrs["keras_version"])[:32]
+                              if "keras_version" in attrs else None),
+            "backend": _attr_text(attrs["backend"])[:32] if "backend" in attrs else None,
+        }
 
 
 def _datasets(group: Any, skip: tuple[str, ...]) -> Iterator[tuple[str, int, int]]:
@@ -238,3 +337,7 @@ def _inputs(config: Any) -> Iterator[TensorSpec]:
                          dtype if isinstance(dtype, str) else "float32",
                          tuple(d if isinstance(d, int) and not isinstance(d, bool) else None
                                for d in shape) if isinstance(shape, list) else None)
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1:])

@@ -27,5 +27,5 @@ FORMAT = Format(
     reader="deploygate.artifacts.keras",
     extensions=(".keras", ".h5", ".hdf5"),
     sniff=sniff,
-    caps=("MAX_CONFIG_BYTES", "MAX_DATASETS"),
+    caps=("MAX_CONFIG_BYTES", "MAX_DATASETS", "READ_TIMEOUT_S", "CHILD_MEMORY_CAP"),
 )

@@ -10,10 +10,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from deploygate.artifacts import inspect_artifact
 from deploygate.artifacts.detect import detect_format
 from deploygate.errors import ArtifactError
+from tests.fixtures.mutations import mutations
 
 h5py = pytest.importorskip("h5py")
 
@@ -112,3 +115,26 @@ def test_external_links_are_not_followed(tmp_path: Path) -> None:
         f["layers/d/vars/0"] = [1.0, 2.0]
         f["layers/d/vars/1"] = h5py.ExternalLink(str(outside), "/w")
     assert inspect_artifact(path, display="m.h5").params == 2
+
+
+def test_libhdf5_runs_in_a_child_killed_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a crafted HDF5 file can make libhdf5 loop; the child is killed and the file is corrupt
+    from deploygate.artifacts import keras as reader
+
+    monkeypatch.setattr(reader, "READ_TIMEOUT_S", 0.001)
+    with pytest.raises(ArtifactError) as e:
+        read("mlp.h5")
+    assert e.value.rule == "DG202" and "took over" in str(e.value)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["mlp.h5", "mlp.keras", "lambda.h5"]), st.data())
+def test_mutated_files_only_ever_raise_artifact_errors(tmp_path: Path, name: str,
+                                                       data: st.DataObject) -> None:
+    path = tmp_path / f"mutated{Path(name).suffix}"
+    path.write_bytes(data.draw(mutations((DATA / name).read_bytes())))
+    try:
+        inspect_artifact(path, display="m")
+    except ArtifactError as e:
+        assert e.rule in ("DG202", "DG205", "DG211")
