@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from deploygate.rules import Outcome, Rule
+
+if TYPE_CHECKING:
+    from deploygate.artifacts.llm import LlmShape
 
 MAX_RANK = 64
 """Dimensions of one tensor in any format (numpy's own limit): a longer shape is a hostile
@@ -141,6 +145,14 @@ class ArtifactInfo:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "details", as_text(self.details))
+
+    @cached_property
+    def llm(self) -> LlmShape | None:
+        """The transformer shape of an LLM checkpoint (config.json beside safetensors, GGUF
+        metadata), read once from the header facts; None for anything else."""
+        from deploygate.artifacts.llm import llm_shape_of
+
+        return llm_shape_of(self.details, self.format)
 
     @property
     def weights_bytes(self) -> int:

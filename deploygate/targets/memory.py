@@ -21,7 +21,8 @@ from deploygate.artifacts.base import ArtifactInfo
 
 if TYPE_CHECKING:
     from deploygate.manifest.model import Serving
-    from deploygate.targets.workload import LlmShape, Workload
+    from deploygate.artifacts.llm import LlmShape
+    from deploygate.targets.workload import Workload
 
 RUNTIME_OVERHEAD_BYTES = 64 * 2**20
 """Fixed allowance for the runtime itself: an onnxruntime CPU session or llama.cpp process
@@ -92,9 +93,9 @@ def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
     weights = artifact.weights_bytes
     overhead = RUNTIME_OVERHEAD_BYTES + int(weights * RUNTIME_OVERHEAD_FRACTION)
     if workload is None and artifact.format != "onnx":
-        from deploygate.targets.workload import llm_shape, llm_workload
+        from deploygate.targets.workload import llm_workload
 
-        shape = llm_shape(artifact)
+        shape = artifact.llm
         workload = llm_workload(artifact, shape, serving_context(shape, serving)) \
             if shape is not None else None
     kv_cache, context = 0, 0

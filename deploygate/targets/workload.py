@@ -29,21 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
+from deploygate.artifacts.llm import CONTEXT_CAP_TOKENS, LlmShape
 from deploygate.manifest.model import LatencySpec, Serving
 
-CONTEXT_CAP_TOKENS = 4096
-"""LLM context used for the KV cache: the model's maximum, capped here (a typical serving
-setting; a 128k-token maximum would otherwise dominate every estimate)."""
 DEFAULT_DIM = 1
 MAX_TENSOR_ELEMENTS = 2**50
 """A tensor with more elements than this (a petabyte of int8) is taken as of unknown shape."""
 """Value taken by a symbolic dimension that neither the probe nor the manifest pinned."""
-GGUF_KV_DTYPE_BYTES = 2
-"""llama.cpp keeps the KV cache in f16 by default, whatever the weights' quantization."""
-
-_TORCH_DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2,
-                      "float64": 8, "int8": 1, "uint8": 1}
-
 def _onnx_itemsize(elem_type: int) -> float:
     """Bytes per element of an ONNX element type (sub-byte types as fractions; 0 if unknown)."""
     from deploygate.artifacts.onnx import DTYPES
@@ -91,38 +83,6 @@ _RESIZE_FLOPS_PER_OUTPUT = 4  # bilinear: four taps per output element
 _INT_TYPES = frozenset({6, 7, 12, 13})  # ONNX INT32, INT64, UINT32, UINT64
 MAX_SUBGRAPH_DEPTH = 8
 """Nesting of control-flow subgraphs counted; deeper ones are left out (and said)."""
-
-
-@dataclass(frozen=True)
-class LlmShape:
-    """The transformer dimensions that decide an LLM's per-token cost and its KV cache."""
-
-    architecture: str
-    """e.g. LlamaForCausalLM or llama."""
-    layers: int
-    """Transformer blocks."""
-    hidden: int
-    """Model width."""
-    heads: int
-    """Attention (query) heads."""
-    kv_heads: int
-    """Key/value heads (fewer than ``heads`` under grouped-query attention)."""
-    head_dim: int
-    """Width of one head."""
-    max_context: int
-    """The model's maximum context in tokens (0 when unknown)."""
-    kv_dtype_bytes: int
-    """Bytes per element of the KV cache."""
-
-    @property
-    def kv_bytes_per_token(self) -> int:
-        """KV-cache bytes one token of context holds: keys and values in every layer."""
-        return 2 * self.layers * self.kv_heads * self.head_dim * self.kv_dtype_bytes
-
-    @property
-    def context(self) -> int:
-        """The context the estimates use: the model's maximum capped at CONTEXT_CAP_TOKENS."""
-        return min(self.max_context or CONTEXT_CAP_TOKENS, CONTEXT_CAP_TOKENS)
 
 
 @dataclass(frozen=True)
@@ -198,55 +158,6 @@ class Workload:
 
 
 # ---------------------------------------------------------------------------------- LLMs
-
-
-def _get(details: Mapping[str, Any], *names: str) -> Any:
-    """The first of ``names`` found in details, its ``config`` mapping, or as ``<arch>.<name>``."""
-    scopes: list[Mapping[str, Any]] = [details]
-    if isinstance(details.get("config"), Mapping):
-        scopes.append(details["config"])
-    arch = details.get("architecture")
-    for name in names:
-        for scope in scopes:
-            if scope.get(name) is not None:
-                return scope[name]
-            if isinstance(arch, str) and scope.get(f"{arch}.{name}") is not None:
-                return scope[f"{arch}.{name}"]
-    return None
-
-
-def _positive_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, list) and value:  # GGUF stores per-layer head counts as arrays
-        value = max(value)
-    if isinstance(value, (int, float)) and value > 0 and float(value).is_integer():
-        return int(value)
-    return None
-
-
-def llm_shape(artifact: ArtifactInfo) -> LlmShape | None:
-    """Transformer dimensions from a checkpoint's config.json fields or GGUF metadata, if any."""
-    d = artifact.details
-    layers = _positive_int(_get(d, "num_hidden_layers", "block_count", "n_layer"))
-    hidden = _positive_int(_get(d, "hidden_size", "embedding_length", "n_embd", "d_model"))
-    heads = _positive_int(_get(d, "num_attention_heads", "head_count", "n_head"))
-    if layers is None or hidden is None or heads is None:
-        return None
-    kv_heads = _positive_int(_get(d, "num_key_value_heads", "head_count_kv")) or heads
-    head_dim = _positive_int(_get(d, "head_dim", "attention.key_length")) or hidden // heads
-    max_context = _positive_int(_get(d, "max_position_embeddings", "context_length",
-                                     "n_positions", "max_sequence_length")) or 0
-    if artifact.format == "gguf":
-        kv_bytes = GGUF_KV_DTYPE_BYTES
-    else:
-        kv_bytes = _TORCH_DTYPE_BYTES.get(str(_get(d, "torch_dtype", "dtype")).removeprefix("torch."),
-                                          2)
-    architectures = _get(d, "architectures")
-    arch = (architectures[0] if isinstance(architectures, list) and architectures
-            else _get(d, "architecture", "model_type") or "transformer")
-    return LlmShape(str(arch), layers, hidden, heads, kv_heads, max(head_dim, 1), max_context,
-                    kv_bytes)
 
 
 def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = None) -> Workload:
@@ -820,7 +731,7 @@ def estimate_workload(artifact: ArtifactInfo,
     not read again), or per token from an LLM config (at ``serving``'s context when given)."""
     if artifact.graph is not None:
         return skeleton_workload(artifact.graph.skeleton, shapes, assumptions)
-    shape = llm_shape(artifact)
+    shape = artifact.llm
     if shape is not None:
         from deploygate.targets.memory import serving_context
 

@@ -8,7 +8,7 @@ from deploygate.targets.advise import advise_model
 from deploygate.targets.calibrate import host_peaks
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
-from deploygate.targets.workload import llm_shape, llm_workload, onnx_workload
+from deploygate.targets.workload import llm_workload, onnx_workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result, llm_7b_fp16, small_onnx, spec
 
@@ -17,7 +17,7 @@ CATALOG = load_catalog()
 
 def test_7b_llm_ranks_the_cheapest_fitting_gpu_first() -> None:
     art = llm_7b_fp16()
-    shape = llm_shape(art)
+    shape = art.llm
     assert shape is not None
     work = llm_workload(art, shape)
     model = spec("cloud", "aws-g5.xlarge", budget_ms=200, max_usd_per_1k=1.0)

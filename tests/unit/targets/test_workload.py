@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from dataclasses import replace
+
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
 from deploygate.artifacts.base import TensorSpec
 from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.artifacts.llm import CONTEXT_CAP_TOKENS
 from deploygate.targets.workload import (
-    CONTEXT_CAP_TOKENS,
     batch_size,
-    llm_shape,
     llm_workload,
     onnx_workload,
     pinned_shapes,
@@ -130,7 +131,7 @@ def test_pinned_shapes_from_the_manifest() -> None:
 
 def test_llm_decode_per_token() -> None:
     art = llm_7b_fp16()
-    shape = llm_shape(art)
+    shape = art.llm
     assert shape is not None and shape.head_dim == 128 and shape.context == 4096
     w = llm_workload(art, shape)
     assert w.per == "token"
@@ -145,23 +146,22 @@ def test_llm_gqa_and_context_cap() -> None:
     art = llm_7b_fp16()
     details = dict(art.details, num_key_value_heads=8, max_position_embeddings=131072,
                    torch_dtype="bfloat16")
-    shape = llm_shape(type(art)(**{**art.__dict__, "details": details}))
+    shape = replace(art, details=details).llm
     assert shape is not None and shape.kv_heads == 8 and shape.context == CONTEXT_CAP_TOKENS
     assert shape.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
 
 
 def test_llm_shape_from_gguf_metadata() -> None:
     art = llm_7b_fp16()
-    gguf = type(art)(**{**art.__dict__, "format": "gguf", "bytes_by_dtype": {"q4_0": 3_800_000_000},
-                        "details": {"architecture": "llama", "context_length": 2048,
-                                    "block_count": 32, "embedding_length": 4096,
-                                    "head_count": 32, "head_count_kv": 32}})
-    shape = llm_shape(gguf)
+    gguf = replace(art, format="gguf", bytes_by_dtype={"q4_0": 3_800_000_000},
+                   details={"architecture": "llama", "context_length": 2048, "block_count": 32,
+                            "embedding_length": 4096, "head_count": 32, "head_count_kv": 32})
+    shape = gguf.llm
     assert shape is not None and shape.context == 2048 and shape.kv_dtype_bytes == 2
 
 
 def test_no_llm_config_no_shape() -> None:
-    assert llm_shape(small_onnx()) is None
+    assert small_onnx().llm is None
 
 
 def test_if_counts_its_costliest_branch(tmp_path: Path) -> None:
