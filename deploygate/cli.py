@@ -443,7 +443,8 @@ def devices(fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("--no-probe", is_flag=True,
-              help="Do not measure on this host: pure roofline estimates, uncalibrated.")
+              help="Do not measure on this host: estimates from the published-measurement fit "
+                   "only, none calibrated on this host.")
 def advise(manifest: Path | None, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
     """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
     from deploygate.engine import AdviseOptions, run_advise
