@@ -13,7 +13,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,15 @@ def _utf8(name: str) -> bool:
     return True
 
 
+def walk_repository(root: Path) -> Iterator[tuple[Path, list[str]]]:
+    """Each folder under ``root`` with its file names, sorted; version-control folders,
+    virtual environments, caches and links to folders are not entered."""
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if not _skipped(here / d) and not (here / d).is_symlink())
+        yield here, sorted(files)
+
+
 def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
     """Model files under ``root`` detected by content, shard folders as one model, sorted.
 
@@ -106,9 +115,7 @@ def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
     ``inputs=False`` skips reading ONNX graph inputs, for callers that need paths alone.
     """
     found: list[FoundModel] = []
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not _skipped(here / d) and not (here / d).is_symlink())
+    for here, files in walk_repository(root):
         detected = []
         for name in sorted(files):
             file = here / name

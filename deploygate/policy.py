@@ -12,7 +12,6 @@ files the change adds or modifies are reported.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import date, datetime, timezone
@@ -76,20 +75,12 @@ def apply_waivers(manifest: Manifest, reports: Iterable[ModelReport],
     return tuple(out), findings
 
 
-def _skipped(folder: Path) -> bool:
-    from deploygate.init import SKIP_DIRS
-
-    return folder.name in SKIP_DIRS or (folder / "pyvenv.cfg").exists()
-
-
 def find_manifests(root: Path) -> list[Path]:
     """Every manifest file under ``root`` (version-control folders and virtualenvs skipped)."""
-    found = []
-    for folder, dirs, files in os.walk(root):
-        here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not _skipped(here / d) and not (here / d).is_symlink())
-        found += [here / name for name in sorted(files) if name in MANIFEST_NAMES]
-    return found
+    from deploygate.init import walk_repository
+
+    return [here / name for here, files in walk_repository(root) for name in files
+            if name in MANIFEST_NAMES]
 
 
 def _covers(model_path: Path, found: Path) -> bool:
