@@ -448,11 +448,11 @@ def devices(fmt: str) -> None:
 def advise(manifest: Path | None, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
     """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
     from deploygate.engine import AdviseOptions, run_advise
-    from deploygate.targets.advise import render_text
+    from deploygate.reporters.text import render_advice
 
     report = run_advise(AdviseOptions(manifest=manifest or default_manifest(), models=models,
                                       probe=not no_probe, progress=_progress()))
-    click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_text(report),
+    click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_advice(report),
                nl=fmt == "json")
     sys.exit(report.exit_code)
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.findings import terminal_lines
 from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.calibrate import HostPeaks
@@ -196,50 +195,3 @@ class AdviceReport:
         return {"manifest": self.manifest, "models": [m.to_json() for m in self.models],
                 "findings": [finding_json(f) for f in self.findings]}
 
-
-def render_text(report: AdviceReport) -> str:
-    """A readable table per model: rank, device, memory, latency band, cost, verdict."""
-    from deploygate.manifest.units import format_bytes
-
-    lines: list[str] = [str(f) for f in report.findings]
-    for m in report.models:
-        spec = m.spec
-        budget = (f"budget {spec.latency.budget_ms:g} ms {spec.latency.percentile}"
-                  if spec.latency and spec.latency.budget_ms is not None else "no latency budget")
-        ceiling = f"${spec.cost.max_usd_per_1k:g}/1k" if spec.cost else "no cost ceiling"
-        lines.append(f"{spec.name}  ({spec.target.kind}; {budget}; {ceiling})")
-        if m.error:
-            lines.extend([f"  cannot advise: {m.error}", ""])
-            continue
-        assert m.memory is not None
-        lines.append(f"  needs ~{format_bytes(m.memory.total)} ({m.memory.breakdown()})")
-        lines.append(f"  latency: {m.calibration}")
-        lines.extend(f"  note: {n}" for n in m.notes)
-        lines.append(f"  {'#':>2}  {'device':<20}{'kind':<7}{'memory':>10}  {'latency ms (band)':<26}"
-                     f"{'$/1k':>10}  verdict")
-        for i, d in enumerate(m.devices, 1):
-            est = (f"{d.estimate.ms:.3g} ({d.estimate.low_ms:.3g}-{d.estimate.high_ms:.3g})"
-                   if d.estimate else "-")
-            usd = f"{d.usd_per_1k:.4g}" if d.usd_per_1k is not None else "-"
-            lines.append(f"  {i:>2}  {d.device.id:<20}{d.device.kind:<7}"
-                         f"{format_bytes(d.device.memory):>10}  {est:<26}{usd:>10}  {_verdict(d)}")
-        lines.append("")
-    while lines and not lines[-1]:
-        lines.pop()
-    return terminal_lines(lines)
-
-
-def _verdict(d: DeviceAdvice) -> str:
-    if d.meets_all:
-        return "meets all" + (" (latency band straddles the budget)" if d.latency == "inconclusive"
-                              else "")
-    why = []
-    if not d.fits:
-        why.append("does not fit")
-    if not d.kind_matches:
-        why.append(f"{d.device.kind}, not the target kind")
-    if d.latency in ("fail", "unknown") or (d.latency == "inconclusive" and not d.within_budget):
-        why.append(f"latency {d.latency}")
-    if d.cost in ("fail", "unknown"):
-        why.append(f"cost {d.cost}")
-    return "; ".join(why)
