@@ -9,6 +9,7 @@ two globs) is gated once.
 
 from __future__ import annotations
 
+import heapq
 import math
 from pathlib import Path
 from typing import Any
@@ -66,14 +67,11 @@ def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[
         groups.setdefault((entry["manifest"], entry["runs-on"], entry["on-device"]), []).append(entry)
     if len(groups) > max_jobs:
         return None
-    size = 1
-    while sum(math.ceil(len(g) / size) for g in groups.values()) > max_jobs:
-        size += 1
-    if size == 1:
+    if len(entries) <= max_jobs:
         return [{"name": e["model"], **e, "models": e["model"]} for e in entries]
+    counts = _shard_counts([len(g) for g in groups.values()], max_jobs)
     jobs = []
-    for (manifest, runner, on_device), group in groups.items():
-        count = math.ceil(len(group) / size)
+    for ((manifest, runner, on_device), group), count in zip(groups.items(), counts, strict=True):
         for i in range(count):
             # Spread evenly: 10 models in 3 shards are 3, 3, 4 rather than 4, 4, 2.
             part = group[i * len(group) // count:(i + 1) * len(group) // count]
@@ -85,6 +83,21 @@ def shard(entries: list[dict[str, Any]], max_jobs: int = MAX_JOBS) -> list[dict[
                          **({k: part[0][k] for k in ("model", "path", "target", "device")}
                             if len(part) == 1 else {})})
     return jobs
+
+
+def _shard_counts(sizes: list[int], max_jobs: int) -> list[int]:
+    """How many jobs each group gets: every job used, the largest shards as small as can be."""
+    counts = [1] * len(sizes)
+    spare = [(-size, i) for i, size in enumerate(sizes) if size > 1]
+    heapq.heapify(spare)
+    for _ in range(max_jobs - len(sizes)):
+        if not spare:
+            break
+        _, i = heapq.heappop(spare)
+        counts[i] += 1
+        if counts[i] < sizes[i]:  # its largest shard, negated, decides who splits next
+            heapq.heappush(spare, (-math.ceil(sizes[i] / counts[i]), i))
+    return counts
 
 
 def build_matrix(files: list[tuple[Path, str]],
