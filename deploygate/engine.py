@@ -27,7 +27,6 @@ from deploygate.report import ModelReport, Report
 from deploygate.rules import Outcome, Rule
 from deploygate.targets.catalog import load_catalog
 from deploygate.targets.memory import estimate_memory
-from deploygate.artifacts.base import DG207, DG212
 from deploygate.errors import DG100, DG107
 
 if TYPE_CHECKING:
@@ -274,18 +273,6 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
                           spec.name)
         return replace(report, findings=(_locate(manifest, finding),))
     findings: list[Finding] = []
-    if artifact.contains_code:
-        what = (f"a Keras model whose Lambda layers ({', '.join(artifact.details['code_layers'])}) "
-                "store Python bytecode" if artifact.details.get("code_layers")
-                else "a TorchScript archive")
-        findings.append(Finding(DG207.id, Severity.WARNING,
-                                f"{shown} is {what}: loading it runs the code inside; "
-                                "review it or ship weights as safetensors",
-                                Location(manifest.display, f"{spec.key}.path"), spec.name))
-    if artifact.training_state and artifact.training_state["bytes"]:
-        findings.append(_training_state_note(artifact, shown, Location(manifest.display,
-                                                                       f"{spec.key}.path"),
-                                             spec.name))
     latency, skipped = _probe(manifest, spec, device, artifact, options, findings)
     on_target = bool(options.on_device and device is not None and device.id == options.on_device)
     comparison = _compare(manifest, spec, device, artifact, options, base_repo, choice)
@@ -295,23 +282,6 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=ctx.latency, estimates=assessment(ctx),
                    baseline=comparison, findings=tuple(located))
-
-
-def _training_state_note(artifact: ArtifactInfo, shown: str, where: Location,
-                         model: str) -> Finding:
-    """DG212: a training checkpoint carries state the deployed model never reads."""
-    from deploygate.manifest.units import format_bytes
-
-    state = artifact.training_state or {}
-    saved = int(state.get("bytes", 0))
-    held = " and ".join(f"{part} state ({', '.join(p['keys'])})"
-                        for part, p in state.get("parts", {}).items())
-    return Finding(DG212.id, Severity.NOTE,
-                   f"{shown} is a training checkpoint: beside the model's weights "
-                   f"({', '.join(state.get('model_keys', []))}) it ships {held}; params and "
-                   f"memory count the weights alone. Ship the weights alone "
-                   f"(torch.save(model.state_dict(), ...) or safetensors) to save "
-                   f"{format_bytes(saved)} ({saved} bytes)", where, model)
 
 
 def _threads(spec: ModelSpec, device: Device | None) -> int:

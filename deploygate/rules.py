@@ -65,6 +65,7 @@ RULE_MODULES: tuple[str, ...] = (
     "deploygate.engine",              # DG112
     "deploygate.artifacts.base",      # DG2xx shared by the readers
     "deploygate.artifacts.lfs",       # DG204
+    "deploygate.checks.artifact",     # DG207, DG212
     "deploygate.checks.fit",          # DG3xx
     "deploygate.probe",               # DG408
     "deploygate.checks.latency",      # DG401, DG402, DG404, DG409-DG412

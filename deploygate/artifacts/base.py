@@ -34,11 +34,6 @@ DG206 = Rule("DG206", "format-mismatch", Outcome.CANNOT_JUDGE,
              "The manifest's `format` disagrees with the file's content.",
              "Remove `format` or set it to the detected format.")
 
-DG207 = Rule("DG207", "artifact-contains-code", Outcome.VIOLATION,
-             "The artifact carries code that runs when it is loaded (TorchScript, Keras Lambda "
-             "layers).",
-             "Review the code, or ship weights as safetensors.", level="warning")
-
 DG208 = Rule("DG208", "external-data-refused", Outcome.CANNOT_JUDGE,
              "An ONNX external-data location is absolute, escapes the model's folder, is a link, or lies "
              "past the end of its file.",
@@ -48,12 +43,6 @@ DG211 = Rule("DG211", "not-a-model", Outcome.CANNOT_JUDGE,
              "The file holds no model weights: an optimizer's state alone, a checkpoint without "
              "tensors, or a GGUF with no tensors (a vocabulary only).",
              "Point `path` at the file holding the model's weights.")
-
-DG212 = Rule("DG212", "training-state-shipped", Outcome.VIOLATION,
-             "A training checkpoint ships optimizer state or EMA copies beside the model's "
-             "weights; params count the weights alone.",
-             "Ship the weights alone (torch.save(model.state_dict(), ...) or safetensors).",
-             level="note")
 
 
 def as_text(value: Any) -> Any:

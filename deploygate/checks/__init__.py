@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from deploygate.checks import cost, fit, latency, regression, target
+from deploygate.checks import artifact, cost, fit, latency, regression, target
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding
 
 CHECKS: dict[str, Callable[[ModelContext], Iterator[Finding]]] = {
+    "artifact": artifact.check,
     "fit": fit.check,
     "latency": latency.check,
     "target": target.check,

@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import deploygate
-from deploygate.artifacts.base import DG203, DG207
+from deploygate.artifacts.base import DG203
+from deploygate.checks.artifact import DG207
 from deploygate.findings import Finding, Location, Severity, fingerprint
 from deploygate.report import Report
 from deploygate.rules import RULES, docs_url, family
