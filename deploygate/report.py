@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from deploygate import __version__
 from deploygate.artifacts.base import ArtifactInfo
@@ -14,10 +14,10 @@ from deploygate.errors import DG403
 from deploygate.findings import Finding, exit_code, finding_json
 from deploygate.manifest.model import Device, LatencySpec, Target
 from deploygate.probe.result import LatencyResult
+from deploygate.probe.verdict import Verdict
 from deploygate.targets.assess import Assessment
 
 
-LatencyVerdict = Literal["pass", "fail", "inconclusive"]
 
 _LATENCY_FAILED = {DG401.id, DG405.id}
 _LATENCY_INCONCLUSIVE = {DG402.id, DG406.id}
@@ -64,7 +64,7 @@ class ModelReport:
         return self.exit_code == 0
 
     @property
-    def latency_verdict(self) -> LatencyVerdict | None:
+    def latency_verdict(self) -> Verdict | None:
         """pass, fail or inconclusive for the latency budget, read from the findings the
         latency checks made (the one place the verdict is taken); None when nothing judged it."""
         if self.latency_spec is None or self.latency_spec.budget_ms is None:

@@ -66,6 +66,7 @@ def test_a_workload_counted_too_little_cannot_be_estimated_and_never_passes() ->
     assert "NOT JUDGED" in f.message
     # The host's 0.22 ms does not pass the model for the Pi either.
     assert list(latency.check(ctx)) == []
+    assert ctx.spec.latency is not None
     strict = replace(ctx, spec=replace(ctx.spec, latency=replace(
         ctx.spec.latency, on_inconclusive="fail")))
     (f,) = target.check(strict)
