@@ -146,14 +146,19 @@ def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
 
 
 def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...]]:
-    """The graph's true inputs, and those that pick an ``If`` branch."""
+    """The graph's true inputs, and those that pick an ``If`` branch (from the artifacts stage's
+    reading of the model: its graph skeleton, no second parse of the weights)."""
     import onnx
 
+    from deploygate.artifacts import inspect_artifact
     from deploygate.probe.graph import read_graph_facts
     from deploygate.probe.inputs import read_signature
 
     try:
-        model = onnx.load(str(file), load_external_data=False)
+        graph = inspect_artifact(file, display=file.name).graph
+        if graph is None:
+            return (), ()
+        model = onnx.ModelProto.FromString(graph.skeleton)
         signature = read_signature(model)
         return signature, read_graph_facts(model, [t.name for t in signature]).branch_inputs
     except Exception:  # an unreadable model is the gate's to report, not init's
