@@ -135,3 +135,27 @@ def test_merge_refuses_missing_or_broken_shards(monorepo: Path) -> None:
 def test_a_report_survives_the_round_trip_through_json() -> None:
     data = json.loads(json.dumps(sample_report().to_json()))
     assert report_from_json(data).to_json() == data
+
+
+def test_baselines_and_waivers_survive_the_round_trip() -> None:
+    from dataclasses import replace
+
+    from deploygate.baseline import BaselineComparison, Change
+    from deploygate.findings import Waived
+    from deploygate.probe.ab import ABLatency
+
+    base = sample_report()
+    compared = BaselineComparison("origin/main", "GITHUB_BASE_REF", "compared", commit="a" * 40,
+                                  base_path="models/classifier.onnx", size=Change(1e9, 1.6e9),
+                                  params=Change(4e8, 4.005e8),
+                                  latency=ABLatency(5, 4, (200.0, 201.0, 199.0, 200.5, 200.2),
+                                                    (280.0, 281.0, 279.5, 280.4, 280.9)),
+                                  skipped={"latency": "not asked"}, notes=("a note",))
+    failing = base.models[1]
+    waived = tuple(replace(f, waived=Waived("new board in Q1", "2030-01-31")) for f in failing.findings)
+    report = replace(base, models=(base.models[0], replace(failing, baseline=compared, findings=waived)))
+    data = json.loads(json.dumps(report.to_json()))
+    jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(data)
+    again = report_from_json(data)
+    assert again.to_json() == data
+    assert again.models[1].findings[0].waived == Waived("new board in Q1", "2030-01-31")
