@@ -313,20 +313,6 @@ def _checked_dtype(t: TensorSpec, ispec: InputSpec, key: str) -> np.dtype[Any]:
     return model_dtype
 
 
-def resolve_shape(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
-                  fallback: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """Concrete shape of ``t``: the per-input shape, else the graph's dims pinned by ``dims``.
-
-    ``fallback`` (the shape of a given value) fills what neither pins. Nothing is defaulted:
-    what is missing is refused (``ProbeNeedsValues``).
-    """
-    shape, missing = _shape_and_gaps(t, ispec, dims, leading=False, fallback=fallback)
-    if missing:
-        raise needs_values_error([(t, missing)], dims)
-    assert shape is not None
-    return shape
-
-
 def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *, leading: bool,
                     fallback: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, list[int]]:
     """The shape, or the axes nothing pins (every axis, -1 for an unknown rank)."""
