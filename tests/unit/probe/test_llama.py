@@ -137,3 +137,20 @@ def test_a_model_llama_cpp_cannot_load_is_one_line_exit_2(tiny_gguf: Path, tmp_p
     assert caught.value.rule == "DG403" and "llama.cpp could not load the model" in \
         caught.value.message
     assert "\n" not in str(caught.value)
+
+
+def test_a_llama_cpp_probe_past_its_timeout_is_killed_and_one_line(tiny_gguf: Path,
+                                                                   tmp_path: Path) -> None:
+    import time
+
+    from deploygate.errors import ProbeError
+
+    # Measuring alone takes 2.95 s; starting Python, loading the model and a warm-up generation
+    # of 512 tokens take more than the 0.05 s left on any host: the child is killed.
+    spec = LatencySpec(max_time_s=2.95, timeout_s=3, prompt_tokens=256, new_tokens=512)
+    started = time.monotonic()
+    with pytest.raises(ProbeError) as caught:
+        probe_latency(tiny_gguf, spec, threads=1, root=tmp_path, base_dir=tmp_path,
+                      display="tiny-llama.gguf", fmt="gguf")
+    assert time.monotonic() - started < 30
+    assert caught.value.path == "latency.timeout_s" and "timeout_s=3" in caught.value.message
