@@ -103,6 +103,16 @@ def gguf_tensors(n: int) -> bytes:
     return data + b"\0" * (-len(data) % 32) + b"\0" * (32 * n)
 
 
+def pickle_memo(n: int) -> bytes:
+    """A pickle of ``n`` empty dicts, each kept in the memo (two opcodes each)."""
+    return b"\x80\x02" + b"".join(b"}r" + struct.pack("<I", i) for i in range(n)) + b"."
+
+
+def pickle_ones(n: int) -> bytes:
+    """A pickle of ``n`` one-byte opcodes (EMPTY_TUPLE), under the 64 MiB byte cap."""
+    return b"\x80\x02" + b")" * n + b"."
+
+
 def zip_directory(records: int) -> bytes:
     """A zip whose end record claims one member but whose directory holds ``records``."""
     local = io.BytesIO()
@@ -168,6 +178,9 @@ CASES: list[tuple[str, str, Callable[[], bytes | dict[str, bytes]]]] = [
     ("shard index, 1,000,000 entries (over it)", "ckpt", lambda: index_entries(1_000_000)),
     ("GGUF, 100,000 tensors (at the cap)", "m.gguf", lambda: gguf_tensors(100_000)),
     ("GGUF, 1,000,000 tensors (over it)", "m.gguf", lambda: gguf_tensors(1_000_000)),
+    ("pickle, 2,000,000 opcodes keeping 1,000,000 dicts (at the cap)", "m.pt",
+     lambda: pickle_memo(999_999)),
+    ("pickle, 60,000,000 one-byte opcodes (over it)", "m.pt", lambda: pickle_ones(60_000_000)),
     ("zip, 360,000 directory records in 16 MiB", "m.pt", lambda: zip_directory(360_000)),
     ("zip, 1,400,000 directory records (64 MB)", "m.pt", lambda: zip_directory(1_400_000)),
     ("TFLite, 120 x one shared 1,000-tensor subgraph (at the cap)", "m.tflite",

@@ -78,6 +78,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit(f"{_A}.gguf", "MAX_DIMS", 4, "items", "Dimensions of one GGUF tensor (GGML_MAX_DIMS)."),
     Limit(f"{_A}.pickle_scan", "MAX_PICKLE_BYTES", 64 << 20, "bytes",
           "One pickle walked (a state dict's data.pkl is well under 1 MiB); longer is unsafe."),
+    Limit(f"{_A}.pickle_scan", "MAX_OPCODES", 2_000_000, "items",
+          "Opcodes walked in one pickle (~30 per tensor); past it the pickle is unsafe."),
     Limit(f"{_A}.pickle_scan", "MAX_LINE_BYTES", 1 << 16, "bytes",
           "Text opcodes (GLOBAL, INT) read up to a newline."),
     Limit(f"{_A}.pytorch", "MAX_MEMBERS", 100_000, "items",

@@ -44,7 +44,7 @@ def load_report(file: Path) -> Report:
         raise UsageError(f"{file}: larger than {MAX_REPORT_BYTES >> 20} MiB; not a deploygate report")
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise UsageError(f"{file}: not JSON ({e}); pass the files `check --write json=FILE` "
                          "wrote") from None
     _validate(file, data)

@@ -20,6 +20,10 @@ from typing import Any, BinaryIO
 
 MAX_PICKLE_BYTES = 64 << 20  # a 70B-parameter state dict's data.pkl is well under 1 MiB
 MAX_LINE_BYTES = 1 << 16  # text opcodes (GLOBAL, INT, STRING) end at a newline
+MAX_OPCODES = 2_000_000
+"""Opcodes walked in one pickle (~30 per tensor: 60,000 tensors; a 70B model has under 1,000).
+The byte cap alone would allow 64 million one-byte opcodes: minutes of walking, and a memo of
+millions of objects."""
 
 # (dtype name, bytes per element) for the legacy typed storage classes
 STORAGE_TYPES: dict[str, tuple[str, int]] = {
@@ -294,6 +298,7 @@ def scan_pickle(f: BinaryIO, *, start: int = 0, end: int, limit: int = MAX_PICKL
     end = min(end, start + limit)
     stream = _Stream(f, start, end)
     sim = _Simulator()
+    walked = 0
     pos: int | None = None
     try:
         # pos outlives the loop: errors report the offset where walking stopped
@@ -301,6 +306,10 @@ def scan_pickle(f: BinaryIO, *, start: int = 0, end: int, limit: int = MAX_PICKL
             sim.step(opcode.name, arg)
             if opcode.name == "STOP":
                 break
+            walked += 1
+            if walked > MAX_OPCODES:
+                raise _Malformed(f"more than {MAX_OPCODES} opcodes (a state dict has ~30 per "
+                                 "tensor)")
         else:
             raise _Malformed("the pickle ends without STOP")
     except _Truncated as e:

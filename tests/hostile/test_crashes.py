@@ -188,3 +188,11 @@ def test_any_number_anywhere_is_judged_not_raised(tmp_path: Path, key: str, numb
     report = run_check(CheckOptions(manifest=manifest, probe=False))
     json.dumps(report.to_json(), allow_nan=False)
     assert report.exit_code in (0, 1, 2)
+
+
+def test_merged_report_nested_deeply(repo: HostileRepo) -> None:
+    # `merge` and `comment` read reports that untrusted jobs uploaded.
+    repo.write("report.json", "[" * 200_000 + "]" * 200_000)
+    outcome = repo.run("merge", "report.json")
+    assert outcome.code == 2 and "not JSON" in outcome.stderr, outcome.describe()
+    repo.expect(outcome, 2)

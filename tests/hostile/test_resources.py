@@ -132,3 +132,9 @@ def test_the_whole_check_has_a_time_budget(repo: HostileRepo) -> None:
     # Every model is judged as something: the first probe cut at the budget, the rest DG112.
     rules = [f["rule"] for m in report["models"] for f in m["findings"]]
     assert rules.count("DG112") >= 3, rules
+
+
+def test_pickle_with_too_many_opcodes_is_unsafe(repo: HostileRepo) -> None:
+    # Under the 64 MiB byte cap, but minutes of walking: refused after MAX_OPCODES.
+    repo.model("models/m.pt", gen.pickle_ones(2_000_001))
+    repo.expect(repo.check(), 1, rule="DG203", says=["opcodes"])
