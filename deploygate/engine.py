@@ -360,8 +360,6 @@ def _not_runnable(artifact: ArtifactInfo) -> str:
     """Why ``artifact`` gets no latency measurement."""
     from deploygate.probe.backends import not_probed_reason
 
-    if artifact.format == "gguf":
-        return "the GGUF holds no tensors (a vocabulary only): there is nothing to run"
     return not_probed_reason(artifact.format)
 
 

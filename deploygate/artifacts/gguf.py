@@ -386,8 +386,8 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     return ArtifactInfo(
         path=display, format="gguf", size_bytes=size, params=params,
         bytes_by_dtype=by_dtype, files=(path.name,),
-        # a vocabulary-only GGUF (tokenizer, no tensors) has nothing to run
-        details=_details(header, params, sum(by_dtype.values())), runnable=bool(header.tensors))
+        # llama.cpp runs it (a GGUF without tensors was refused above: DG211)
+        details=_details(header, params, sum(by_dtype.values())), runnable=True)
 
 
 def _details(header: GGUFHeader, params: int, nbytes: int) -> dict[str, Any]:
