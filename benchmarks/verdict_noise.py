@@ -17,7 +17,9 @@ Parts:
              onnxruntime) measures examples/edge-detector ``--checks`` times. Every check is
              judged against budgets relative to the truth, the p95 of all runs pooled, and
              against two fixed extremes: half the fastest run ever seen (impossible) and twice
-             the slowest (generous). The busy processes end with the part, or after
+             the slowest (generous). Then ``--budgeted`` probes per budget that know their
+             budget (0.8 and 1.25 x the truth), so that they measure more when unsure, as
+             ``deploygate check`` does. The busy processes end with each part, or after
              ``--limit-s`` seconds at the latest.
 * calibration  ``--calibrations`` host calibrations in a row under the same load: the max/min
              ratio of the matmul peak, new method (child at the probe's threads, best of N in
@@ -142,7 +144,8 @@ def busy(count: int, limit_s: float) -> Iterator[None]:
             p.join(timeout=5)
 
 
-def real(checks: int, busy_count: int, max_time_s: float, limit_s: float) -> None:
+def real(checks: int, busy_count: int, max_time_s: float, limit_s: float,
+         budgeted_checks: int) -> None:
     import tempfile
 
     print(f"\n## real contention: {busy_count} busy processes on {usable_cores()} usable cores, "
@@ -173,6 +176,32 @@ def real(checks: int, busy_count: int, max_time_s: float, limit_s: float) -> Non
         new = Counter(judge(r, "p95", budget) for r in results)
         old = Counter(baseline_judge(r, "p95", budget) for r in results)
         print(f"{label:<28}{_counts(new, factor):<32}{_counts(old, factor):<32}")
+    budgeted(spec, pooled, budgeted_checks, busy_count, limit_s)
+
+
+def budgeted(spec: LatencySpec, truth: float, checks: int, busy_count: int,
+             limit_s: float) -> None:
+    """Probes that know their budget (0.8 and 1.25 x the truth), so the probe measures up to
+    two more rounds when unsure, as `deploygate check` does: verdicts and rounds taken."""
+    import tempfile
+    from dataclasses import replace
+
+    if checks <= 0:
+        return
+    print(f"\nwith the budget known to the probe (extra rounds when unsure), {checks} probes "
+          "per budget:")
+    with tempfile.TemporaryDirectory() as tmp, busy(busy_count, limit_s):
+        for factor in (0.8, 1.25):
+            budget = truth * factor
+            verdicts: Counter[str] = Counter()
+            rounds: Counter[int] = Counter()
+            for _ in range(checks):
+                result = probe_latency(MODEL, replace(spec, budget_ms=budget), threads=1,
+                                       root=ROOT, base_dir=Path(tmp), display="detector.onnx")
+                verdicts[judge(result, "p95", budget)] += 1
+                rounds[result.rounds] += 1
+            print(f"{factor:.2f} x truth: {_counts(verdicts, factor)}; rounds "
+                  + ", ".join(f"{n} x{c}" for n, c in sorted(rounds.items())))
 
 
 def _counts(counts: Counter[str], factor: float) -> str:
@@ -224,6 +253,8 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=30)
     parser.add_argument("--busy", type=int, default=usable_cores() + 1)
     parser.add_argument("--max-time-s", type=float, default=0.5)
+    parser.add_argument("--budgeted", type=int, default=8,
+                        help="probes per budget that know their budget (extra rounds)")
     parser.add_argument("--calibrations", type=int, default=8)
     parser.add_argument("--limit-s", type=float, default=240.0)
     args = parser.parse_args()
@@ -233,7 +264,7 @@ def main() -> None:
     if "simulated" in parts:
         simulated(args.seeds)
     if "real" in parts:
-        real(args.checks, args.busy, args.max_time_s, args.limit_s)
+        real(args.checks, args.busy, args.max_time_s, args.limit_s, args.budgeted)
     if "calibration" in parts:
         calibration(args.calibrations, args.busy, args.limit_s)
 
