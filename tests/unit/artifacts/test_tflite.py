@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,9 @@ from deploygate.artifacts import tflite as reader  # noqa: E402
 from deploygate.artifacts.base import TensorSpec  # noqa: E402
 from deploygate.errors import ArtifactError  # noqa: E402
 from tests.fixtures.mutations import mutations  # noqa: E402
-
-FLOAT32, FLOAT16, INT8 = 0, 1, 9
-FULLY_CONNECTED, CUSTOM, BATCH_MATMUL = 9, 32, 126
-
-
-def _ivec(b: Any, xs: list[int]) -> int:
-    b.StartVector(4, len(xs), 4)
-    for x in reversed(xs):
-        b.PrependInt32(x)
-    return b.EndVector()
-
-
-def _tables(b: Any, offs: list[int]) -> int:
-    b.StartVector(4, len(offs), 4)
-    for o in reversed(offs):
-        b.PrependUOffsetTRelative(o)
-    return b.EndVector()
+from tests.fixtures.tflite_models import (  # noqa: E402
+    BATCH_MATMUL, CUSTOM, FLOAT16, FLOAT32, FULLY_CONNECTED, INT8, ivec, tables,
+)
 
 
 def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
@@ -43,8 +28,8 @@ def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
     def tensor(name: str, shape: list[int], ttype: int, buffer: int,
                signature: list[int] | None = None) -> int:
         name_off = b.CreateString(name)
-        shape_off = _ivec(b, shape)
-        sig_off = _ivec(b, signature) if signature else None
+        shape_off = ivec(b, shape)
+        sig_off = ivec(b, signature) if signature else None
         b.StartObject(8)
         b.PrependUOffsetTRelativeSlot(0, shape_off, 0)
         b.PrependInt8Slot(1, ttype, 0)
@@ -62,7 +47,7 @@ def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
                tensor("weights_alias", [3, 4], FLOAT32, 2)]  # shares buffer 2: counted once
 
     def operator(opcode_index: int, ins: list[int], outs: list[int]) -> int:
-        i, o = _ivec(b, ins), _ivec(b, outs)
+        i, o = ivec(b, ins), ivec(b, outs)
         b.StartObject(3)
         b.PrependUint32Slot(0, opcode_index, 0)
         b.PrependUOffsetTRelativeSlot(1, i, 0)
@@ -70,8 +55,8 @@ def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
         return b.EndObject()
 
     ops = [operator(0, [0, 1, 2], [3]), operator(1, [3, 5], [4]), operator(2, [4], [4])]
-    tensors_vec, ops_vec = _tables(b, tensors), _tables(b, ops)
-    inputs, outputs = _ivec(b, [0]), _ivec(b, [4])
+    tensors_vec, ops_vec = tables(b, tensors), tables(b, ops)
+    inputs, outputs = ivec(b, [0]), ivec(b, [4])
     sg_name = b.CreateString("main")
     b.StartObject(5)
     b.PrependUOffsetTRelativeSlot(0, tensors_vec, 0)
@@ -101,7 +86,7 @@ def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
         return b.EndObject()
 
     buffers = [buffer(None), buffer(None), buffer(weights), buffer(bias)]
-    codes_vec, sgs_vec, bufs_vec = _tables(b, codes), _tables(b, [subgraph]), _tables(b, buffers)
+    codes_vec, sgs_vec, bufs_vec = tables(b, codes), tables(b, [subgraph]), tables(b, buffers)
     description = b.CreateString("tiny test model")
     b.StartObject(5)
     b.PrependUint32Slot(0, 3, 0)

@@ -6,10 +6,7 @@ models run when the corpus cache has them (``python benchmarks/backend_models.py
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -20,19 +17,10 @@ from deploygate.errors import ProbeError  # noqa: E402
 from deploygate.manifest.model import LatencySpec  # noqa: E402
 from deploygate.probe import LatencyResult, probe_latency  # noqa: E402
 
+from tests.fixtures.backend_models import backend_models  # noqa: E402
 from tests.fixtures.tflite_models import dense_model  # noqa: E402
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
 QUICK = {"max_time_s": 0.2, "warmup": 1, "timeout_s": 60.0}
-
-
-def _pins() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("backend_models", BENCHMARKS / "backend_models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def probe(model: Path, repo: Path, **spec: object) -> LatencyResult:
@@ -69,7 +57,7 @@ def test_an_input_that_does_not_exist_is_named(repo: Path) -> None:
 
 @pytest.mark.slow
 def test_mediapipe_face_detector_runs_and_its_segmenter_is_refused(repo: Path) -> None:
-    pins = _pins()
+    pins = backend_models()
     face, selfie = pins.cached(pins.FACE_DETECTION), pins.cached(pins.SELFIE_SEGMENTATION)
     if face is None or selfie is None:
         pytest.skip("MediaPipe's models are not cached (python benchmarks/backend_models.py fetch)")

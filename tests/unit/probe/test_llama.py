@@ -7,12 +7,9 @@ The vocabulary comes from llama-cpp-python's pinned sdist in the corpus cache
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import jsonschema
 import pytest
@@ -26,24 +23,15 @@ from deploygate.cli import cli  # noqa: E402
 from deploygate.manifest.model import LatencySpec  # noqa: E402
 from deploygate.probe import probe_latency  # noqa: E402
 
+from tests.fixtures.backend_models import backend_models  # noqa: E402
 from tests.fixtures.gguf_models import tiny_llama  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-BENCHMARKS = ROOT / "benchmarks"
-
-
-def _pins() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("backend_models", BENCHMARKS / "backend_models.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pins = _pins()
+    pins = backend_models()
     vocab = pins.cached(pins.LLAMA_VOCAB)
     if vocab is None:
         pytest.skip("llama.cpp's vocabulary is not cached (python benchmarks/backend_models.py fetch)")
@@ -53,7 +41,7 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_vocabulary_alone_is_not_a_model_to_probe(tiny_gguf: Path) -> None:
     from deploygate.errors import ArtifactError
 
-    pins = _pins()
+    pins = backend_models()
     with pytest.raises(ArtifactError):
         inspect_artifact(pins.cached(pins.LLAMA_VOCAB), display="ggml-vocab-llama-spm.gguf")
     assert inspect_artifact(tiny_gguf, display="tiny-llama.gguf").runnable
@@ -128,7 +116,7 @@ def test_probe_command_reports_ttft_and_decode_rate(tiny_gguf: Path) -> None:
 def test_a_model_llama_cpp_cannot_load_is_one_line_exit_2(tiny_gguf: Path, tmp_path: Path) -> None:
     from deploygate.errors import ProbeError
 
-    pins = _pins()
+    pins = backend_models()
     broken = tiny_llama(tmp_path / "broken.gguf", pins.cached(pins.LLAMA_VOCAB),
                         drop="output_norm.weight")
     with pytest.raises(ProbeError) as caught:
