@@ -59,3 +59,22 @@ def test_check_jsonschema_accepts_both_schemas() -> None:
         done = subprocess.run([sys.executable, "-m", "check_jsonschema", "--check-metaschema",
                                str(root / "schemas" / name)], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+PYTORCH_DATA = Path(__file__).resolve().parents[1] / "data" / "pytorch"
+
+
+def test_inspect_says_what_a_training_file_is() -> None:
+    runner = CliRunner()
+    optimizer = runner.invoke(cli, ["inspect", str(PYTORCH_DATA / "optimizer_only.pt")])
+    assert optimizer.exit_code == 2
+    assert "DG211" in optimizer.output and "optimizer's state" in optimizer.output
+    ema = runner.invoke(cli, ["inspect", str(PYTORCH_DATA / "ema_only.pt")])
+    assert ema.exit_code == 0 and "EMA weights only" in ema.output
+    training = runner.invoke(cli, ["inspect", str(PYTORCH_DATA / "lightning.ckpt")])
+    assert training.exit_code == 0
+    assert "training state (not counted in params): optimizer under optimizer_states" \
+        in training.output
+    as_json = json.loads(runner.invoke(cli, ["inspect", "--format", "json",
+                                             str(PYTORCH_DATA / "lightning.ckpt")]).output)
+    assert as_json["params"] == 50 and as_json["training_state"]["kind"] == "training"
