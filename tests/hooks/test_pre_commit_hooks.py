@@ -33,9 +33,11 @@ def _git(cwd: Path, *args: str) -> None:
                     "-c", "commit.gpgsign=false", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def _user_repo(path: Path, manifest: str | None) -> Path:
+def _user_repo(path: Path, manifest: str | None, yml: bool = False) -> Path:
     if manifest is None:
         shutil.copytree(EDGE_EXAMPLE, path)
+        if yml:  # a repository that spells its manifest .yml
+            (path / "deploy-constraints.yaml").rename(path / "deploy-constraints.yml")
     else:
         path.mkdir()
         (path / "deploy-constraints.yaml").write_text(manifest, encoding="utf-8")
@@ -64,10 +66,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[i
     base = tmp_path_factory.mktemp("hooks")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "PRE_COMMIT"))}
     env["PRE_COMMIT_HOME"] = str(base / "cache")
-    scenarios = {"valid": None, "invalid": INVALID}
+    scenarios = {"valid": None, "invalid": INVALID, "yml": None}
     procs = {}
     for name, manifest in scenarios.items():
-        repo = _user_repo(base / name, manifest)
+        repo = _user_repo(base / name, manifest, yml=name == "yml")
         # No hook id: try-repo runs every hook in the manifest, so a new hook is tested too.
         procs[name] = subprocess.Popen(
             [sys.executable, "-m", "pre_commit", "try-repo", str(ROOT), "--all-files",
@@ -119,6 +121,14 @@ def test_check_passes_on_a_model_that_fits(runs: dict[str, tuple[int, str]]) -> 
     code, output = runs["valid"]
     assert by_hook(output)["deploygate check"][0] == "Passed", output
     assert code == 0
+
+
+@pytest.mark.slow
+def test_a_yml_manifest_alone_is_found_by_both_hooks(runs: dict[str, tuple[int, str]]) -> None:
+    code, output = runs["yml"]
+    hooks = by_hook(output)
+    assert hooks["deploygate validate"][0] == hooks["deploygate check"][0] == "Passed", output
+    assert code == 0 and "no such manifest" not in output
 
 
 @pytest.mark.slow
