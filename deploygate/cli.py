@@ -483,8 +483,10 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
         raise UsageError(f"--device {device}: not a catalog device (did you mean: {hint})")
     models = find_models(root)
     if not models:
-        raise UsageError(f"no model files found under {root} (looked for "
-                         ".onnx, .safetensors, .gguf, .pt, .pth, .bin, .ckpt, .tflite)")
+        from deploygate.artifacts.formats import FORMATS
+
+        looked = ", ".join(e for f in FORMATS.values() for e in f.extensions)
+        raise UsageError(f"no model files found under {root} (looked for {looked})")
     taken: set[str] = set()
     answers = []
     for model in models:

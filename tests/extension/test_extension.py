@@ -99,3 +99,13 @@ def test_the_dummy_format_is_unknown_without_its_registry_line(tmp_path: Path) -
     assert "dummy" not in formats.FORMATS
     result = CliRunner().invoke(cli, ["inspect", str(dummy_format.write(tmp_path / "m.dmy", 1))])
     assert result.exit_code == 2 and "DG205" in result.output
+
+
+@pytest.mark.usefixtures("with_dummy_format")
+def test_init_names_every_registered_extension_when_it_finds_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 2
+    assert ".onnx" in result.output and ".dmy" in result.output
