@@ -25,7 +25,6 @@ from deploygate.artifacts.base import TensorSpec
 from deploygate.artifacts.detect import read_head
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES, load_catalog
-from deploygate.targets.memory import RUNTIME_OVERHEAD_BYTES, RUNTIME_OVERHEAD_FRACTION
 
 SCHEMA_URL = ("https://raw.githubusercontent.com/deploygate/deploygate/main/schemas/"
               "deploy-constraints.schema.json")
@@ -166,8 +165,14 @@ def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...]]:
 
 
 def needed_memory(model: FoundModel) -> int:
-    """A first guess at serving memory from the size on disk (weights ~ file size)."""
-    return int(model.size_bytes * (1 + RUNTIME_OVERHEAD_FRACTION)) + RUNTIME_OVERHEAD_BYTES
+    """A first guess at serving memory: the targets stage's estimate with the size on disk
+    taken as the weights (init reads no headers)."""
+    from deploygate.artifacts.base import ArtifactInfo
+    from deploygate.targets.memory import estimate_memory
+
+    stored = ArtifactInfo(model.path, model.format, model.size_bytes, 0,
+                          {"stored": model.size_bytes})
+    return estimate_memory(stored).total
 
 
 def default_kind(model: FoundModel) -> str:
