@@ -415,24 +415,14 @@ def devices(fmt: str) -> None:
     """List the built-in device catalog."""
     from dataclasses import asdict
 
-    from deploygate.manifest.units import format_bytes
+    from deploygate.reporters.text import render_devices
     from deploygate.targets.catalog import load_catalog
 
     catalog = load_catalog()
     if fmt == "json":
         click.echo(json.dumps([asdict(d) for d in catalog.values()], indent=2))
         return
-    click.echo(f"{'id':<24}{'kind':<7}{'memory':>10}{'bandwidth':>13}{'$/hour':>9}  "
-               "runtime paths (* usual): peak operations/s")
-    for d in catalog.values():
-        bw = f"{d.memory_bandwidth / 1e9:g} GB/s" if d.memory_bandwidth else "-"
-        price = f"{d.price_per_hour:.3f}" if d.price_per_hour is not None else "-"
-        paths = "; ".join(
-            f"{runtime}{'*' if runtime == d.runtime else ''} "
-            + ", ".join(f"{precision} {peak / 1e12:g}T" for precision, peak in by.items())
-            for runtime, by in d.paths.items()) or "-"
-        click.echo(f"{d.id:<24}{d.kind:<7}{format_bytes(d.memory):>10}{bw:>13}{price:>9}  {paths}")
-    click.echo("Sources of every figure: deploygate devices --format json (sources).")
+    click.echo(render_devices(list(catalog.values())), nl=False)
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deploygate.manifest.model import DEFAULT_PERCENTILE
+from deploygate.manifest.model import DEFAULT_PERCENTILE, Device
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, terminal_lines
@@ -287,3 +287,19 @@ def _advice_verdict(d: DeviceAdvice) -> str:
     if d.cost in ("fail", "unknown"):
         why.append(f"cost {d.cost}")
     return "; ".join(why)
+
+
+def render_devices(devices: list[Device]) -> str:
+    """`deploygate devices`: one line per device, with its runtime paths and their peaks."""
+    lines = [f"{'id':<24}{'kind':<7}{'memory':>10}{'bandwidth':>13}{'$/hour':>9}  "
+             "runtime paths (* usual): peak operations/s"]
+    for d in devices:
+        bw = f"{d.memory_bandwidth / 1e9:g} GB/s" if d.memory_bandwidth else "-"
+        price = f"{d.price_per_hour:.3f}" if d.price_per_hour is not None else "-"
+        paths = "; ".join(
+            f"{runtime}{'*' if runtime == d.runtime else ''} "
+            + ", ".join(f"{precision} {peak / 1e12:g}T" for precision, peak in by.items())
+            for runtime, by in d.paths.items()) or "-"
+        lines.append(f"{d.id:<24}{d.kind:<7}{format_bytes(d.memory):>10}{bw:>13}{price:>9}  {paths}")
+    lines.append("Sources of every figure: deploygate devices --format json (sources).")
+    return "\n".join(lines) + "\n"
