@@ -203,12 +203,13 @@ def run_advise(options: AdviseOptions) -> AdviceReport:
     manifest = loaded.manifest
     selected, findings = _select(manifest, options.models)
     devices = {**load_catalog(), **manifest.devices}
-    return AdviceReport(shown, tuple(_advise_model(manifest, spec, devices, options)
+    deadline = time.monotonic() + DEFAULT_TIME_BUDGET_S  # advise's probes share one budget too
+    return AdviceReport(shown, tuple(_advise_model(manifest, spec, devices, options, deadline)
                                      for spec in selected), tuple(findings))
 
 
 def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device],
-                  options: AdviseOptions) -> ModelAdvice:
+                  options: AdviseOptions, deadline: float) -> ModelAdvice:
     from deploygate.targets.advise import ModelAdvice, advise_model
     from deploygate.targets.assess import int8_weights, workload_for
     from deploygate.targets.workload import batch_size
@@ -222,7 +223,8 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
     probe_findings: list[Finding] = []
     latency, skipped = _probe(manifest, spec, device_for(manifest, spec), artifact,
                               CheckOptions(manifest.file, probe=options.probe,
-                                           progress=options.progress), probe_findings)
+                                           progress=options.progress, deadline=deadline),
+                              probe_findings)
     workload = workload_for(spec, artifact, latency)
     host = None
     if latency is not None and workload is not None:
