@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, TYPE_CHECKING
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.manifest.units import format_bytes, format_count
@@ -58,6 +58,10 @@ def describe(measure: str, change: Change) -> str:
     return f"{before} → {after} ({signed_percent(change.fraction)})"
 
 
+Status = Literal["compared", "new", "skipped", "unavailable"]
+"""What became of a comparison with the base ref."""
+
+
 @dataclass(frozen=True)
 class BaselineComparison:
     """What the baseline stage learned about one model: the boundary type the checks judge."""
@@ -66,7 +70,7 @@ class BaselineComparison:
     """The ref compared with (None when none could be chosen)."""
     source: str | None
     """Where the ref came from."""
-    status: str
+    status: Status
     """``compared``, ``new`` (no base version), ``skipped`` or ``unavailable`` (git failed)."""
     commit: str | None = None
     """The base commit id."""

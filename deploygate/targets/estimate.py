@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import ACCELERATOR_GFLOPS_PER_CORE
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.runtimes import PathCalibration, RuntimePath, calibration_for, choose_path
-from deploygate.targets.workload import Workload
+from deploygate.targets.workload import Per, Workload
 
 DEFAULT_CACHE_BYTES = 4 * 2**20
 """Last-level cache assumed for devices without a ``cache`` figure (edge CPUs: 1-4 MB)."""
@@ -49,6 +49,10 @@ MIN_COVERAGE = 0.9
 most of the work (silero-vad keeps its compute in If branches; a 4-FLOP count is not a model)."""
 BANDS = {"calibrated": (0.5, 2.0), "uncalibrated": (0.25, 4.0)}
 """Bands of the host-calibrated CPU estimate and of a path without published measurements."""
+
+
+Bound = Literal["compute", "memory"]
+"""Which roofline term decides a latency estimate."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,13 @@ class TargetEstimate:
     """How it was estimated, in words (calibration, efficiency, bound)."""
     device: str
     """The device id."""
-    bound: str = "compute"
+    bound: Bound = "compute"
     """Which roofline term decided it: compute or memory."""
     efficiency: float = UNCALIBRATED_EFFICIENCY
     """Fraction of the device's peak compute assumed."""
     calibrated: bool = False
     """Whether the efficiency came from a measurement on the host."""
-    per: str = "inference"
+    per: Per = "inference"
     """``inference`` or ``token``."""
     runtime: str = ""
     """The runtime path's runtime (e.g. tensorrt)."""
@@ -146,7 +150,7 @@ def kernel_terms(workload: Workload, path: RuntimePath,
 
 
 def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
-                   device: Device) -> tuple[float, str, int]:
+                   device: Device) -> tuple[float, Bound, int]:
     """Seconds per inference on ``path`` (floor, launches and kernels), the bound that
     dominated (compute or memory) and the number of kernel launches."""
     terms = kernel_terms(workload, path, device)
@@ -215,7 +219,7 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
     memory_s = 0.0
     if device.memory_bandwidth and workload.working_set > cache:
         memory_s = workload.bytes_moved / device.memory_bandwidth
-    bound = "memory" if memory_s > compute_s else "compute"
+    bound: Bound = "memory" if memory_s > compute_s else "compute"
     ms = max(compute_s, memory_s) * 1000.0
     low, high = BANDS["calibrated"]
     floor_ms = 0.0

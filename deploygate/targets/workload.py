@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.artifacts.llm import CONTEXT_CAP_TOKENS, LlmShape
@@ -103,6 +103,10 @@ class Kernel:
     """A fused attention (q.k, softmax, p.v in one kernel; the score matrix stays on chip)."""
 
 
+Per = Literal["inference", "token"]
+"""What one unit of estimated work is: one inference, or one generated token (LLM decode)."""
+
+
 @dataclass(frozen=True)
 class Workload:
     """Work one inference (one generated token, for LLM checkpoints) does."""
@@ -117,7 +121,7 @@ class Workload:
     """Peak live activation bytes (0 for LLM decode, where the KV cache dominates)."""
     coverage: float
     """Fraction of nodes whose shapes were known (1.0 for LLM checkpoints)."""
-    per: str = "inference"
+    per: Per = "inference"
     """What one unit of work is: ``inference`` or ``token`` (LLM decode)."""
     nodes: int = 0
     """Graph nodes counted (Constant nodes excluded)."""
