@@ -55,14 +55,15 @@ def choose_backend(fmt: str, spec: LatencySpec, display: str | None = None) -> B
         raise ProbeError(e.message, file=display, path=e.path) from None
     if backend is None:
         raise ProbeError(not_probed_reason(fmt), file=display, path="latency")
-    if not backend.installed():
-        raise ProbeError(f"{fmt} models are measured with {backend.name}, which is not installed "
-                         f"here: {backend.install_line}", file=display,
-                         path="latency.runtime" if spec.runtime else "latency", rule=DG408)
+    # A manifest mistake is reported whether or not the runtime happens to be installed.
     if spec.providers and backend.name != "onnxruntime":
         raise ProbeError(f"latency.providers applies to onnxruntime only; {backend.name} "
                          f"measures {fmt} models (remove latency.providers)", file=display,
                          path="latency.providers")
+    if not backend.installed():
+        raise ProbeError(f"{fmt} models are measured with {backend.name}, which is not installed "
+                         f"here: {backend.install_line}", file=display,
+                         path="latency.runtime" if spec.runtime else "latency", rule=DG408)
     return backend
 
 
