@@ -112,6 +112,8 @@ LIMITS: tuple[Limit, ...] = (
           "A whole `check` (--time-budget); what is not judged by then is DG112 (exit 2)."),
     Limit("deploygate.baseline.repository", "GIT_TIMEOUT_S", 60, "seconds",
           "Each `git rev-parse` for a base ref is killed past this."),
+    Limit("deploygate.targets.workload", "MAX_INFERRED_NODES", 250_000, "items",
+          "Graph nodes above which shapes are not inferred for the workload (declared ones count)."),
     Limit("deploygate.targets.calibrate", "MAX_CACHE_BYTES", 1 << 20, "bytes",
           "host.json is read at most this far (no links followed, only plausible figures used)."),
 )
