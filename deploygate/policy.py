@@ -12,18 +12,22 @@ files the change adds or modifies are reported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploygate.findings import Finding, Location, Severity, Waived
 from deploygate.manifest.model import Manifest
 from deploygate.report import ModelReport
 from deploygate.rules import Outcome, Rule
 
+if TYPE_CHECKING:
+    from deploygate.init import FoundModel
+
 DG108 = Rule("DG108", "model-not-covered", Outcome.VIOLATION,
-             "A model file in the repository is covered by no manifest, so nothing gates it.",
+             "A model file under a manifest's folder is covered by no manifest, so nothing gates it.",
              "Add it to a manifest's `models` (`deploygate init` drafts an entry), or delete it.",
              level="warning")
 DG109 = Rule("DG109", "waiver-expired", Outcome.VIOLATION,
@@ -89,13 +93,16 @@ def _covers(model_path: Path, found: Path) -> bool:
 
 def check_coverage(manifests: list[Manifest], display: Callable[[Path], str], *,
                    changed: set[str] | None = None, listed: set[str] | None = None) -> list[Finding]:
-    """A finding per model file in the manifests' repository that no manifest covers.
+    """A finding per model file under the manifests' folders that no manifest covers.
 
-    ``manifests`` share one repository root. ``changed`` (repository-relative paths) limits it
+    A manifest governs the folder it sits in and everything below it: one at the repository
+    root watches the whole repository, one in ``services/chat`` watches that service (so a
+    monorepo's other folders, test data and examples stay out of its report). Every manifest
+    in the repository counts as covering, not only the ones checked. ``manifests`` share one
+    repository root. ``changed`` (repository-relative paths) limits it
     to files a change added or modified; ``listed`` (what git tracks or would add) leaves
     ignored files out; ``display`` names a file as the user would type it.
     """
-    from deploygate.init import find_models
     from deploygate.manifest.load import load_manifest
 
     policy = {m.coverage for m in manifests}
@@ -110,9 +117,9 @@ def check_coverage(manifests: list[Manifest], display: Callable[[Path], str], *,
             if file.resolve() not in given:
                 other = load_manifest(file, str(file)).manifest
                 covered += [spec.resolved_path for spec in other.models] if other else []
-        for model in find_models(root, inputs=False):
-            path = (root / model.path).resolve()
-            relative = model.path
+        for folder, model in _models_under(root, [m.file.parent for m in manifests if m.root == root]):
+            path = (folder / model.path).resolve()
+            relative = path.relative_to(root.resolve()).as_posix()
             if listed is not None and not _listed(relative, listed):
                 continue
             if changed is not None and not _listed(relative, changed):
@@ -127,6 +134,20 @@ def check_coverage(manifests: list[Manifest], display: Callable[[Path], str], *,
                 f"`models` or delete it ({why})",
                 Location(display(path), uri=relative)))
     return findings
+
+
+def _models_under(root: Path, folders: list[Path]) -> Iterator[tuple[Path, FoundModel]]:
+    """The model files under each of ``folders`` (those inside another one walked once)."""
+    from deploygate.init import find_models
+
+    resolved = sorted({f.resolve() for f in folders}, key=lambda f: len(f.parts))
+    walked: list[Path] = []
+    for folder in resolved:
+        if any(folder.is_relative_to(w) for w in walked):
+            continue
+        walked.append(folder)
+        for model in find_models(folder, inputs=False):
+            yield folder, model
 
 
 def _listed(relative: str, paths: set[str]) -> bool:

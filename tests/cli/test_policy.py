@@ -188,3 +188,22 @@ def test_coverage_off(too_big: Path) -> None:
     manifest = too_big / "deploy-constraints.yaml"
     manifest.write_text(manifest.read_text().replace("version: 1\n", "version: 1\ncoverage: off\n"))
     assert "DG108" not in rules(report_of(invoke("check", "--no-probe", "--format", "json")))
+
+
+def test_a_manifest_in_a_subfolder_watches_that_folder_only(too_big: Path) -> None:
+    """A service's manifest judges the service: test data and other folders stay out of it."""
+    _uncovered(too_big)
+    service = too_big / "services" / "chat"
+    service.mkdir(parents=True)
+    matmul_chain(service / "chat.onnx", width=8, depth=1)
+    matmul_chain(service / "draft.onnx", width=8, depth=1)
+    (service / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - {name: chat, path: chat.onnx, target: {kind: cloud}}\n")
+    report = report_of(invoke("check", "--no-probe", "--format", "json",
+                              "-m", str(service / "deploy-constraints.yaml")))
+    uncovered = [f["location"]["uri"] for f in report["findings"] if f["rule"] == "DG108"]
+    assert uncovered == ["services/chat/draft.onnx"]
+    # The root manifest watches the whole repository, the service's folder included.
+    report = report_of(invoke("check", "--no-probe", "--format", "json"))
+    uncovered = [f["location"]["uri"] for f in report["findings"] if f["rule"] == "DG108"]
+    assert uncovered == ["extra/new.onnx", "services/chat/draft.onnx"]
