@@ -122,3 +122,43 @@ def test_real_gate_sets_outputs_writes_reports_and_the_summary(tmp_path: Path) -
     assert '"ruleId": "DG102"' in (tmp_path / "deploygate.sarif").read_text()
     assert result.stdout.startswith("::error file=deploy-constraints.yaml,line=5,col=20,")
     assert summary.read_text().startswith("<!-- deploygate -->\n## ❌ deploygate failed (exit 2)")
+
+
+def run_install(tmp_path: Path, extras: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """Run the install step's script with a stand-in Python that records pip's arguments."""
+    log = tmp_path / "pip-args"
+    fake_python = executable(tmp_path / "fake-python", f"""#!/usr/bin/env bash
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin" && ln -s "$0" "$3/bin/python"
+else
+  for arg in "$@"; do echo "$arg"; done > {log}
+fi
+""")
+    runner_temp = tmp_path / "runner_temp"
+    runner_temp.mkdir(exist_ok=True)
+    out = tmp_path / "github_output"
+    out.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env.update({"GITHUB_OUTPUT": str(out), "RUNNER_TEMP": str(runner_temp),
+                "GITHUB_ACTION_PATH": "/action", "PYTHON": str(fake_python), "EXTRAS": extras})
+    assert STEPS["install"]["env"]["EXTRAS"] == "${{ inputs.extras }}"
+    result = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c",
+                             STEPS["install"]["run"]], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    return result, log
+
+
+def test_extras_install_the_named_backends(tmp_path: Path) -> None:
+    result, log = run_install(tmp_path, "litert, llama")
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines()[-1] == "/action[litert,llama]"
+    result, log = run_install(tmp_path, "")
+    assert log.read_text().splitlines()[-1] == "/action"
+
+
+@pytest.mark.parametrize("extras", ["litert]; touch pwned #", "../x", "all,$(id)", "LITERT"])
+def test_extras_that_are_not_names_are_refused_before_anything_installs(tmp_path: Path,
+                                                                        extras: str) -> None:
+    result, log = run_install(tmp_path, extras)
+    assert result.returncode == 2 and "::error" in result.stdout
+    assert not log.exists() and not (tmp_path / "pwned").exists()
