@@ -1,8 +1,9 @@
-"""The llama.cpp backend end to end: a tiny llama GGUF over llama.cpp's real vocabulary, run by
-llama-cpp-python in the probe's child process, then judged by `check` and `probe`.
+"""The llama.cpp backend end to end: a tiny llama GGUF run by llama-cpp-python in the probe's
+child process, then judged by `check` and `probe`.
 
-The vocabulary comes from llama-cpp-python's pinned sdist in the corpus cache
-(``python benchmarks/backend_models.py fetch``); without it these tests skip.
+The vocabulary is llama.cpp's own from llama-cpp-python's pinned sdist when the corpus cache
+holds it (``python benchmarks/backend_models.py fetch``), else a small SentencePiece vocabulary
+written with ``gguf``: the tests run wherever llama-cpp-python is installed (CI installs it).
 """
 
 from __future__ import annotations
@@ -24,26 +25,30 @@ from deploygate.manifest.model import LatencySpec  # noqa: E402
 from deploygate.probe import probe_latency  # noqa: E402
 
 from tests.fixtures.backend_models import backend_models  # noqa: E402
-from tests.fixtures.gguf_models import tiny_llama  # noqa: E402
+from tests.fixtures.gguf_models import spm_vocabulary, tiny_llama  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def vocabulary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """llama.cpp's vocabulary-only GGUF when cached, else one written here."""
     pins = backend_models()
-    vocab = pins.cached(pins.LLAMA_VOCAB)
-    if vocab is None:
-        pytest.skip("llama.cpp's vocabulary is not cached (python benchmarks/backend_models.py fetch)")
-    return tiny_llama(tmp_path_factory.mktemp("llm") / "tiny-llama.gguf", vocab)
+    cached = pins.cached(pins.LLAMA_VOCAB)
+    return cached or spm_vocabulary(tmp_path_factory.mktemp("vocab") / "vocab.gguf")
 
 
-def test_the_vocabulary_alone_is_not_a_model_to_probe(tiny_gguf: Path) -> None:
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory, vocabulary: Path) -> Path:
+    return tiny_llama(tmp_path_factory.mktemp("llm") / "tiny-llama.gguf", vocabulary)
+
+
+def test_the_vocabulary_alone_is_not_a_model_to_probe(tiny_gguf: Path, vocabulary: Path) -> None:
     from deploygate.errors import ArtifactError
 
-    pins = backend_models()
-    with pytest.raises(ArtifactError):
-        inspect_artifact(pins.cached(pins.LLAMA_VOCAB), display="ggml-vocab-llama-spm.gguf")
+    with pytest.raises(ArtifactError) as caught:
+        inspect_artifact(vocabulary, display="vocab.gguf")
+    assert caught.value.rule == "DG211"
     assert inspect_artifact(tiny_gguf, display="tiny-llama.gguf").runnable
 
 
@@ -113,12 +118,11 @@ def test_probe_command_reports_ttft_and_decode_rate(tiny_gguf: Path) -> None:
     assert data["ttft_ms"]["p50_ms"] > 0 and data["tokens_per_s"] > 0
 
 
-def test_a_model_llama_cpp_cannot_load_is_one_line_exit_2(tiny_gguf: Path, tmp_path: Path) -> None:
+def test_a_model_llama_cpp_cannot_load_is_one_line_exit_2(vocabulary: Path,
+                                                         tmp_path: Path) -> None:
     from deploygate.errors import ProbeError
 
-    pins = backend_models()
-    broken = tiny_llama(tmp_path / "broken.gguf", pins.cached(pins.LLAMA_VOCAB),
-                        drop="output_norm.weight")
+    broken = tiny_llama(tmp_path / "broken.gguf", vocabulary, drop="output_norm.weight")
     with pytest.raises(ProbeError) as caught:
         probe_latency(broken, LatencySpec(max_time_s=0.2, timeout_s=60), threads=1,
                       root=tmp_path, base_dir=tmp_path, display="broken.gguf", fmt="gguf")
