@@ -469,8 +469,9 @@ def init(root: Path, yes: bool, kind: str | None, device: str | None, budget_ms:
     if target.exists() and not force:
         raise UsageError(f"{target} exists; edit it, or pass --force to overwrite it")
     if device is not None and device not in load_catalog():
-        hint = ", ".join(closest_ids(device, list(load_catalog()))) or "see `deploygate devices`"
-        raise UsageError(f"--device {device}: not a catalog device (did you mean: {hint})")
+        close = closest_ids(device, list(load_catalog()))
+        hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
+        raise UsageError(f"--device {device}: not a catalog device ({hint})")
     models = find_models(root)
     if not models:
         from deploygate.artifacts.formats import FORMATS

@@ -90,7 +90,10 @@ def test_init_unknown_device_and_empty_repo(tmp_path: Path, monkeypatch: pytest.
     result = CliRunner().invoke(cli, ["init", "--yes"])
     assert result.exit_code == 2 and "no model files found" in result.output
     result = CliRunner().invoke(cli, ["init", "--yes", "--device", "raspberry-pi5"])
-    assert result.exit_code == 2 and "raspberry-pi-5" in result.output
+    assert result.exit_code == 2 and "(did you mean raspberry-pi-5" in result.output
+    result = CliRunner().invoke(cli, ["init", "--yes", "--device", "zzzzzzzz"])
+    assert result.exit_code == 2
+    assert "not a catalog device (see `deploygate devices`)" in result.output
 
 
 def test_find_models_by_content_skipping_envs_and_grouping_shards(tmp_path: Path) -> None:
