@@ -71,6 +71,10 @@ _PROBE_FLAGS = (
     ("latency.timeout_s", "--timeout-s"),
     ("latency.max_time_s", "--max-time-s"),
     ("latency.threads", "--threads"),
+    ("latency.runtime", "--runtime"),
+    ("latency.providers", "--provider NAME"),
+    ("latency.prompt_tokens", "--prompt-tokens"),
+    ("latency.new_tokens", "--new-tokens"),
 )
 """The `deploygate probe` flag that sets what a manifest key sets, by key prefix."""
 

@@ -84,3 +84,12 @@ def test_check_with_a_provider_this_onnxruntime_lacks_is_exit_2(tmp_path: Path) 
     assert finding["location"]["path"] == "models[0].latency.providers"
     assert "CUDAExecutionProvider is not available" in finding["message"]
     assert "CPUExecutionProvider" in finding["message"]
+
+
+def test_probe_backend_refusals_name_the_flag_that_fixes_them() -> None:
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--provider", "NoSuchExecutionProvider"])
+    assert result.exit_code == 2
+    assert "NoSuchExecutionProvider" in result.output
+    assert "(with `deploygate probe`: --provider NAME)" in result.output
+    result = CliRunner().invoke(cli, ["probe", str(MODEL), "--runtime", "litert"])
+    assert result.exit_code == 2 and "(with `deploygate probe`: --runtime)" in result.output
