@@ -38,6 +38,22 @@ def test_every_model_key_is_documented() -> None:
         assert f"`{key}`" in text or f"`{key}." in text, key
 
 
+def _section(text: str, heading: str) -> str:
+    return text.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_every_top_level_device_and_waiver_key_is_documented() -> None:
+    text = (ROOT / "docs" / "manifest.md").read_text()
+    schema = load_schema()
+    tables = {"## Top level": schema["properties"],
+              "## A device": schema["properties"]["devices"]["additionalProperties"]["properties"],
+              "### Waivers": schema["properties"]["waivers"]["items"]["properties"]}
+    for heading, properties in tables.items():
+        section = _section(text, heading)
+        for key in properties:
+            assert f"`{key}`" in section, f"{heading}: {key}"
+
+
 def test_every_schema_property_has_a_description() -> None:
     def walk(node: object, path: str) -> None:
         if isinstance(node, dict):
