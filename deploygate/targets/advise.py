@@ -13,7 +13,8 @@ from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.cost import usd_per_1k
-from deploygate.targets.estimate import TargetEstimate, estimate_target, is_accelerator
+from deploygate.targets.catalog import is_accelerator
+from deploygate.targets.estimate import TargetEstimate, estimate_target
 from deploygate.targets.memory import MemoryEstimate
 from deploygate.targets.workload import Workload
 

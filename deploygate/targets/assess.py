@@ -98,7 +98,8 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
     """The roofline estimate on the target, calibrated by the host measurement when there is one."""
     if device is None or workload is None or not device.compute:
         return None
-    from deploygate.targets.estimate import estimate_target, is_accelerator
+    from deploygate.targets.catalog import is_accelerator
+    from deploygate.targets.estimate import estimate_target
 
     host = None
     if latency is not None and not is_accelerator(device):

@@ -14,6 +14,17 @@ from deploygate.manifest.units import parse_bandwidth, parse_compute, parse_size
 
 ACCELERATOR_GFLOPS_PER_CORE = 100e9
 """Without ``compute_precision``, a device quoting more than this per CPU core has an accelerator."""
+
+
+def is_accelerator(device: Device) -> bool:
+    """Whether ``compute`` is a GPU/NPU figure rather than CPU fp32 peak: its
+    ``compute_precision`` says so, or without one, it quotes more than
+    ``ACCELERATOR_GFLOPS_PER_CORE`` per core."""
+    if device.compute_precision is not None:
+        return device.compute_precision != "fp32"
+    return bool(device.compute and device.cores
+                and device.compute / device.cores > ACCELERATOR_GFLOPS_PER_CORE)
+
 EDGE_RULE_OF_THUMB_BYTES = 10**9
 """Edge targets without a device: models stay under about 1 GB."""
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 
 from deploygate.manifest.model import Device
-from deploygate.targets.catalog import ACCELERATOR_GFLOPS_PER_CORE
+from deploygate.targets.catalog import is_accelerator
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.runtimes import PathCalibration, RuntimePath, calibration_for, choose_path
 from deploygate.targets.workload import Per, Workload
@@ -96,14 +96,6 @@ class TargetEstimate:
                 "runtime": self.runtime, "precision": self.precision,
                 "path_chosen": self.path_chosen, "calibration": self.calibration,
                 "host_calibration": self.host_calibration}
-
-
-def is_accelerator(device: Device) -> bool:
-    """Whether ``compute`` is a GPU/NPU figure rather than CPU fp32 peak."""
-    if device.compute_precision is not None:
-        return device.compute_precision != "fp32"
-    return bool(device.compute and device.cores
-                and device.compute / device.cores > ACCELERATOR_GFLOPS_PER_CORE)
 
 
 def host_efficiency(workload: Workload, measured_ms: float, host: HostPeaks, threads: int) -> float:

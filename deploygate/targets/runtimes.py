@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from deploygate.manifest.model import Device
+from deploygate.targets.catalog import is_accelerator
 
 RUNTIMES = ("onnxruntime", "tensorrt", "qnn", "coreml", "litert", "openvino", "llama.cpp")
 """Runtimes a target may name (``target.runtime``)."""
@@ -84,19 +85,12 @@ def device_paths(device: Device) -> dict[str, dict[str, float]]:
     if not device.compute:
         return {}
     precision = device.compute_precision or "fp32"
-    if precision == "fp32" and not _looks_accelerated(device):
+    if precision == "fp32" and not is_accelerator(device):
         return {"onnxruntime": {"fp32": device.compute}}
     if precision in ("fp32", "fp16"):
         return {GENERIC_RUNTIME: {"fp16": device.compute, "int8": device.compute * 2}}
     dense = device.compute / (2 if precision == "int8-sparse" else 1)
     return {GENERIC_RUNTIME: {"fp16": dense / 2, "int8": dense}}
-
-
-def _looks_accelerated(device: Device) -> bool:
-    from deploygate.targets.catalog import ACCELERATOR_GFLOPS_PER_CORE
-
-    return device.compute_precision is None and bool(
-        device.compute and device.cores and device.compute / device.cores > ACCELERATOR_GFLOPS_PER_CORE)
 
 
 def default_runtime(device: Device) -> str | None:

@@ -10,9 +10,9 @@ from deploygate.artifacts import inspect_artifact
 from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
-from deploygate.targets.catalog import load_catalog
-from deploygate.targets.estimate import estimate_target, is_accelerator, not_estimable
-from deploygate.targets.runtimes import load_calibration
+from deploygate.targets.catalog import is_accelerator, load_catalog
+from deploygate.targets.estimate import estimate_target, not_estimable
+from deploygate.targets.runtimes import GENERIC_RUNTIME, device_paths, load_calibration
 from deploygate.targets.workload import Kernel, Workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result, llm_7b_fp16, spec
@@ -143,6 +143,18 @@ def test_accelerator_detection_without_a_precision_figure() -> None:
     gpu = Device("lab-gpu", "edge", memory=8 * 2**30, compute=20e12, cores=4, custom=True)
     cpu = Device("lab-cpu", "edge", memory=8 * 2**30, compute=50e9, cores=4, custom=True)
     assert is_accelerator(gpu) and not is_accelerator(cpu)
+
+
+@pytest.mark.parametrize("precision", [None, "fp32", "fp16", "int8"])
+@pytest.mark.parametrize("compute", [50e9, 20e12])
+def test_the_derived_runtime_paths_and_the_estimate_agree_on_what_is_an_accelerator(
+        precision: str | None, compute: float) -> None:
+    # One device test: a CPU gets onnxruntime fp32, an accelerator the generic fp16/int8 path.
+    device = Device("lab", "edge", memory=8 * 2**30, compute=compute, cores=4,
+                    compute_precision=precision, custom=True)
+    paths = device_paths(device)
+    assert ("onnxruntime" in paths) is not is_accelerator(device)
+    assert (GENERIC_RUNTIME in paths) is is_accelerator(device)
 
 
 def test_no_compute_figure_no_estimate() -> None:
