@@ -164,17 +164,6 @@ def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...]]:
         return (), ()
 
 
-def needed_memory(model: FoundModel) -> int:
-    """A first guess at serving memory: the targets stage's estimate with the size on disk
-    taken as the weights (init reads no headers)."""
-    from deploygate.artifacts.base import ArtifactInfo
-    from deploygate.targets.memory import estimate_memory
-
-    stored = ArtifactInfo(model.path, model.format, model.size_bytes, 0,
-                          {"stored": model.size_bytes})
-    return estimate_memory(stored).total
-
-
 def default_kind(model: FoundModel) -> str:
     """edge under ~1 GB, else cloud."""
     return "edge" if model.size_bytes < EDGE_RULE_OF_THUMB_BYTES else "cloud"
@@ -182,8 +171,13 @@ def default_kind(model: FoundModel) -> str:
 
 def default_device(model: FoundModel, kind: str) -> str | None:
     """edge: the Raspberry Pi 5 if it fits, else the smallest edge device that does;
-    cloud: the cheapest priced device with the memory."""
-    need = needed_memory(model)
+    cloud: the cheapest priced device with the memory (the targets stage's estimate, with the
+    size on disk taken as the weights: init reads no headers)."""
+    from deploygate.artifacts.base import ArtifactInfo
+    from deploygate.targets.memory import estimate_memory
+
+    need = estimate_memory(ArtifactInfo(model.path, model.format, model.size_bytes, 0,
+                                        {"stored": model.size_bytes})).total
     catalog = load_catalog()
     fitting = [d for d in catalog.values() if d.kind == kind and d.memory >= need]
     if kind == "edge":

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from deploygate.artifacts.base import ArtifactInfo
 from deploygate.cli import cli
 from deploygate.init import default_ceiling, find_models, model_name
 from deploygate.manifest.load import load_manifest
 from deploygate.targets.catalog import load_catalog
+from deploygate.targets.memory import estimate_memory
 from onnx import TensorProto
 
 from tests.fixtures import probe_models
@@ -122,6 +124,10 @@ def test_big_models_default_to_a_priced_cloud_device(tmp_path: Path) -> None:
     assert device_id is not None
     device = load_catalog()[device_id]
     assert device.memory >= 14 * 10**9 and device.price_per_hour is not None
+    # What must fit is the targets stage's serving estimate, not the bare size on disk.
+    need = estimate_memory(ArtifactInfo("llm", "safetensors", big.size_bytes, 0,
+                                        {"stored": big.size_bytes})).total
+    assert need > big.size_bytes and device.memory >= need
     # The ceiling is what a whole-budget inference costs there, rounded up.
     assert default_ceiling(load_catalog()["aws-g5.xlarge"], 1000) == 0.28
 
