@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import zipfile
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from deploygate import children
 from deploygate.artifacts.base import DG205, DG211, ArtifactInfo, TensorSpec
 from deploygate.errors import DG202, ArtifactError
 
@@ -168,23 +168,22 @@ def _read_in_child(path: Path, member: str | None, display: str) -> dict[str, An
     libhdf5 is a C library that was not written for hostile input: a crafted file can make it
     loop or crash. In a child, that is a corrupt file (DG202), never a hung or killed gate.
     """
-    package_parent = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (package_parent, os.environ.get("PYTHONPATH")) if p)}
-    # cwd is deploygate's own folder, so that files in the repository cannot shadow h5py
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deploygate.artifacts.keras", str(path.resolve()), member or ""],
+        children.module_command("deploygate.artifacts.keras", str(path.resolve()), member or ""),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=package_parent, env=env, start_new_session=os.name == "posix", close_fds=True)
+        cwd=children.PACKAGE_PARENT, env=children.child_environment(),
+        start_new_session=children.NEW_SESSION, close_fds=True)
     try:
         out, err = proc.communicate(timeout=READ_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        _kill(proc)
+        children.kill_group(proc)
+        proc.wait()
         raise _Corrupt(f"reading its HDF5 structure took over {READ_TIMEOUT_S:g} s (a file "
                        "built to make libhdf5 loop)") from None
     finally:
         if proc.poll() is None:
-            _kill(proc)
+            children.kill_group(proc)
+            proc.wait()
     line = out.decode("utf-8", "replace").strip().splitlines()[-1:] if out else []
     try:
         answer = json.loads(line[0]) if line else None
@@ -197,17 +196,6 @@ def _read_in_child(path: Path, member: str | None, display: str) -> dict[str, An
     if "error" in answer:
         raise _Corrupt(str(answer["error"])[:300])
     return answer
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:  # pragma: no cover
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
 
 
 def _child_main(argv: list[str]) -> None:

@@ -15,18 +15,15 @@ import json
 import os
 import queue
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
-import deploygate
+from deploygate import children
 
 STDERR_KEEP = 64 * 1024
 """Bytes of the child's stderr kept for diagnosis (the first ones; the rest is drained)."""
@@ -58,22 +55,15 @@ class ChildOutcome:
 
 def child_environment() -> dict[str, str]:
     """The child's environment: this deploygate importable, helper thread pools kept at one."""
-    env = dict(os.environ)
-    package_parent = str(Path(deploygate.__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     # numpy's BLAS threads would only compete with onnxruntime's intra-op threads.
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        env[name] = "1"
-    return env
+    return children.child_environment(OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                                      OMP_NUM_THREADS="1")
 
 
 def run_child(request: dict[str, Any], *, timeout_s: float,
               progress: Callable[[str], None] | None = None) -> ChildOutcome:
     """Run one probe request in a fresh child; kill its process group at ``timeout_s``."""
-    posix = os.name == "posix"
     started = time.monotonic()
-    # cwd is deploygate's own folder: ``-m`` puts cwd first on sys.path, and the repository
-    # under test must not be able to shadow numpy or onnxruntime with its own files.
     from deploygate.probe.child import PARENT_ENV
 
     # The child's temporary files (onnxruntime writes one on import) go to a private folder
@@ -81,25 +71,24 @@ def run_child(request: dict[str, Any], *, timeout_s: float,
     scratch = tempfile.mkdtemp(prefix="deploygate-probe-")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "deploygate.probe.child"],
+            children.module_command("deploygate.probe.child"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=str(Path(deploygate.__file__).resolve().parent.parent),
+            cwd=children.PACKAGE_PARENT,
             env={**child_environment(), PARENT_ENV: str(os.getpid()),
                  "TMPDIR": scratch, "TEMP": scratch, "TMP": scratch},
-            start_new_session=posix, close_fds=True,
+            start_new_session=children.NEW_SESSION, close_fds=True,
         )
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     try:
-        return _supervise(proc, request, started, timeout_s, progress, posix)
+        return _supervise(proc, request, started, timeout_s, progress)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: float,
-               timeout_s: float, progress: Callable[[str], None] | None,
-               posix: bool) -> ChildOutcome:
+               timeout_s: float, progress: Callable[[str], None] | None) -> ChildOutcome:
     assert proc.stdin and proc.stdout and proc.stderr
     lines: queue.Queue[object] = queue.Queue()
     stderr_parts: list[bytes] = []
@@ -149,7 +138,7 @@ def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: 
                 timed_out = result is None and error is None
     finally:
         if proc.poll() is None:
-            _kill_group(proc, posix)
+            children.kill_group(proc)
         proc.wait()
         for t in threads:
             t.join(timeout=5)
@@ -157,16 +146,6 @@ def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: 
     return ChildOutcome(result=result, error=error, phase=phase, timed_out=timed_out,
                         returncode=proc.returncode, stderr=stderr,
                         wall_s=time.monotonic() - started, events=events)
-
-
-def _kill_group(proc: subprocess.Popen[bytes], posix: bool) -> None:
-    try:
-        if posix:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            proc.kill()
-    except (ProcessLookupError, PermissionError):
-        pass  # already gone
 
 
 def _write_request(stream: IO[bytes], request: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from deploygate import children
 from deploygate.errors import UsageError
 from deploygate.host import cpu_name, usable_cores
 
@@ -136,14 +137,14 @@ def measure_host_peaks(threads: int | None = None) -> HostPeaks:
     core); about half a second. Falls back to this process's BLAS if the child fails."""
     cores = usable_cores()
     threads = min(max(threads or cores, 1), cores)
-    env = dict(os.environ)
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS",
-                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
-        env[name] = str(threads)
+    env = children.child_environment(**{
+        name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                        "OMP_NUM_THREADS", "BLIS_NUM_THREADS",
+                                        "VECLIB_MAXIMUM_THREADS")})
     try:
-        done = subprocess.run([sys.executable, "-m", "deploygate.targets.calibrate", str(threads)],
+        done = subprocess.run(children.module_command("deploygate.targets.calibrate", str(threads)),
                               capture_output=True, timeout=CHILD_TIMEOUT_S, env=env,
-                              stdin=subprocess.DEVNULL, check=True)
+                              cwd=children.PACKAGE_PARENT, stdin=subprocess.DEVNULL, check=True)
         figures = _figures(json.loads(done.stdout.decode("utf-8").strip().splitlines()[-1]))
     except (OSError, ValueError, IndexError, subprocess.SubprocessError):
         figures, threads = benchmark(cores), 0  # this process's BLAS: all its threads
