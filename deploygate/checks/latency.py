@@ -41,7 +41,8 @@ DG402 = Rule("DG402", "latency-inconclusive", Outcome.VIOLATION,
 
 DG404 = Rule("DG404", "latency-not-measured", Outcome.VIOLATION,
              "A latency budget is declared but no latency was measured.",
-             "Run without --no-probe, or use a format onnxruntime can run.", level="warning")
+             "Run without --no-probe; install the backend its format needs (DG408 names it); for an "
+             "LLM's ttft and decode rate, measure on the device (--on-device).", level="warning")
 
 
 DG409 = Rule("DG409", "ttft-over-budget", Outcome.VIOLATION,
@@ -50,8 +51,9 @@ DG409 = Rule("DG409", "ttft-over-budget", Outcome.VIOLATION,
              "Use a smaller or more quantized model, more threads, or raise the budget.")
 
 DG410 = Rule("DG410", "ttft-inconclusive", Outcome.VIOLATION,
-             "`latency.ttft_ms` lies inside the noise band of the measured time to first token.",
-             "Re-run on a quieter runner, or keep the budget clear of the measured band.",
+             "`latency.ttft_ms` lies inside the confidence interval of the measured time to first "
+             "token at the chosen percentile.",
+             "Re-run on a quieter runner, or keep the budget clear of the interval.",
              level="warning")
 
 DG411 = Rule("DG411", "decode-rate-under-minimum", Outcome.VIOLATION,
