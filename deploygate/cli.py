@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from deploygate.manifest.model import DEFAULT_PERCENTILE, PERCENTILES, Percentile
+from deploygate.manifest.model import DEFAULT_PERCENTILE, MANIFEST_NAMES, PERCENTILES, Percentile
 from deploygate import __version__
 from deploygate.errors import DeploygateError, ProbeError
 from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
@@ -25,9 +25,9 @@ from deploygate.init import FiniteNumber
 if TYPE_CHECKING:
     from deploygate.report import Report
 
-DEFAULT_MANIFEST = "deploy-constraints.yaml"
-MANIFEST_NAMES = (DEFAULT_MANIFEST, "deploy-constraints.yml")
-"""The names `check`, `validate`, `matrix` and `advise` look for when no manifest is given."""
+DEFAULT_MANIFEST = MANIFEST_NAMES[0]
+"""What `check`, `validate`, `matrix` and `advise` read when no manifest is given (or the
+other name in ``MANIFEST_NAMES`` when only it exists)."""
 FORMATS = ["text", "json", "sarif", "junit", "github", "markdown", "gitlab"]
 
 

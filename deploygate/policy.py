@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deploygate.findings import Finding, Location, Severity, Waived
-from deploygate.manifest.model import Manifest
+from deploygate.manifest.model import MANIFEST_NAMES, Manifest
 from deploygate.report import ModelReport
 from deploygate.rules import Outcome, Rule
 
@@ -37,8 +37,6 @@ DG110 = Rule("DG110", "waiver-unused", Outcome.VIOLATION,
              "A waiver in the manifest matches no finding.",
              "Remove it: what it waived no longer happens.", level="note")
 
-MANIFEST_NAMES = ("deploy-constraints.yaml", "deploy-constraints.yml")
-"""File names that are manifests wherever they are in the repository."""
 
 
 def today() -> date:

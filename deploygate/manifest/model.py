@@ -12,6 +12,11 @@ Percentile = Literal["p50", "p90", "p95", "p99"]
 PERCENTILES: tuple[Percentile, ...] = ("p50", "p90", "p95", "p99")
 DEFAULT_PERCENTILE: Percentile = "p95"
 
+MANIFEST_NAMES = ("deploy-constraints.yaml", "deploy-constraints.yml")
+"""File names that are manifests wherever they are in the repository (the first is the default)."""
+INPUT_FILE_SUFFIX = ".npy"
+"""What a ``latency.inputs.<name>.file`` must be: a NumPy array file."""
+
 RUNTIMES = ("onnxruntime", "litert", "llama.cpp")
 """Probe backends, by the name ``latency.runtime`` takes."""
 

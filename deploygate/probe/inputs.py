@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from deploygate.artifacts.base import TensorSpec
 from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.paths import UnusablePath, resolve_inside
-from deploygate.manifest.model import InputSpec, LatencySpec
+from deploygate.manifest.model import INPUT_FILE_SUFFIX, InputSpec, LatencySpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -563,7 +563,7 @@ def resolve_input_file(file: str, *, name: str, root: Path, base_dir: Path) -> P
                          "inside it", path=key)
     if not resolved.exists():
         raise ProbeError(f"{key}: {file} does not exist", path=key)
-    if resolved.suffix.lower() != ".npy" or not resolved.is_file():
+    if resolved.suffix.lower() != INPUT_FILE_SUFFIX or not resolved.is_file():
         raise ProbeError(f"{key}: {file} is not a .npy file (save one with numpy.save)",
                          path=key)
     return resolved

@@ -70,6 +70,12 @@ def test_a_format_in_one_file_is_detected_inspected_gated_and_discovered(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert formats.FORMATS["dummy"] is dummy_format.FORMAT
     assert ".dmy" in formats.model_suffixes()
+    # The pre-commit hook's pattern is generated from the registry, so it takes the new suffix.
+    import re
+
+    from deploygate.hooks import check_files_pattern
+
+    assert re.search(check_files_pattern(), "models/tiny.dmy")
     # Detected by content, whatever the name.
     model = dummy_format.write(tmp_path / "weights.anything", 1000)
     result = CliRunner().invoke(cli, ["inspect", str(model), "--format", "json"])

@@ -29,7 +29,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("checks", ("deploygate.checks",)),
     ("report", ("deploygate.report", "deploygate.merge")),
     ("reporters", ("deploygate.reporters", "deploygate.comment")),
-    ("engine", ("deploygate.engine", "deploygate.policy", "deploygate.init", "deploygate.matrix")),
+    ("engine", ("deploygate.engine", "deploygate.policy", "deploygate.init", "deploygate.matrix",
+                "deploygate.hooks")),
     ("cli", ("deploygate.cli", "deploygate.__main__")),
 )
 RANK = {name: i for i, (name, _) in enumerate(STAGES)}

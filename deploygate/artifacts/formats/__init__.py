@@ -4,9 +4,9 @@ A format module declares one ``FORMAT = Format(...)``: its name, the magic its c
 its file extensions, its reader, the caps the reader enforces and the neighbouring files that
 belong to a model. Everything that needs to know the formats derives it from ``FORMATS``:
 content sniffing, folder resolution, ``init``'s discovery, the baseline's size accounting, the
-manifest schema's ``format`` enum and the pre-commit hook's file pattern (tests fail when a
-hand-written copy drifts: the enum must equal the registry, the hook must match every format's
-files).
+manifest schema's ``format`` enum and the pre-commit hooks' file patterns (``deploygate.hooks``
+generates them; tests fail when a hand-written copy drifts: the enum and the hooks' YAML must
+equal what the registry gives).
 
 Adding a format is one new module (declaration and reader may share it, as long as the reader
 imports its heavy libraries lazily) plus one line in ``FORMAT_MODULES``.

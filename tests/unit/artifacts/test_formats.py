@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from deploygate.artifacts import formats
 from deploygate.artifacts.formats import FORMATS
+from deploygate.hooks import check_files_pattern, files_patterns
 from deploygate.limits import LIMITS
 from deploygate.manifest.schema import load_schema
 
@@ -32,14 +34,33 @@ def test_the_manifest_schema_format_enums_are_the_registry() -> None:
         assert enum == formats.manifest_names()
 
 
-def test_the_pre_commit_hook_runs_on_every_file_of_every_format() -> None:
+def test_the_pre_commit_hook_patterns_are_generated_from_the_registry() -> None:
+    # Exact equality: a hand edit, or a format, suffix or companion file added to the registry
+    # without regenerating the YAML (python -m deploygate.hooks), fails here.
     hooks = {h["id"]: h for h in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
-    pattern = re.compile(hooks["deploygate-check"]["files"])
+    assert {hook: hooks[hook]["files"] for hook in hooks} == files_patterns()
+
+
+def test_the_check_hook_runs_on_every_file_of_every_format() -> None:
+    pattern = re.compile(check_files_pattern())
     for fmt in FORMATS.values():
         for suffix in (*fmt.extensions, *fmt.data_extensions, *fmt.shards):
             assert pattern.search(f"models/m{suffix}"), (fmt.name, suffix)
         for name in fmt.metadata:
             assert pattern.search(f"models/{name}"), (fmt.name, name)
+    for name in ("deploy-constraints.yaml", "svc/deploy-constraints.yml", "samples/ids.npy",
+                 "models/det.onnx.data", "models/model.safetensors.index.json"):
+        assert pattern.search(name), name
+    for name in ("README.md", "docs/config.json.md", "package.json", "xconfig.json", "m.onnx.md"):
+        assert not pattern.search(name), name
+
+
+def test_names_with_pattern_syntax_are_matched_literally(monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploygate import hooks
+
+    monkeypatch.setattr(hooks, "MANIFEST_NAMES", ("deploy constraints#1.yaml",))
+    assert re.search(hooks.check_files_pattern(), "a/deploy constraints#1.yaml")
+    assert not re.search(hooks.check_files_pattern(), "a/deploy constraintsX1.yaml")
 
 
 def test_every_reader_cap_is_in_the_limits_table_and_declared_by_its_format() -> None:
