@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST = MANIFEST_NAMES[0]
 """What `check`, `validate`, `matrix` and `advise` read when no manifest is given (or the
 other name in ``MANIFEST_NAMES`` when only it exists)."""
+PROBE_SKIPPED = "the probe was skipped (--no-probe)"
+"""What a report says where ``--no-probe`` left a latency unmeasured."""
 FORMATS = ["text", "json", "sarif", "junit", "github", "markdown", "gitlab"]
 
 
@@ -285,7 +287,7 @@ def check(manifests: tuple[Path, ...], models: tuple[str, ...], fmt: str | None,
 
     first, *more = expand_manifests(manifests)
     options = CheckOptions(manifest=first, manifests=tuple(more), models=models,
-                           probe=not no_probe, strict=strict, base=base,
+                           skip_probe=PROBE_SKIPPED if no_probe else None, strict=strict, base=base,
                            progress=_progress(quiet) if fmt in (None, "text") else None,
                            on_device=on_device or None, time_budget_s=time_budget_s)
     report = run_check(options)
@@ -445,7 +447,8 @@ def advise(manifest: Path | None, models: tuple[str, ...], fmt: str, no_probe: b
     from deploygate.reporters.text import render_advice
 
     report = run_advise(AdviseOptions(manifest=manifest or default_manifest(), models=models,
-                                      probe=not no_probe, progress=_progress()))
+                                      skip_probe=PROBE_SKIPPED if no_probe else None,
+                                      progress=_progress()))
     click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_advice(report),
                nl=fmt == "json")
     sys.exit(report.exit_code)

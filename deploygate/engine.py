@@ -51,8 +51,9 @@ class CheckOptions:
     """The manifest file."""
     models: tuple[str, ...] = ()
     """Only these models (all when empty)."""
-    probe: bool = True
-    """Whether to measure latency."""
+    skip_probe: str | None = None
+    """None: measure latency; else why it is not measured, in the caller's words (the CLI
+    names its flag), which the report gives wherever a latency is missing."""
     manifests: tuple[Path, ...] = ()
     """Further manifests judged into the same report (`check -m A -m B`)."""
     strict: bool = False
@@ -78,8 +79,9 @@ class AdviseOptions:
     """The manifest file."""
     models: tuple[str, ...] = ()
     """Only these models (all when empty)."""
-    probe: bool = True
-    """Whether to measure latency on this host to calibrate the estimates."""
+    skip_probe: str | None = None
+    """None: measure latency on this host to calibrate the estimates; else why not, in the
+    caller's words (a note on each model's advice)."""
     progress: Callable[[str], None] | None = None
     """Receives short status lines while it works."""
 
@@ -222,7 +224,7 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
         return ModelAdvice(spec, None, error=str(e))
     probe_findings: list[Finding] = []
     latency, skipped = _probe(manifest, spec, device_for(manifest, spec), artifact,
-                              CheckOptions(manifest.file, probe=options.probe,
+                              CheckOptions(manifest.file, skip_probe=options.skip_probe,
                                            progress=options.progress, deadline=deadline),
                               probe_findings)
     workload = workload_for(spec, artifact, latency)
@@ -334,8 +336,8 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
     """Measure latency when asked and possible; failures become findings."""
     if spec.latency is None:
         return None, None
-    if not options.probe:
-        return None, "the probe was skipped (--no-probe)"
+    if options.skip_probe is not None:
+        return None, options.skip_probe
     if not artifact.runnable:
         return None, _not_runnable(artifact)
     from deploygate.probe import BACKEND_MISSING, probe_latency
@@ -481,8 +483,8 @@ def _probe_ab(manifest: Manifest, spec: ModelSpec, device: Device | None, head: 
     """Alternate base and head probes when ``max_latency_increase`` asks for them."""
     if spec.baseline is None or spec.baseline.max_latency_increase is None:
         return None, None
-    if not options.probe:
-        return None, "the probe was skipped (--no-probe)"
+    if options.skip_probe is not None:
+        return None, options.skip_probe
     for info in (head, base):
         if not info.runnable:
             return None, f"{info.path}: {_not_runnable(info)}"

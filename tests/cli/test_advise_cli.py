@@ -40,6 +40,23 @@ def test_advise_json_ranks_devices(repo: Path) -> None:
     meets = [d["meets_all"] for d in devices]
     assert meets == sorted(meets, reverse=True)  # every device meeting all constraints first
     assert devices[0]["kind"] == "edge" and devices[0]["estimate"]["ms"] > 0
+    # The CLI words the skipped probe after its own flag; the engine only carries the words.
+    assert "the probe was skipped (--no-probe)" in model["notes"]
+
+
+def test_the_engine_says_why_the_probe_was_skipped_in_the_callers_words(repo: Path) -> None:
+    from deploygate.engine import AdviseOptions, CheckOptions, run_advise, run_check
+
+    manifest = repo / "deploy-constraints.yaml"
+    advice = run_advise(AdviseOptions(manifest, skip_probe="measured on the device instead"))
+    (model,) = advice.models
+    assert "measured on the device instead" in model.notes
+    assert not any("--no-probe" in note for note in model.notes)
+    report = run_check(CheckOptions(manifest, skip_probe="measured on the device instead"))
+    (judged,) = report.models
+    messages = [f.message for f in judged.findings]
+    assert any("measured on the device instead" in m for m in messages), messages
+    assert not any("--no-probe" in m for m in messages), messages
 
 
 def test_advise_text_table(repo: Path) -> None:
