@@ -95,7 +95,7 @@ def _model(m: Mapping[str, Any]) -> ModelReport:
     return ModelReport(
         name=m["name"], target=Target(m["target"]["kind"], m["target"]["device"]),
         artifact=_artifact(m["artifact"]) if m.get("artifact") else None,
-        latency_spec=spec, latency=_latency(latency) if latency else None,
+        latency_spec=spec, latency=LatencyResult.from_json(latency) if latency else None,
         estimates=_estimates(m["estimates"]) if m.get("estimates") else None,
         baseline=_baseline(m["baseline"]) if m.get("baseline") else None,
         findings=tuple(_finding(f, m["name"]) for f in m["findings"]), manifest=m.get("manifest"))
@@ -131,20 +131,6 @@ def _artifact(a: Mapping[str, Any]) -> ArtifactInfo:
                         dict(a["bytes_by_dtype"]), tuple(tensor(t) for t in a["inputs"]),
                         tuple(tensor(t) for t in a["outputs"]), tuple(a.get("files", ())),
                         dict(a.get("details") or {}), contains_code=bool(a.get("contains_code")))
-
-
-_LATENCY_FIELDS = ("threads", "runs", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "min_ms",
-                   "max_ms", "stdev_ms", "session_ms", "overhead_ms", "measured_on", "host_cpu",
-                   "onnxruntime", "input_shapes", "warmup", "measured_s", "confidence",
-                   "clock_tick_ms", "rounds", "target_threads")
-
-
-def _latency(data: Mapping[str, Any]) -> LatencyResult:
-    known = {k: data[k] for k in _LATENCY_FIELDS if k in data and data[k] is not None}
-    return LatencyResult(
-        **known, windows_ms=tuple(data.get("windows_ms") or ()),
-        interval_ms={k: (v[0], v[1]) for k, v in (data.get("interval_ms") or {}).items()},
-        estimated_percentiles=tuple(data.get("estimated_percentiles") or ()))
 
 
 def _change(data: Mapping[str, Any] | None) -> Change | None:

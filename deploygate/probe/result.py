@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -92,6 +93,29 @@ class LatencyResult:
             interval_ms={k: (float(v[0]), float(v[1])) for k, v in d["interval_ms"].items()},
             confidence=d["confidence"],
             estimated_percentiles=tuple(d["estimated_percentiles"]), **facts)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LatencyResult:
+        """The result ``to_json`` wrote, read back (``deploygate merge`` reads shards' reports);
+        the keys the report adds around it (``percentile``, ``budget_ms``, ``verdict``, ...) are
+        ignored."""
+        special = {"ttft", "windows_ms", "interval_ms", "estimated_percentiles", "defaulted_dims",
+                   "providers", "tokens_per_s_runs"}
+        plain = {f.name for f in fields(cls)} - special
+        known = {k: data[k] for k in plain if data.get(k) is not None}
+        ttft = data.get("ttft_ms")
+        shared = ("threads", "measured_on", "host_cpu", "clock_tick_ms", "target_threads",
+                  "runtime", "runtime_version", "onnxruntime")
+        return cls(
+            **known, windows_ms=tuple(data.get("windows_ms") or ()),
+            interval_ms={k: (float(v[0]), float(v[1]))
+                         for k, v in (data.get("interval_ms") or {}).items()},
+            estimated_percentiles=tuple(data.get("estimated_percentiles") or ()),
+            defaulted_dims=tuple(dict(d) for d in data.get("defaulted_dims") or ()),
+            providers=tuple(data.get("providers") or ()),
+            tokens_per_s_runs=tuple(data.get("tokens_per_s_runs") or ()),
+            ttft=cls.from_json({**{k: data[k] for k in shared if k in data}, **ttft})
+            if ttft else None)
 
     def describe_threads(self) -> str:
         """``4 threads``, or ``2 threads, not the 4 asked for (the host's usable cores)``."""

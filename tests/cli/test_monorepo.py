@@ -159,3 +159,31 @@ def test_baselines_and_waivers_survive_the_round_trip() -> None:
     again = report_from_json(data)
     assert again.to_json() == data
     assert again.models[1].findings[0].waived == Waived("new board in Q1", "2030-01-31")
+
+
+def test_every_latency_fact_survives_the_round_trip() -> None:
+    """What measured (runtime, version, providers, defaulted dims) and an LLM's time to first
+    token and decode rates come back from a shard's JSON as they went, not as defaults."""
+    from dataclasses import replace
+
+    from tests.unit.reporters.sample import latency
+
+    base = sample_report()
+    ttft = replace(latency(40.0, 45.0, 47.0, 52.0), runs=6, runtime="llama.cpp",
+                   runtime_version="0.3.36", interval_ms={"p95": (44.0, 52.0)})
+    llm = replace(latency(2.0, 2.2, 2.4, 2.9), runtime="llama.cpp", runtime_version="0.3.36",
+                  ttft=ttft, tokens_per_s_runs=(410.0, 433.5, 398.2), prompt_tokens=128,
+                  new_tokens=64, interval_ms={"p95": (2.3, 2.5)})
+    assert base.models[0].latency is not None
+    tflite = replace(base.models[0].latency, runtime="litert", runtime_version="2.3.0",
+                     providers=("XNNPACK",),
+                     defaulted_dims=({"input": "x", "axis": 0, "dim": "batch", "size": 1},))
+    report = replace(base, models=(replace(base.models[0], latency=tflite),
+                                   replace(base.models[1], latency=llm)))
+    data = json.loads(json.dumps(report.to_json()))
+    again = report_from_json(data)
+    assert again.to_json() == data
+    assert again.models[0].latency == tflite
+    assert again.models[1].latency is not None and again.models[1].latency.ttft is not None
+    assert again.models[1].latency.tokens_per_s_runs == (410.0, 433.5, 398.2)
+    assert again.models[1].latency.ttft.p95_ms == 47.0
