@@ -101,12 +101,15 @@ def parse_compute(value: int | float | str) -> float:
     return _finite(number * _COMPUTE_UNITS[unit], value, "a compute rate")
 
 
-def format_bytes(n: float) -> str:
-    """``n`` bytes for people: binary units when ``n`` is whole MiB (as in ``2GiB``), else decimal."""
-    if n >= 2**20 and n % 2**20 == 0:
-        for unit, binary in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-            if n >= binary:
-                return f"{n / binary:.3g} {unit}"
+def format_bytes(n: float, binary: bool | None = None) -> str:
+    """``n`` bytes for people: binary units when ``n`` is whole MiB (as in ``2GiB``), else decimal;
+    ``binary`` forces one or the other (figures read against a binary size use its units)."""
+    if binary is None:
+        binary = n >= 2**20 and n % 2**20 == 0
+    if binary and n >= 2**20:
+        for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+            if n >= scale:
+                return f"{n / scale:.3g} {unit}"
     for unit, decimal in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
         if abs(n) >= decimal:
             return f"{n / decimal:.3g} {unit}"

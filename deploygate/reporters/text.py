@@ -46,10 +46,13 @@ def model_lines(m: ModelReport) -> list[str]:
                      f"{format_count(a.params)} params")
     est = m.estimates
     if est is not None:
+        # Figures read against the device's memory are in its units: never "8.52 GB headroom"
+        # on an 8 GiB board.
+        binary = m.device is not None and m.device.memory % 2**20 == 0
         fits = f" of {format_bytes(m.device.memory)} on {m.device.id}" if m.device else ""
         if est.headroom is not None and est.headroom >= 0:
-            fits += f", {format_bytes(est.headroom)} headroom"
-        lines.append(f"      memory: ~{format_bytes(est.memory.total)}{fits}")
+            fits += f", {format_bytes(est.headroom, binary)} headroom"
+        lines.append(f"      memory: ~{format_bytes(est.memory.total, binary)}{fits}")
     if m.latency is not None:
         lat, spec = m.latency, m.latency_spec
         pct = spec.percentile if spec else DEFAULT_PERCENTILE

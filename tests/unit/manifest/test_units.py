@@ -38,6 +38,9 @@ def test_percent_bandwidth_compute() -> None:
 
 def test_format_bytes() -> None:
     assert format_bytes(4_745_517) == "4.75 MB" and format_bytes(512) == "512 B"
+    # Forced units: a headroom read against an 8 GiB board is in GiB, whatever it is.
+    assert format_bytes(8 * 2**30 - 69_100_000, binary=True) == "7.94 GiB"
+    assert format_bytes(2**30, binary=False) == "1.07 GB"
 
 
 @given(st.one_of(st.text(max_size=30), st.integers(min_value=0, max_value=2**62)))
