@@ -335,7 +335,9 @@ def inspect(path: Path, fmt: str) -> None:
               help="Value of a symbolic dimension, for every input (repeatable).")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SPEC",
               help="Per-input settings, e.g. x=shape:1x3x224x224 or ids=range:0..999 (repeatable).")
-@click.option("--threads", type=click.IntRange(1, 1024), help="intra-op threads (default: all cores).")
+@click.option("--threads", type=click.IntRange(1, 1024),
+              help="Threads the runtime measures with (default: the host's usable cores: CPU "
+                   "affinity and cgroup quota).")
 @click.option("--percentile", type=click.Choice(PERCENTILES), default=DEFAULT_PERCENTILE,
               show_default=True)
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
