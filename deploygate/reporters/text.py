@@ -262,13 +262,14 @@ def render_advice(report: AdviceReport) -> str:
         lines.append(f"  needs ~{format_bytes(m.memory.total)} ({m.memory.breakdown()})")
         lines.append(f"  latency: {m.calibration}")
         lines.extend(f"  note: {n}" for n in m.notes)
-        lines.append(f"  {'#':>2}  {'device':<20}{'kind':<7}{'memory':>10}  {'latency ms (band)':<26}"
-                     f"{'$/1k':>10}  verdict")
+        width = max([len("device"), *(len(d.device.id) for d in m.devices)]) + 2
+        lines.append(f"  {'#':>2}  {'device':<{width}}{'kind':<7}{'memory':>10}  "
+                     f"{'latency ms (band)':<26}{'$/1k':>10}  verdict")
         for i, d in enumerate(m.devices, 1):
             est = (f"{d.estimate.ms:.3g} ({d.estimate.low_ms:.3g}-{d.estimate.high_ms:.3g})"
                    if d.estimate else "-")
             usd = f"{d.usd_per_1k:.4g}" if d.usd_per_1k is not None else "-"
-            lines.append(f"  {i:>2}  {d.device.id:<20}{d.device.kind:<7}"
+            lines.append(f"  {i:>2}  {d.device.id:<{width}}{d.device.kind:<7}"
                          f"{format_bytes(d.device.memory):>10}  {est:<26}{usd:>10}  {_advice_verdict(d)}")
         lines.append("")
     while lines and not lines[-1]:

@@ -72,7 +72,7 @@ class ModelAdvice:
     devices: tuple[DeviceAdvice, ...] = ()
     """Ranked: devices meeting every constraint first, cheapest first."""
     calibration: str = ""
-    """How latency was estimated: calibrated on a host measurement, or pure roofline."""
+    """How latency was estimated: calibrated on a host measurement, or from the published fit."""
     error: str | None = None
     """Why the model could not be advised on, when it could not."""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -157,9 +157,11 @@ def advise_model(spec: ModelSpec, artifact: ArtifactInfo, memory: MemoryEstimate
     elif latency is not None and host is not None:
         calibration = (f"CPU devices calibrated on this host's measurement "
                        f"({latency.at(spec.latency.percentile if spec.latency else 'p95'):.3g} ms, "
-                       f"{latency.threads} threads); accelerators at an assumed efficiency")
+                       f"{latency.threads} threads); other runtime paths fitted to published "
+                       "measurements")
     else:
-        calibration = "pure roofline, uncalibrated (no measurement on this host)"
+        calibration = ("every runtime path fitted to published measurements; none calibrated on "
+                       "this host (nothing was measured here)")
     notes = []
     if workload is not None and workload.coverage < 1:
         notes.append(f"shapes known for {workload.coverage:.0%} of nodes")

@@ -34,7 +34,8 @@ def test_advise_json_ranks_devices(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     (model,) = data["models"]
-    assert "uncalibrated" in model["calibration"]
+    assert "fitted to published measurements" in model["calibration"]
+    assert "none calibrated on this host" in model["calibration"]
     devices = model["devices"]
     assert len(devices) >= 14
     meets = [d["meets_all"] for d in devices]
@@ -71,3 +72,10 @@ def test_advise_invalid_manifest_exits_2(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["advise", "--no-probe"])
     assert result.exit_code == 2
+
+
+def test_advise_text_columns_fit_the_longest_device_id(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["advise", "--no-probe"])
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "jetson-orin-nano-super" in line]
+    assert rows and all("jetson-orin-nano-super  edge" in row for row in rows)
