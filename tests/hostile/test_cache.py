@@ -27,6 +27,19 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return file
 
 
+@pytest.fixture(scope="session")
+def measured_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """host.json as a real measurement leaves it: measured once, then tampered with per case."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(ENV_PEAKS, raising=False)
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("measured")))
+        peaks = host_peaks()
+        file = cache_file()
+    assert peaks.source == "measured" and file is not None
+    _valid(peaks)
+    return file.read_text()
+
+
 def _valid(peaks: calibrate.HostPeaks) -> None:
     assert math.isfinite(peaks.flops) and peaks.flops > 0
     assert math.isfinite(peaks.bandwidth) and peaks.bandwidth > 0
@@ -40,9 +53,11 @@ def _valid(peaks: calibrate.HostPeaks) -> None:
     {"flops": 1e300}, {"cpu": None}, {"numpy": 3},
 ])
 def test_cache_values_that_are_not_measurements_are_measured_again(
-        cache: Path, entry: dict[str, object]) -> None:
-    good = host_peaks()
-    stored = json.loads(cache.read_text())
+        cache: Path, measured_cache: str, entry: dict[str, object]) -> None:
+    cache.parent.mkdir(parents=True)
+    cache.write_text(measured_cache)
+    assert host_peaks().source == "cache"  # the untampered entry is read back as it is
+    stored = json.loads(measured_cache)
     key = next(iter(stored))
     stored[key].update(entry)
     text = json.dumps(stored)
@@ -52,7 +67,6 @@ def test_cache_values_that_are_not_measurements_are_measured_again(
     peaks = host_peaks()
     assert peaks.source == "measured"
     _valid(peaks)
-    assert good.source == "measured"
     json.loads(cache.read_text(), parse_constant=lambda name: pytest.fail(name))
 
 
