@@ -134,14 +134,18 @@ def test_npy_file_input_is_fed(repo: Path) -> None:
 
 def test_endless_loop_is_killed_at_timeout(repo: Path) -> None:
     model = models.endless_loop_model(repo / "models" / "m.onnx")
-    started = time.monotonic()
-    with pytest.raises(ProbeError) as caught:
-        # generous: the limit counts from the child's start, imports included, on a busy runner
-        probe(model, repo, timeout_s=6.0)
-    elapsed = time.monotonic() - started
+    # The limit counts from the child's start, imports included: on a very busy runner a child
+    # can be killed while still loading, so such a kill is tried again with more time.
+    for timeout_s in (6, 30, 120):
+        started = time.monotonic()
+        with pytest.raises(ProbeError) as caught:
+            probe(model, repo, timeout_s=timeout_s)
+        elapsed = time.monotonic() - started
+        if "did not finish one run" in caught.value.message:
+            break
     assert caught.value.path == "latency.timeout_s"
-    assert "did not finish one run within timeout_s=6s" in caught.value.message
-    assert elapsed < 6.0 + 15.0  # sanity bound: the child was killed, not waited for
+    assert f"did not finish one run within timeout_s={timeout_s}s" in caught.value.message
+    assert elapsed < timeout_s + 15.0  # sanity bound: the child was killed, not waited for
 
 
 def test_custom_op_domain_is_refused_before_running(repo: Path) -> None:
