@@ -127,7 +127,7 @@ def _coverage(manifests: list[Manifest], options: CheckOptions) -> list[Finding]
         if all(m.coverage == "off" for m in here):
             continue
         changed = None
-        with BaseRepository(root) as repo:
+        with BaseRepository(root, options.deadline) as repo:
             try:
                 listed = repo.tracked_paths()
             except BaselineError:
@@ -171,7 +171,7 @@ def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, Manifest
                                 "`devices` (see `deploygate devices`)", Location(manifest.display)))
     choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
     # Opening the repository is lazy: without a ref, git is never touched.
-    with BaseRepository(manifest.root) as base_repo:
+    with BaseRepository(manifest.root, options.deadline) as base_repo:
         reports = tuple(replace(_check_model(manifest, spec, options, base_repo, choices[spec.name]),
                                 manifest=manifest.display)
                         for spec in selected)

@@ -111,7 +111,14 @@ LIMITS: tuple[Limit, ...] = (
     Limit("deploygate.engine", "DEFAULT_TIME_BUDGET_S", 1800.0, "seconds",
           "A whole `check` (--time-budget); what is not judged by then is DG112 (exit 2)."),
     Limit("deploygate.baseline.repository", "GIT_TIMEOUT_S", 60, "seconds",
-          "Each `git rev-parse` for a base ref is killed past this."),
+          "Each git command (rev-parse, ls-tree, cat-file, diff, ls-files) is killed with its "
+          "process group past this, or when the time budget ends first."),
+    Limit("deploygate.baseline.repository", "MAX_GIT_OUTPUT_BYTES", 64 << 20, "bytes",
+          "Output kept from one git listing; a blob streams to disk and must be exactly the "
+          "size its tree records."),
+    Limit("deploygate.baseline.repository", "LFS_SMUDGE_TIMEOUT_S", 600.0, "seconds",
+          "Each `git lfs smudge` of a base pointer (cut to what is left of the time budget); "
+          "its output is capped at the size the pointer records."),
     Limit("deploygate.targets.workload", "MAX_INFERRED_NODES", 250_000, "items",
           "Graph nodes above which shapes are not inferred for the workload (declared ones count)."),
     Limit("deploygate.targets.calibrate", "MAX_CACHE_BYTES", 1 << 20, "bytes",

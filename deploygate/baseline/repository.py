@@ -1,38 +1,56 @@
 """Reading the base ref from git objects: the base manifest and the model's files (and the
 files it names, such as ONNX external data) into a private temporary folder, Git LFS pointers
 smudged when git-lfs is installed. Nothing checks out, touches the working tree or index, or
-runs repository hooks; gitpython is imported only when a comparison actually runs."""
+runs repository hooks.
+
+git runs only as short plumbing commands (``rev-parse``, ``ls-tree``, ``cat-file blob``), each
+in its own process group with a deadline (the sooner of :data:`GIT_TIMEOUT_S` and what is left
+of the check's time budget), killed with its group past it, and with its output capped before
+it is kept: blobs stream straight to the private folder and must be exactly as long as the tree
+says."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
 import subprocess
-import tempfile
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
 from deploygate.artifacts import formats
+from deploygate.children import NEW_SESSION, kill_group
 from deploygate.errors import BaselineError
 from deploygate.manifest.model import Manifest, ModelSpec
-
-if TYPE_CHECKING:
-    import git
+from deploygate.scratch import private_folder
 
 from deploygate.baseline.compare import BaselineComparison
 from deploygate.baseline.refs import RefChoice, check_ref_text
 
 
 GIT_TIMEOUT_S = 60
-"""Every git command run for a ref (rev-parse) is killed past this: a ref from the manifest
-could make git search history (``^{/regex}``) for as long as the regex backtracks."""
+"""Every git command is killed (with its process group) past this, or sooner when the check's
+time budget ends first: a ref from the manifest could make git search history for as long as a
+regex backtracks, and a broken object store can make any read hang."""
+
+
+MAX_GIT_OUTPUT_BYTES = 64 << 20
+"""Output kept from one listing command (rev-parse, ls-tree, diff, ls-files); past it the
+command is killed. Blob contents are not kept: they stream to disk at the size the tree records."""
+
+
+MAX_GIT_STDERR_BYTES = 4096
+"""Bytes of git's stderr kept to explain a failure."""
 
 
 LFS_SMUDGE_TIMEOUT_S = 600.0
-"""A smudge may download the object; a stuck download must not hang the pipeline."""
+"""A smudge may download the object; a stuck download must not hang the pipeline (cut further
+to what is left of the check's time budget)."""
 
 
 CHUNK_BYTES = 1 << 20
@@ -40,6 +58,173 @@ CHUNK_BYTES = 1 << 20
 
 
 _LINK_MODE = 0o120000
+_TREE_MODE = 0o040000
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of a git tree, as ``git ls-tree --long`` lists it."""
+
+    mode: int
+    """File mode (``0o100644``, ``0o120000`` for a link, ``0o040000`` for a tree)."""
+    type: str
+    """``blob``, ``tree`` or ``commit`` (a submodule)."""
+    oid: str
+    """Object id."""
+    size: int
+    """Bytes of a blob; 0 for anything else."""
+    name: str
+    """Its path relative to the tree it was listed from."""
+
+
+class _Git:
+    """Runs git in one repository: each command in its own process group, with a deadline and
+    capped output; the group is killed when the deadline passes, whatever git is doing."""
+
+    def __init__(self, executable: str, root: Path, deadline: float | None) -> None:
+        self.executable, self.root, self.deadline = executable, root, deadline
+
+    def time_left(self, limit: float, what: str) -> float:
+        """Seconds ``what`` may run: ``limit``, cut to what is left of the check's budget."""
+        left = limit if self.deadline is None else min(limit, self.deadline - time.monotonic())
+        if left <= 0:
+            raise BaselineError(f"the check's time budget was spent before `{what}` could run")
+        return left
+
+    def run(self, *args: str, ok: tuple[int, ...] = (0,), sink: IO[bytes] | None = None,
+            cap: int = MAX_GIT_OUTPUT_BYTES) -> tuple[int, bytes]:
+        """Run ``git args``; its exit status and stdout (or stdout written to ``sink``, at most
+        ``cap`` bytes). BaselineError past the deadline or the cap, or on a status not in
+        ``ok``."""
+        what = f"git {args[0]}"
+        timeout = self.time_left(GIT_TIMEOUT_S, what)
+        # --literal-pathspecs: paths from the manifest are names, never patterns; no pager,
+        # no prompt for credentials, no fsmonitor hook for a read of objects.
+        command = [self.executable, "--no-pager", "--literal-pathspecs", "-c",
+                   "core.fsmonitor=false", *args]
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+        return _bounded(command, what, cwd=self.root, env=env, timeout=timeout, ok=ok,
+                        sink=sink, cap=cap)
+
+    def text(self, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
+        """``run`` with stdout decoded (git prints paths as bytes; undecodable ones escaped)."""
+        code, out = self.run(*args, ok=ok)
+        return code, out.decode("utf-8", "surrogateescape")
+
+    def lookup(self, treeish: str, path: str) -> _Entry | None:
+        """The entry at ``path`` in ``treeish`` (a commit or tree id); None when absent."""
+        _, out = self.run("ls-tree", "-z", "--long", "--full-tree", treeish, "--", path)
+        for entry in _parse_tree(out):
+            if entry.name == path:
+                return entry
+        return None
+
+    def children(self, tree: _Entry) -> list[_Entry]:
+        """The entries directly inside ``tree``."""
+        _, out = self.run("ls-tree", "-z", "--long", "--full-tree", tree.oid)
+        return _parse_tree(out)
+
+    def blob(self, entry: _Entry, out: IO[bytes], display: str) -> None:
+        """Stream ``entry``'s content to ``out``; it must be exactly ``entry.size`` bytes."""
+        written_before = out.tell()
+        self.run("cat-file", "blob", entry.oid, sink=out, cap=entry.size)
+        if out.tell() - written_before != entry.size:
+            raise BaselineError(f"{display}: git returned {out.tell() - written_before} bytes "
+                                f"for a blob of {entry.size}; the object store is damaged")
+
+    def blob_bytes(self, entry: _Entry) -> bytes:
+        """A small blob's content, read in memory (callers check ``entry.size`` first)."""
+        _, out = self.run("cat-file", "blob", entry.oid, cap=entry.size)
+        return out
+
+
+def _parse_tree(out: bytes) -> list[_Entry]:
+    """``git ls-tree -z --long`` output as entries."""
+    found = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, name = record.partition(b"\t")
+        fields = meta.split()
+        if len(fields) != 4:
+            raise BaselineError(f"unexpected `git ls-tree` output {record[:80]!r}")
+        mode, kind, oid, size = fields
+        found.append(_Entry(int(mode, 8), kind.decode("ascii"), oid.decode("ascii"),
+                            int(size) if size != b"-" else 0,
+                            name.decode("utf-8", "surrogateescape")))
+    return found
+
+
+def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], timeout: float,
+             ok: tuple[int, ...], sink: IO[bytes] | None, cap: int,
+             stdin: bytes | None = None) -> tuple[int, bytes]:
+    """Run ``command`` in its own process group; kill the group at ``timeout`` or when stdout
+    passes ``cap`` bytes. Returns the exit status and stdout (empty when written to ``sink``)."""
+    try:
+        proc = subprocess.Popen(command, cwd=str(cwd), env=env, close_fds=True,
+                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=NEW_SESSION)
+    except OSError as e:
+        raise BaselineError(f"cannot run `{what}` ({type(e).__name__}: {e.strerror or e})") from e
+    kept: list[bytes] = []
+    errors: list[bytes] = []
+    over = threading.Event()
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        total = 0
+        while chunk := proc.stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
+            total += len(chunk)
+            if total > cap:
+                over.set()
+                kill_group(proc)
+                break
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                kept.append(chunk)
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        while chunk := proc.stderr.read(4096):
+            if sum(map(len, errors)) < MAX_GIT_STDERR_BYTES:
+                errors.append(chunk)
+
+    def write_stdin() -> None:
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(stdin or b"")
+            proc.stdin.close()
+        except OSError:
+            pass  # it ended before reading; its status says why
+
+    threads = [threading.Thread(target=read_stdout, daemon=True),
+               threading.Thread(target=read_stderr, daemon=True)]
+    if stdin is not None:
+        threads.append(threading.Thread(target=write_stdin, daemon=True))
+    for t in threads:
+        t.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        # The whole group: helpers git started (a credential helper, a filter) die with it.
+        kill_group(proc)
+        proc.wait()
+        for t in threads:
+            t.join(timeout=5)
+    if timed_out:
+        raise BaselineError(f"`{what}` took longer than {timeout:.3g} s and was killed")
+    if over.is_set():
+        raise BaselineError(f"`{what}` wrote more than {cap} bytes; refused")
+    if proc.returncode not in ok:
+        cause = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
+        raise BaselineError(f"`{what}` failed (exit status {proc.returncode}"
+                            f"{': ' + cause[0][:200] if cause else ''})")
+    return proc.returncode, b"".join(kept)
 
 
 @dataclass(frozen=True)
@@ -93,12 +278,10 @@ class BaseFiles:
 
 @contextmanager
 def _reading(what: str) -> Iterator[None]:
-    """Turn git and file-system failures while reading the base into BaselineError."""
-    import git
-
+    """Turn file-system failures while reading the base into BaselineError."""
     try:
         yield
-    except (git.GitError, OSError, ValueError) as e:
+    except (OSError, ValueError) as e:
         cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise BaselineError(f"cannot read {what} from git ({type(e).__name__}: {cause})") from e
 
@@ -106,17 +289,20 @@ def _reading(what: str) -> Iterator[None]:
 class BaseRepository:
     """The repository holding the manifest, opened to read base versions; a context manager.
 
-    Errors (not a repository, unknown ref) are raised per call as BaselineError, so that each
-    model using a ref gets the finding.
+    Errors (not a repository, unknown ref, a git command past its deadline) are raised per call
+    as BaselineError, so that each model using a ref gets the finding. ``deadline`` is the
+    ``time.monotonic()`` at which the check's time budget ends: no git command runs past it.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, deadline: float | None = None) -> None:
         self.root = root
-        self._repo: git.Repo | None = None
+        self.deadline = deadline
+        self._git: _Git | None = None
         self._open_error: BaselineError | None = None
         self._resolved: dict[tuple[str, tuple[str, ...]], ResolvedRef | BaselineError] = {}
         self._manifests: dict[tuple[str, str], dict[str, BaseEntry] | None] = {}
         self._tmp: Path | None = None
+        self._folder: Any = None
         self._written = 0
 
     def __enter__(self) -> BaseRepository:
@@ -126,49 +312,43 @@ class BaseRepository:
         self.close()
 
     def close(self) -> None:
-        """Stop git helper processes and remove the temporary folder."""
-        if self._repo is not None:
-            self._repo.close()
-            self._repo = None
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        """Remove the temporary folder."""
+        if self._folder is not None:
+            self._folder.__exit__(None, None, None)
+            self._folder = self._tmp = None
 
-    def repo(self) -> git.Repo:
-        """The gitpython repository (opened once)."""
+    def git(self) -> _Git:
+        """The git runner for this repository (checked once)."""
         if self._open_error is not None:
             raise self._open_error
-        if self._repo is None:
+        if self._git is None:
             try:
-                self._repo = _open(self.root)
+                self._git = _open(self.root, self.deadline)
             except BaselineError as e:
                 self._open_error = e
                 raise
-        return self._repo
+        return self._git
 
     def changed_paths(self, resolved: ResolvedRef) -> set[str]:
         """Files the change adds, modifies or renames since it left ``resolved`` (its merge base
         with HEAD), working-tree edits and new untracked files included; repository-relative."""
-        import git
-
-        with _reading(f"the changes since {resolved.ref}"):
-            repo = self.repo()
-            try:
-                base = repo.git.merge_base(resolved.commit, "HEAD").strip() or resolved.commit
-            except git.GitCommandError:  # unrelated histories, or no HEAD yet
-                base = resolved.commit
-            changed = repo.git.diff("--name-only", "-z", "--diff-filter=AMR", base, "--")
-            untracked = repo.git.ls_files("--others", "--exclude-standard", "-z")
+        git = self.git()
+        # Unrelated histories, or no HEAD yet (exit 1 or 128): diff with the ref itself.
+        code, merge_base = git.text("merge-base", "--end-of-options", resolved.commit, "HEAD",
+                                    ok=(0, 1, 128))
+        base = merge_base.strip() if code == 0 and merge_base.strip() else resolved.commit
+        _, changed = git.text("diff", "--no-ext-diff", "--name-only", "-z", "--diff-filter=AMR",
+                              base, "--")
+        _, untracked = git.text("ls-files", "--others", "--exclude-standard", "-z")
         return {p for p in (changed + "\0" + untracked).split("\0") if p}
 
     def tracked_paths(self) -> set[str] | None:
         """Every file git tracks or would add (ignored files left out); None outside git."""
         try:
-            repo = self.repo()
+            git = self.git()
         except BaselineError:
             return None
-        with _reading("the repository's files"):
-            listed = repo.git.ls_files("--cached", "--others", "--exclude-standard", "-z")
+        _, listed = git.text("ls-files", "--cached", "--others", "--exclude-standard", "-z")
         return {p for p in listed.split("\0") if p}
 
     def resolve(self, choice: RefChoice) -> ResolvedRef:
@@ -185,35 +365,25 @@ class BaseRepository:
         return found
 
     def _resolve(self, choice: RefChoice) -> ResolvedRef:
-        import git
-
         check_ref_text(choice.ref)
-        repo = self.repo()
+        git = self.git()
         for ref in (choice.ref, *choice.fallbacks):
             check_ref_text(ref)
-            try:
-                # --end-of-options: even a checked ref is never parsed as an option.
-                commit = repo.git.rev_parse("--verify", "--quiet", "--end-of-options",
-                                            f"{ref}^{{commit}}",
-                                            kill_after_timeout=GIT_TIMEOUT_S).strip()
-            except git.GitCommandError:
-                continue
-            if commit:
-                return ResolvedRef(ref, commit, choice.source)
-        try:
-            shallow = repo.git.rev_parse("--is-shallow-repository",
-                                         kill_after_timeout=GIT_TIMEOUT_S).strip() == "true"
-        except git.GitCommandError:
-            shallow = False
-        if shallow:
+            # --end-of-options: even a checked ref is never parsed as an option.
+            code, commit = git.text("rev-parse", "--verify", "--quiet", "--end-of-options",
+                                    f"{ref}^{{commit}}", ok=(0, 1, 128))
+            if code == 0 and commit.strip():
+                return ResolvedRef(ref, commit.strip(), choice.source)
+        code, shallow = git.text("rev-parse", "--is-shallow-repository", ok=(0, 1, 128))
+        if code == 0 and shallow.strip() == "true":
             depth = "`GIT_DEPTH: 0` in the job's variables" \
                 if choice.source.startswith("CI_MERGE_REQUEST") \
                 else "`fetch-depth: 0` in actions/checkout"
             raise BaselineError(f"the base ref {choice.ref} is not in this shallow clone: use "
-                                f"{depth} or run `{_fetch_command(repo, choice.ref)}`")
+                                f"{depth} or run `{_fetch_command(git, choice.ref)}`")
         raise BaselineError(f"the base ref {choice.ref} does not exist in this repository "
                             f"(from {choice.source}); check the name, or fetch it with "
-                            f"`{_fetch_command(repo, choice.ref)}`")
+                            f"`{_fetch_command(git, choice.ref)}`")
 
     def base_models(self, resolved: ResolvedRef, manifest_path: str) -> dict[str, BaseEntry] | None:
         """The base manifest's models by name; None when the base has no (readable) manifest."""
@@ -231,7 +401,7 @@ class BaseRepository:
                 or entry.size > MAX_MANIFEST_BYTES:
             return None
         try:
-            doc, _ = parse_document(entry.data_stream.read().decode("utf-8"), manifest_path)
+            doc, _ = parse_document(self.git().blob_bytes(entry).decode("utf-8"), manifest_path)
         except (UnicodeDecodeError, ManifestSyntaxError):
             return None
         return _entries(doc, posixpath.dirname(manifest_path))
@@ -254,17 +424,23 @@ class BaseRepository:
         if entry is None:
             raise BaselineError(f"{display} does not exist")
         if self._tmp is None:
-            # mkdtemp creates the folder readable by this user only (0700).
-            self._tmp = Path(tempfile.mkdtemp(prefix="deploygate-base-"))
+            # A private (0700) folder, removed on close, and swept at a later start if this
+            # process is killed outright.
+            self._folder = private_folder("base")
+            self._tmp = self._folder.__enter__()
+        assert self._tmp is not None
         self._written += 1
         slot = self._tmp / str(self._written)
         slot.mkdir()
         target = slot / posixpath.basename(repo_path)
-        writer = _Writer(self.repo(), display)
+        git = self.git()
+        writer = _Writer(git, display)
         if entry.type == "tree":
             target.mkdir()
-            for child in entry.blobs:
-                if child.mode != _LINK_MODE:  # links could point anywhere: never followed
+            children = git.children(entry)
+            for child in children:
+                if child.type == "blob" and child.mode != _LINK_MODE:
+                    # links could point anywhere: never followed
                     writer.write(child, target / _safe_name(child.name, display))
             for model_file in sorted(target.iterdir()):
                 self._companions(writer, entry, model_file, display)
@@ -278,7 +454,8 @@ class BaseRepository:
         return BaseFiles(target, display, repo_path, tuple(writer.pointers),
                          _counted_size(target, writer), writer.pointer_reason)
 
-    def _companions(self, writer: _Writer, folder: Any, model: Path, display: str) -> None:
+    def _companions(self, writer: _Writer, folder: _Entry | None, model: Path,
+                    display: str) -> None:
         """Write the files a model names beside it (ONNX external data), from its folder in the
         base tree."""
         if str(model) in writer.pointer_paths or not model.is_file():
@@ -298,43 +475,35 @@ class BaseRepository:
             dest = model.parent / location
             if dest.exists() or folder is None:
                 continue
-            try:
-                blob = folder / location
-            except KeyError:
+            blob = self.git().lookup(folder.oid, location)
+            if blob is None or blob.type != "blob" or blob.mode == _LINK_MODE:
                 continue  # inspection reports the missing file
-            if blob.type != "blob" or blob.mode == _LINK_MODE:
-                continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             writer.write(blob, dest)
 
-    def _entry(self, resolved: ResolvedRef, repo_path: str) -> Any:
-        tree = self.repo().commit(resolved.commit).tree
+    def _entry(self, resolved: ResolvedRef, repo_path: str) -> _Entry | None:
         if repo_path in ("", "."):
-            return tree
-        try:
-            return tree / repo_path
-        except KeyError:
-            return None
+            return _Entry(_TREE_MODE, "tree", f"{resolved.commit}^{{tree}}", 0, "")
+        return self.git().lookup(resolved.commit, repo_path)
 
 
-def _open(root: Path) -> git.Repo:
-    try:
-        import git
-    except ImportError as e:  # gitpython raises ImportError when no git executable works
-        raise BaselineError(f"git is not available ({str(e).splitlines()[0]}); install git to "
-                            "compare with a base ref") from e
+def _open(root: Path, deadline: float | None) -> _Git:
+    executable = shutil.which("git")
+    if executable is None:
+        raise BaselineError("git is not available (no `git` on PATH); install git to compare "
+                            "with a base ref")
     if not (root / ".git").exists():
         raise BaselineError(f"{root.name or root} is not in a git repository; a base ref needs "
                             "one (run in a clone, or drop --base and baseline.ref)")
+    return _Git(executable, root, deadline)
+
+
+def _fetch_command(git: _Git, ref: str) -> str:
     try:
-        return git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError, git.GitCommandError) as e:
-        raise BaselineError(f"cannot open the git repository at {root} ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0] if str(e) else ''})") from e
-
-
-def _fetch_command(repo: git.Repo, ref: str) -> str:
-    remotes = [r.name for r in repo.remotes] or ["origin"]
+        _, listed = git.text("remote")
+    except BaselineError:
+        listed = ""
+    remotes = listed.split() or ["origin"]
     remote, branch = ("origin" if "origin" in remotes else remotes[0]), ref
     head, _, rest = ref.partition("/")
     if rest and head in remotes:
@@ -393,19 +562,18 @@ def _safe_name(name: str, display: str) -> str:
 class _Writer:
     """Streams blobs to disk, smudging LFS pointers when git-lfs is installed."""
 
-    def __init__(self, repo: git.Repo, display: str) -> None:
-        self.repo, self.display = repo, display
+    def __init__(self, git: _Git, display: str) -> None:
+        self.git, self.display = git, display
         self.pointers: list[str] = []
         self.pointer_paths: set[str] = set()
         self.pointer_sizes: dict[str, int] = {}
         self.pointer_reason: str | None = None
 
-    def write(self, blob: Any, dest: Path) -> None:
+    def write(self, blob: _Entry, dest: Path) -> None:
         from deploygate.artifacts.lfs import MAX_POINTER_BYTES, parse_pointer
 
-        stream = blob.data_stream
         if blob.size < MAX_POINTER_BYTES:
-            data = stream.read()
+            data = self.git.blob_bytes(blob)
             pointer = parse_pointer(data)
             if pointer is not None and self._smudge(data, pointer.size, dest):
                 return
@@ -416,25 +584,30 @@ class _Writer:
                 self.pointer_sizes[str(dest)] = pointer.size
             return
         with dest.open("wb") as out:
-            while chunk := stream.read(CHUNK_BYTES):
-                out.write(chunk)
+            self.git.blob(blob, out, self.display)
 
     def _smudge(self, pointer: bytes, size: int, dest: Path) -> bool:
         """Replace a pointer by its content with ``git lfs smudge``; False when that fails."""
         git_lfs = shutil.which("git-lfs")
-        if git_lfs is None or self.repo.working_tree_dir is None:
+        if git_lfs is None:
             self.pointer_reason = "git-lfs is not installed"
             return False
         try:
+            timeout = self.git.time_left(LFS_SMUDGE_TIMEOUT_S, "git lfs smudge")
             with dest.open("wb") as out:
-                done = subprocess.run([git_lfs, "smudge"], input=pointer, stdout=out,
-                                      stderr=subprocess.DEVNULL, cwd=self.repo.working_tree_dir,
-                                      timeout=LFS_SMUDGE_TIMEOUT_S, check=False)
-        except (OSError, subprocess.SubprocessError) as e:
-            self.pointer_reason = f"`git lfs smudge` failed ({type(e).__name__})"
+                # The object's size is known from the pointer: more is refused as it arrives.
+                _bounded([git_lfs, "smudge"], "git lfs smudge", cwd=self.git.root,
+                         env={**os.environ, "GIT_TERMINAL_PROMPT": "0"}, timeout=timeout,
+                         ok=(0,), sink=out, cap=max(size, len(pointer)),
+                         stdin=pointer)
+        except BaselineError as e:
+            if self.git.deadline is not None and time.monotonic() >= self.git.deadline:
+                # Nothing else can be read from git now: the comparison cannot be judged.
+                raise BaselineError(f"{e} when the check's time budget ended") from e
+            self.pointer_reason = f"{e}"
             return False
         # With GIT_LFS_SKIP_SMUDGE set, or the object missing, the pointer comes back unchanged.
-        if done.returncode == 0 and dest.stat().st_size == size:
+        if dest.stat().st_size == size:
             return True
         self.pointer_reason = "`git lfs smudge` could not fetch the object"
         return False

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from deploygate import children
+from deploygate.scratch import private_folder
 
 STDERR_KEEP = 64 * 1024
 """Bytes of the child's stderr kept for diagnosis (the first ones; the rest is drained)."""
@@ -67,9 +66,10 @@ def run_child(request: dict[str, Any], *, timeout_s: float,
     from deploygate.probe.child import PARENT_ENV
 
     # The child's temporary files (onnxruntime writes one on import) go to a private folder
-    # that is removed with the child, whichever way the run ends.
-    scratch = tempfile.mkdtemp(prefix="deploygate-probe-")
-    try:
+    # that is removed with the child, whichever way the run ends (swept at a later start when
+    # deploygate itself was killed outright).
+    with private_folder("probe") as folder:
+        scratch = str(folder)
         proc = subprocess.Popen(
             children.module_command("deploygate.probe.child"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -78,13 +78,7 @@ def run_child(request: dict[str, Any], *, timeout_s: float,
                  "TMPDIR": scratch, "TEMP": scratch, "TMP": scratch},
             start_new_session=children.NEW_SESSION, close_fds=True,
         )
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    try:
         return _supervise(proc, request, started, timeout_s, progress)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: float,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from deploygate.scratch import sweep_stale
 from tests.fixtures import probe_models as models
 from tests.hostile.harness import PROJECT, HostileRepo
 
@@ -95,7 +96,9 @@ def test_signal_during_probe_kills_the_child_and_exits_2(
 
 
 def test_parent_killed_outright_takes_the_child_with_it(repo: HostileRepo, tmp_path: Path) -> None:
-    proc, child = _start(repo, tmp_path)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, child = _start(repo, tmp)
     proc.kill()  # SIGKILL: no handler runs in the parent
     proc.communicate(timeout=30)
     try:
@@ -103,3 +106,7 @@ def test_parent_killed_outright_takes_the_child_with_it(repo: HostileRepo, tmp_p
     finally:
         if _alive(child):
             os.kill(child, signal.SIGKILL)
+    # Its scratch folder could not be removed by anyone: the next start sweeps it.
+    (left,) = tmp.iterdir()
+    assert sweep_stale(tmp, force=True) == [left]
+    assert list(tmp.iterdir()) == []
