@@ -7,10 +7,11 @@ DG304 device-memory-exceeded, DG305 edge-size, DG306 target-kind-mismatch.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 from deploygate.checks.context import ModelContext
 from deploygate.findings import Finding
-from deploygate.manifest.units import format_bytes, format_count
+from deploygate.manifest.units import format_bytes, format_count, is_binary_size
 from deploygate.rules import Outcome, Rule
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES
 
@@ -53,8 +54,11 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                           f"max_params {format_count(limits.max_params)}")
     breakdown = mem.breakdown()
     if limits.max_memory is not None and mem.total > limits.max_memory:
+        # Figures set against a limit or a device are in its units (never "69.3 MB of 32 MiB").
+        size = partial(format_bytes, binary=is_binary_size(limits.max_memory))
         yield ctx.finding(DG303, "limits.max_memory",
-                          f"estimated serving memory {format_bytes(mem.total)} ({breakdown}) is over "
+                          f"estimated serving memory {size(mem.total)} "
+                          f"({mem.breakdown(is_binary_size(limits.max_memory))}) is over "
                           f"max_memory {format_bytes(limits.max_memory)}")
     target, device = ctx.spec.target, ctx.device
     if device is not None:
@@ -63,10 +67,12 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                               f"target kind is {target.kind} but device '{device.id}' is "
                               f"{device.kind}; set kind: {device.kind}")
         if mem.total > device.memory:
+            size = partial(format_bytes, binary=is_binary_size(device.memory))
             yield ctx.finding(DG304, "target.device",
-                              f"does not fit {device.id}: needs {format_bytes(mem.total)} "
-                              f"({breakdown}), device has {format_bytes(device.memory)}, short by "
-                              f"{format_bytes(mem.total - device.memory)}; "
+                              f"does not fit {device.id}: needs {size(mem.total)} "
+                              f"({mem.breakdown(is_binary_size(device.memory))}), device has "
+                              f"{format_bytes(device.memory)}, short by "
+                              f"{size(mem.total - device.memory)}; "
                               "quantize the weights or pick a bigger device (`deploygate advise`)")
     elif target.kind == "edge" and mem.weights > EDGE_RULE_OF_THUMB_BYTES:
         yield ctx.finding(DG305, "target.kind",

@@ -101,11 +101,16 @@ def parse_compute(value: int | float | str) -> float:
     return _finite(number * _COMPUTE_UNITS[unit], value, "a compute rate")
 
 
+def is_binary_size(n: float) -> bool:
+    """Whether ``n`` bytes read in binary units: a whole number of MiB, as ``2GiB`` gives."""
+    return n >= 2**20 and n % 2**20 == 0
+
+
 def format_bytes(n: float, binary: bool | None = None) -> str:
     """``n`` bytes for people: binary units when ``n`` is whole MiB (as in ``2GiB``), else decimal;
     ``binary`` forces one or the other (figures read against a binary size use its units)."""
     if binary is None:
-        binary = n >= 2**20 and n % 2**20 == 0
+        binary = is_binary_size(n)
     if binary and n >= 2**20:
         for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
             if n >= scale:

@@ -13,7 +13,7 @@ from deploygate.manifest.model import DEFAULT_PERCENTILE, Device
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, terminal_lines
-from deploygate.manifest.units import format_bytes, format_count
+from deploygate.manifest.units import format_bytes, format_count, is_binary_size
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 
@@ -48,7 +48,7 @@ def model_lines(m: ModelReport) -> list[str]:
     if est is not None:
         # Figures read against the device's memory are in its units: never "8.52 GB headroom"
         # on an 8 GiB board.
-        binary = m.device is not None and m.device.memory % 2**20 == 0
+        binary = m.device is not None and is_binary_size(m.device.memory)
         fits = f" of {format_bytes(m.device.memory)} on {m.device.id}" if m.device else ""
         if est.headroom is not None and est.headroom >= 0:
             fits += f", {format_bytes(est.headroom, binary)} headroom"

@@ -53,18 +53,22 @@ class MemoryEstimate:
         """Estimated resident bytes while serving."""
         return self.weights + self.activations + self.kv_cache + self.overhead
 
-    def breakdown(self) -> str:
-        """The sum spelled out, e.g. ``weights 14 GB + KV cache 2.1 GB at 4096 tokens + ...``."""
+    def breakdown(self, binary: bool | None = None) -> str:
+        """The sum spelled out, e.g. ``weights 14 GB + KV cache 2.1 GB at 4096 tokens + ...``;
+        ``binary`` as for ``format_bytes``."""
+        from functools import partial
+
         from deploygate.manifest.units import format_bytes
 
-        parts = [f"weights {format_bytes(self.weights)}"]
+        size = partial(format_bytes, binary=binary)
+        parts = [f"weights {size(self.weights)}"]
         if self.activations:
-            parts.append(f"activations {format_bytes(self.activations)}")
+            parts.append(f"activations {size(self.activations)}")
         if self.kv_cache:
             seqs = f" x {self.concurrency} sequences" if self.concurrency > 1 else ""
-            parts.append(f"KV cache {format_bytes(self.kv_cache)} at {self.context_tokens} "
+            parts.append(f"KV cache {size(self.kv_cache)} at {self.context_tokens} "
                          f"tokens{seqs}")
-        parts.append(f"runtime overhead {format_bytes(self.overhead)}")
+        parts.append(f"runtime overhead {size(self.overhead)}")
         return " + ".join(parts)
 
     def to_json(self, device_memory: int | None = None) -> dict[str, Any]:
