@@ -92,7 +92,8 @@ class HostPeaks:
             return f"host peak {gflops} on {self.cores} cores from {ENV_PEAKS}"
         age = max(0.0, (time.time() if now is None else now) - self.measured_at)
         when = "measured now" if self.source == "measured" else f"cached {_age(age)} ago"
-        return (f"host peak {gflops} at {self.threads or self.cores} thread(s), best of "
+        threads = self.threads or self.cores
+        return (f"host peak {gflops} at {threads} thread{'s' * (threads != 1)}, best of "
                 f"{self.repeats} matmuls (spread {self.spread:.0%}), {when}")
 
     def to_json(self) -> dict[str, Any]:

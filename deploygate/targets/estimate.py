@@ -199,9 +199,11 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
                      target_threads: int | None = None) -> TargetEstimate:
     """A CPU target at the fraction of peak the model reached on the host."""
     efficiency = host_efficiency(workload, measured_ms, host, threads)
-    how = (f"calibrated on this host: {measured_ms:.3g} ms with {threads} thread(s) is "
-           f"{efficiency:.1%} of its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak "
-           f"({host.describe()})")
+    # The peak is named once: the calibration's own when it was measured at these threads.
+    host_peak = ("its peak" if host.flops_at(threads) == host.flops
+                 else f"its {host.flops_at(threads) / 1e9:.3g} GFLOPS peak")
+    how = (f"calibrated on this host: {measured_ms:.3g} ms with {threads} "
+           f"thread{'s' * (threads != 1)} is {efficiency:.1%} of {host_peak} ({host.describe()})")
     peak = path.peak
     if target_threads and device.cores and target_threads < device.cores:
         peak = path.peak * target_threads / device.cores

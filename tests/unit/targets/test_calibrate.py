@@ -117,7 +117,7 @@ def test_entries_are_per_thread_count(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_the_estimate_names_its_calibration() -> None:
     now = 1_000_000.0
     cached = replace(fake_peaks(42e9, 2, at=now - 3 * 3600), source="cache")
-    assert cached.describe(now) == ("host peak 42 GFLOPS at 2 thread(s), best of 7 matmuls "
+    assert cached.describe(now) == ("host peak 42 GFLOPS at 2 threads, best of 7 matmuls "
                                     "(spread 10%), cached 3.0 h ago")
     assert host_peaks().describe().endswith("from DEPLOYGATE_HOST_PEAKS")
     assert cached.to_json()["threads"] == 2 and cached.to_json()["source"] == "cache"
