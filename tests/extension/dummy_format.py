@@ -15,6 +15,7 @@ from pathlib import Path
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.artifacts.formats import Format
 from deploygate.errors import DG202, ArtifactError
+from deploygate.limits import Limit
 
 MAGIC = b"DUMMYMDL"
 MAX_PARAMS = 1 << 40
@@ -46,4 +47,4 @@ def write(path: Path, params: int) -> Path:
 
 
 FORMAT = Format(name="dummy", reader=__name__, extensions=(".dmy",), sniff=sniff,
-                caps=("MAX_PARAMS",))
+                caps=(Limit(__name__, "MAX_PARAMS", "items", "Parameters a dummy header may state."),))

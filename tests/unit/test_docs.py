@@ -69,15 +69,19 @@ def test_every_schema_property_has_a_description() -> None:
 
 
 def test_limits_table_is_generated_from_the_registry() -> None:
+    from deploygate.artifacts.formats import all_limits
     from deploygate.limits import render_limits_markdown
 
     text = (ROOT / "docs" / "security.md").read_text()
     table = text.split("<!-- limits:begin -->\n", 1)[1].split("<!-- limits:end -->", 1)[0]
-    assert table == render_limits_markdown()
+    assert table == render_limits_markdown(all_limits())
 
 
-def test_limits_match_the_constants_they_name() -> None:
-    from deploygate.limits import LIMITS
+def test_every_limit_names_a_numeric_constant_once() -> None:
+    from deploygate.artifacts.formats import all_limits
 
-    for limit in LIMITS:
-        assert limit.current() == limit.value, f"{limit.module}.{limit.name}"
+    every = all_limits()
+    assert len({(limit.module, limit.name) for limit in every}) == len(every)
+    for limit in every:
+        assert isinstance(limit.value, (int, float)) and limit.value > 0, \
+            f"{limit.module}.{limit.name}"

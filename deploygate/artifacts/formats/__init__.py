@@ -1,7 +1,8 @@
 """Every model format deploygate reads, declared one module per format and collected here.
 
 A format module declares one ``FORMAT = Format(...)``: its name, the magic its content shows,
-its file extensions, its reader, the caps the reader enforces and the neighbouring files that
+its file extensions, its reader, the caps the reader enforces (each with its unit and reason:
+the only declaration of a format's cap besides its constant) and the neighbouring files that
 belong to a model. Everything that needs to know the formats derives it from ``FORMATS``:
 content sniffing, folder resolution, ``init``'s discovery, the baseline's size accounting, the
 manifest schema's ``format`` enum and the pre-commit hooks' file patterns (``deploygate.hooks``
@@ -19,10 +20,11 @@ from pathlib import Path
 
 from deploygate.artifacts.formats.base import Format
 from deploygate.artifacts.lfs import looks_like_pointer
+from deploygate.limits import LIMITS, Limit
 from deploygate.registry import Registry
 
 __all__ = ["Format", "FORMATS", "FORMAT_MODULES", "sniff", "for_suffix", "model_suffixes",
-           "manifest_names", "owner"]
+           "manifest_names", "owner", "all_limits"]
 
 FORMAT_MODULES: tuple[str, ...] = (
     "deploygate.artifacts.formats.onnx",
@@ -88,3 +90,9 @@ def model_suffixes() -> tuple[str, ...]:
 def manifest_names() -> list[str]:
     """The values a manifest's ``format`` may take (the schema's enum)."""
     return list(FORMATS)
+
+
+def all_limits() -> tuple[Limit, ...]:
+    """Every cap deploygate enforces: the shared table (``deploygate.limits.LIMITS``), then each
+    format's ``caps`` in registry order (the table of docs/security.md)."""
+    return (*LIMITS, *(cap for f in FORMATS.values() for cap in f.caps))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deploygate.limits import Limit
+
 if TYPE_CHECKING:
     from deploygate.artifacts.base import ArtifactInfo
 
@@ -47,9 +49,9 @@ class Format:
     pickles: bool = False
     """Its files hold pickles: the reader's ``inspect`` takes ``allow_globals`` (the manifest's
     ``security.allow_globals``)."""
-    caps: tuple[str, ...] = ()
-    """Names of the caps the reader enforces: constants in ``reader``, each listed with its reason
-    in ``deploygate.limits``."""
+    caps: tuple[Limit, ...] = ()
+    """The caps the reader enforces, each a constant in ``reader`` with its unit and reason; the
+    table in docs/security.md lists them (``deploygate.artifacts.formats.all_limits``)."""
 
     @property
     def names(self) -> frozenset[str]:

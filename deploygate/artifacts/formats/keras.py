@@ -6,6 +6,10 @@ from __future__ import annotations
 import struct
 
 from deploygate.artifacts.formats.base import Format
+from deploygate.limits import Limit
+
+READER = "deploygate.artifacts.keras"
+"""The module that reads the format and defines its caps."""
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 KERAS_ZIP_FIRST = (b"metadata.json", b"config.json", b"model.weights.h5")
@@ -24,8 +28,18 @@ def sniff(head: bytes, size: int) -> bool:
 
 FORMAT = Format(
     name="keras",
-    reader="deploygate.artifacts.keras",
+    reader=READER,
     extensions=(".keras", ".h5", ".hdf5"),
     sniff=sniff,
-    caps=("MAX_CONFIG_BYTES", "MAX_DATASETS", "READ_TIMEOUT_S", "CHILD_MEMORY_CAP"),
+    caps=(
+        Limit(READER, "MAX_CONFIG_BYTES", "bytes",
+              "A Keras model's JSON config (attribute or config.json), read before parsing."),
+        Limit(READER, "MAX_DATASETS", "items",
+              "HDF5 objects visited in a Keras file's weight groups."),
+        Limit(READER, "READ_TIMEOUT_S", "seconds",
+              "libhdf5 reads a Keras file in a child killed at this deadline (a crafted file can "
+              "make it loop)."),
+        Limit(READER, "CHILD_MEMORY_CAP", "bytes",
+              "Address space of that child."),
+    ),
 )

@@ -6,6 +6,10 @@ Never unpickled: the reader scans the pickle's opcodes instead.
 from __future__ import annotations
 
 from deploygate.artifacts.formats.base import Format
+from deploygate.limits import Limit
+
+READER = "deploygate.artifacts.pytorch"
+"""The module that reads the format and defines its caps."""
 
 
 def sniff(head: bytes, size: int) -> bool:
@@ -17,10 +21,17 @@ def sniff(head: bytes, size: int) -> bool:
 
 FORMAT = Format(
     name="pytorch",
-    reader="deploygate.artifacts.pytorch",
+    reader=READER,
     extensions=(".pt", ".pth", ".bin", ".ckpt"),
     sniff=sniff,
     detected=("torchscript",),
     pickles=True,
-    caps=("MAX_MEMBERS", "MAX_CENTRAL_DIRECTORY", "MAX_COMPRESSION_RATIO"),
+    caps=(
+        Limit(READER, "MAX_MEMBERS", "items",
+              "Members of a zip checkpoint, read from the end record before zipfile lists them."),
+        Limit(READER, "MAX_CENTRAL_DIRECTORY", "bytes",
+              "Zip central directory size; its records are counted against MAX_MEMBERS first."),
+        Limit(READER, "MAX_COMPRESSION_RATIO", "ratio",
+              "A compressed zip member expanding more than this is a zip bomb (unsafe)."),
+    ),
 )

@@ -5,6 +5,10 @@ from __future__ import annotations
 import struct
 
 from deploygate.artifacts.formats.base import Format
+from deploygate.limits import Limit
+
+READER = "deploygate.artifacts.safetensors"
+"""The module that reads the format and defines its caps."""
 
 
 def sniff(head: bytes, size: int) -> bool:
@@ -17,12 +21,19 @@ def sniff(head: bytes, size: int) -> bool:
 
 FORMAT = Format(
     name="safetensors",
-    reader="deploygate.artifacts.safetensors",
+    reader=READER,
     extensions=(".safetensors",),
     sniff=sniff,
     # A folder of shards (model-00001-of-00002.safetensors ...) with its index is one model;
     # config.json beside it gives an LLM's shape.
     shards=(".safetensors", ".safetensors.index.json"),
     metadata=("config.json", "generation_config.json"),
-    caps=("MAX_HEADER_BYTES", "MAX_INDEX_BYTES", "MAX_CONFIG_BYTES"),
+    caps=(
+        Limit(READER, "MAX_HEADER_BYTES", "bytes",
+              "safetensors JSON header (~300,000 tensors; parsed JSON costs ~14x its bytes)."),
+        Limit(READER, "MAX_INDEX_BYTES", "bytes",
+              "Sharded checkpoint index (model.safetensors.index.json)."),
+        Limit(READER, "MAX_CONFIG_BYTES", "bytes",
+              "config.json read beside a checkpoint."),
+    ),
 )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from deploygate.artifacts.formats.base import Format
+from deploygate.limits import Limit
+
+READER = "deploygate.artifacts.tflite"
+"""The module that reads the format and defines its caps."""
 
 
 def sniff(head: bytes, size: int) -> bool:
@@ -12,8 +16,14 @@ def sniff(head: bytes, size: int) -> bool:
 
 FORMAT = Format(
     name="tflite",
-    reader="deploygate.artifacts.tflite",
+    reader=READER,
     extensions=(".tflite",),
     sniff=sniff,
-    caps=("MAX_VECTOR", "MAX_TENSORS", "MAX_ELEMENTS_WALKED"),
+    caps=(
+        Limit(READER, "MAX_VECTOR", "elements",
+              "One FlatBuffers vector (also checked against the bytes left)."),
+        Limit(READER, "MAX_TENSORS", "items", "Tensors in one TFLite subgraph."),
+        Limit(READER, "MAX_ELEMENTS_WALKED", "items",
+              "Tables and shape values read in a whole TFLite file (shared vectors count each time)."),
+    ),
 )

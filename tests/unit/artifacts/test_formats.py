@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -63,15 +64,20 @@ def test_names_with_pattern_syntax_are_matched_literally(monkeypatch: pytest.Mon
     assert not re.search(hooks.check_files_pattern(), "a/deploy constraintsX1.yaml")
 
 
-def test_every_reader_cap_is_in_the_limits_table_and_declared_by_its_format() -> None:
+def test_each_format_declares_its_readers_caps_once() -> None:
+    readers = {fmt.reader for fmt in FORMATS.values()}
+    # One place per cap: the shared table holds no format reader's cap ...
+    assert not [limit for limit in LIMITS if limit.module in readers]
     for fmt in FORMATS.values():
-        listed = {limit.name for limit in LIMITS if limit.module == fmt.reader}
-        assert listed == set(fmt.caps), fmt.name
+        # ... and a format declares caps of its own reader only, each a constant there.
+        reader = importlib.import_module(fmt.reader)
+        assert {cap.module for cap in fmt.caps} <= {fmt.reader}, fmt.name
+        for cap in fmt.caps:
+            assert isinstance(getattr(reader, cap.name), (int, float)), (fmt.name, cap.name)
+        assert all(cap in formats.all_limits() for cap in fmt.caps)
 
 
 def test_formats_are_named_once_and_their_readers_exist() -> None:
-    import importlib
-
     names = [n for fmt in FORMATS.values() for n in fmt.names]
     assert len(names) == len(set(names))
     suffixes = [e for fmt in FORMATS.values() for e in fmt.extensions]
