@@ -10,7 +10,6 @@ review the diff like code.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,12 @@ from jsonschema import Draft202012Validator
 
 import deploygate.report
 from deploygate.cli import cli
+from tests.fixtures.golden import compare_golden
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "data" / "golden" / "engine"
 SCHEMA = json.loads((ROOT / "schemas" / "report.schema.json").read_text(encoding="utf-8"))
 EXAMPLES = ("edge-detector", "classifier-too-big")
-UPDATE = os.environ.get("DEPLOYGATE_UPDATE_GOLDEN") == "1"
 HOST = {"cpu": "golden CPU", "cores": 1, "usable_cores": 1, "python": "3.x", "onnxruntime": "1.x"}
 
 
@@ -44,11 +43,7 @@ def run(example: str, fmt: str) -> tuple[int, str]:
 
 
 def compare(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden {name}; run with DEPLOYGATE_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8")
+    compare_golden(GOLDEN / name, text)
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

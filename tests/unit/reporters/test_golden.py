@@ -6,7 +6,6 @@ review the diff like code.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,12 @@ import deploygate
 import deploygate.report
 from deploygate.reporters import REPORTERS, render
 from deploygate.reporters.github import render_summary
+from tests.fixtures.golden import compare_golden
 from tests.unit.reporters.sample import sample_report
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "golden"
 EXTENSIONS = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt",
               "markdown": "md", "gitlab": "json"}
-UPDATE = os.environ.get("DEPLOYGATE_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture(autouse=True)
@@ -31,11 +30,7 @@ def stable_version(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def compare(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if UPDATE:
-        path.write_text(text, encoding="utf-8")
-    assert path.exists(), f"no golden {name}; run with DEPLOYGATE_UPDATE_GOLDEN=1"
-    assert text == path.read_text(encoding="utf-8")
+    compare_golden(GOLDEN / name, text)
 
 
 def test_every_reporter_has_a_golden() -> None:
