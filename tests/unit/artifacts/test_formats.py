@@ -42,6 +42,17 @@ def test_the_pre_commit_hook_patterns_are_generated_from_the_registry() -> None:
     assert {hook: hooks[hook]["files"] for hook in hooks} == files_patterns()
 
 
+def test_the_hook_table_in_the_ci_docs_names_every_watched_file() -> None:
+    from deploygate.hooks import watched_names, watched_suffixes
+
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| `deploygate-check` |"))
+    for suffix in watched_suffixes():
+        assert f"`{suffix}`" in row or f"`*{suffix}`" in row, suffix
+    for name in watched_names():
+        assert f"`{name}`" in row or name.startswith("deploy-constraints"), name
+
+
 def test_the_check_hook_runs_on_every_file_of_every_format() -> None:
     pattern = re.compile(check_files_pattern())
     for fmt in FORMATS.values():
