@@ -325,7 +325,7 @@ def answer(model: FoundModel, name: str, ask: Ask | None, *, kind: str | None = 
     if kind is None:
         kind = default_kind(model)
         if ask is not None:
-            kind = str(ask(f"{name}: target (edge or cloud)", type=click.Choice(["edge", "cloud"]),
+            kind = str(ask(f"{name}: target", type=click.Choice(["edge", "cloud"]),
                            default=kind))
     if device is None:
         device = default_device(model, kind)

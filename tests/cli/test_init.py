@@ -76,7 +76,7 @@ def test_init_flags_answer_the_questions(repo: Path) -> None:
 def test_init_asks_three_questions(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["init"], input="cloud\naws-g5.xlarge\n200\n0.5\n")
     assert result.exit_code == 0, result.output
-    for question in ("target (edge or cloud) (edge, cloud) [edge]", "device",
+    for question in ("target (edge, cloud) [edge]", "device",
                      "latency budget in ms (p95) [1000.0]", "cost ceiling"):
         assert question in result.output
     manifest = load_manifest(repo / "deploy-constraints.yaml").manifest
