@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 DEFAULT_MANIFEST = MANIFEST_NAMES[0]
 """What `check`, `validate`, `matrix` and `advise` read when no manifest is given (or the
 other name in ``MANIFEST_NAMES`` when only it exists)."""
+FLAG_NAMES = dict(models="--model", base="--base", on_device="--on-device",
+                  time_budget="--time-budget")
+"""The flag that sets each engine option (``deploygate.engine.OptionNames``): messages name it."""
 PROBE_SKIPPED = "the probe was skipped (--no-probe)"
 """What a report says where ``--no-probe`` left a latency unmeasured."""
 FORMATS = ["text", "json", "sarif", "junit", "github", "markdown", "gitlab"]
@@ -283,13 +286,14 @@ def check(manifests: tuple[Path, ...], models: tuple[str, ...], fmt: str | None,
           output: str | None, writes: tuple[tuple[str, str], ...], quiet: bool, base: str | None,
           no_probe: bool, strict: bool, on_device: str | None, time_budget_s: float) -> None:
     """Validate the manifests, inspect the models, probe latency, and judge."""
-    from deploygate.engine import CheckOptions, run_check
+    from deploygate.engine import CheckOptions, OptionNames, run_check
 
     first, *more = expand_manifests(manifests)
     options = CheckOptions(manifest=first, manifests=tuple(more), models=models,
                            skip_probe=PROBE_SKIPPED if no_probe else None, strict=strict, base=base,
                            progress=_progress(quiet) if fmt in (None, "text") else None,
-                           on_device=on_device or None, time_budget_s=time_budget_s)
+                           on_device=on_device or None, time_budget_s=time_budget_s,
+                           names=OptionNames(**FLAG_NAMES))
     report = run_check(options)
     deliver(report, fmt or _default_format(), output, writes, quiet)
 
@@ -445,12 +449,12 @@ def devices(fmt: str) -> None:
                    "only, none calibrated on this host.")
 def advise(manifest: Path | None, models: tuple[str, ...], fmt: str, no_probe: bool) -> None:
     """Rank every device for each model: memory fit, estimated latency, cost per 1,000."""
-    from deploygate.engine import AdviseOptions, run_advise
+    from deploygate.engine import AdviseOptions, OptionNames, run_advise
     from deploygate.reporters.text import render_advice
 
     report = run_advise(AdviseOptions(manifest=manifest or default_manifest(), models=models,
                                       skip_probe=PROBE_SKIPPED if no_probe else None,
-                                      progress=_progress()))
+                                      progress=_progress(), names=OptionNames(**FLAG_NAMES)))
     click.echo(json.dumps(report.to_json(), indent=2) if fmt == "json" else render_advice(report),
                nl=fmt == "json")
     sys.exit(report.exit_code)

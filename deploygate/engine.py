@@ -44,6 +44,17 @@ DG112 = Rule("DG112", "time-budget-spent", Outcome.CANNOT_JUDGE,
 
 
 @dataclass(frozen=True)
+class OptionNames:
+    """How messages name the options a caller set: the CLI passes its flags (``--model``); the
+    defaults are the options' own field names."""
+
+    models: str = "models"
+    base: str = "base"
+    on_device: str = "on_device"
+    time_budget: str = "time_budget_s"
+
+
+@dataclass(frozen=True)
 class CheckOptions:
     """What `deploygate check` was asked to do."""
 
@@ -69,6 +80,8 @@ class CheckOptions:
     """Seconds the whole check may take (--time-budget); past it, what is left is not judged."""
     deadline: float | None = None
     """``time.monotonic()`` when the budget is spent; set by :func:`run_check`."""
+    names: OptionNames = OptionNames()
+    """How messages name these options (the CLI: its flags)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,8 @@ class AdviseOptions:
     caller's words (a note on each model's advice)."""
     progress: Callable[[str], None] | None = None
     """Receives short status lines while it works."""
+    names: OptionNames = OptionNames()
+    """How messages name these options (the CLI: its flags)."""
 
 
 def display_path(path: Path) -> str:
@@ -102,11 +117,11 @@ def run_check(options: CheckOptions) -> Report:
     parts = [_check_manifest(file, options) for file in files]
     known = {spec.name for _, manifest in parts if manifest for spec in manifest.models}
     findings: list[Finding] = []
-    # Unknown --model names are judged only when every manifest loaded (else any might hold it).
+    # Unknown model names are judged only when every manifest loaded (else any might hold it).
     if all(manifest is not None for _, manifest in parts):
         shown = parts[0][0].manifest
         findings = [Finding(DG107.id, Severity.ERROR,
-                            f"--model {name}: no such model in the manifest"
+                            f"{options.names.models} {name}: no such model in the manifest"
                             f"{'s' * (len(files) > 1)} (models: {', '.join(sorted(known))})",
                             Location(shown)) for name in options.models if name not in known]
     findings += _coverage([manifest for _, manifest in parts if manifest is not None], options)
@@ -120,7 +135,8 @@ def _coverage(manifests: list[Manifest], options: CheckOptions) -> list[Finding]
     from deploygate.baseline import pull_request_base
     from deploygate.policy import check_coverage
 
-    choice = RefChoice(options.base, "--base") if options.base else pull_request_base(os.environ)
+    choice = (RefChoice(options.base, options.names.base) if options.base
+              else pull_request_base(os.environ))
     findings: list[Finding] = []
     for root in sorted({m.root for m in manifests}):
         here = [m for m in manifests if m.root == root]
@@ -167,9 +183,11 @@ def _check_manifest(file: Path, options: CheckOptions) -> tuple[Report, Manifest
     if options.on_device and options.on_device not in manifest.devices \
             and options.on_device not in load_catalog():
         findings.append(Finding(DG100.id, Severity.ERROR,
-                                f"--on-device {options.on_device}: not a catalog device or a key of "
+                                f"{options.names.on_device} {options.on_device}: not a catalog "
+                                "device or a key of "
                                 "`devices` (see `deploygate devices`)", Location(manifest.display)))
-    choices = {spec.name: choose_ref(options.base, spec.baseline, os.environ) for spec in selected}
+    given = RefChoice(options.base, options.names.base) if options.base else None
+    choices = {spec.name: choose_ref(given, spec.baseline, os.environ) for spec in selected}
     # Opening the repository is lazy: without a ref, git is never touched.
     with BaseRepository(manifest.root, options.deadline) as base_repo:
         reports = tuple(replace(_check_model(manifest, spec, options, base_repo, choices[spec.name]),
@@ -203,7 +221,7 @@ def run_advise(options: AdviseOptions) -> AdviceReport:
     if loaded.manifest is None:
         return AdviceReport(shown, findings=loaded.findings)
     manifest = loaded.manifest
-    selected, findings = _select(manifest, options.models)
+    selected, findings = _select(manifest, options.models, options.names.models)
     devices = {**load_catalog(), **manifest.devices}
     deadline = time.monotonic() + DEFAULT_TIME_BUDGET_S  # advise's probes share one budget too
     return AdviceReport(shown, tuple(_advise_model(manifest, spec, devices, options, deadline)
@@ -243,10 +261,11 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
     return replace(advice, notes=advice.notes + tuple(notes))
 
 
-def _select(manifest: Manifest, names: tuple[str, ...]) -> tuple[list[ModelSpec], list[Finding]]:
+def _select(manifest: Manifest, names: tuple[str, ...],
+            given_as: str) -> tuple[list[ModelSpec], list[Finding]]:
     known = {m.name: m for m in manifest.models}
     findings = [Finding(DG107.id, Severity.ERROR,
-                        f"--model {name}: no such model in the manifest (models: {', '.join(known)})",
+                        f"{given_as} {name}: no such model in the manifest (models: {', '.join(known)})",
                         Location(manifest.display)) for name in names if name not in known]
     selected = [m for m in manifest.models if not names or m.name in names]
     return selected, findings
@@ -384,8 +403,8 @@ def _budget_spent(options: CheckOptions, manifest: Manifest, spec: ModelSpec,
                   when: str) -> Finding:
     return Finding(DG112.id, Severity.ERROR,
                    f"the check's time budget of {options.time_budget_s:g} s was spent {when}; "
-                   "nothing about it was judged (raise --time-budget, or split the models over "
-                   "jobs)", Location(manifest.display, spec.key), spec.name)
+                   f"nothing about it was judged (raise {options.names.time_budget}, or split the "
+                   "models over jobs)", Location(manifest.display, spec.key), spec.name)
 
 
 def _line(finding: Finding) -> int:
@@ -447,7 +466,8 @@ def _compare(manifest: Manifest, spec: ModelSpec, device: Device | None, artifac
         if spec.baseline is None:
             return None
         return BaselineComparison(None, None, "skipped", reason=(
-            "no base ref: set baseline.ref, pass --base, or run in a pull or merge request"))
+            f"no base ref: set baseline.ref, pass {options.names.base}, or run in a pull or "
+            "merge request"))
     say = options.progress or (lambda _msg: None)
     say(f"{spec.name}: comparing with {choice.ref}")
     try:

@@ -41,14 +41,15 @@ class RefChoice:
     """Refs tried in order when ``ref`` is not in the clone (the pull request's base commit)."""
 
 
-def choose_ref(cli_ref: str | None, baseline: Baseline | None,
+def choose_ref(given: RefChoice | None, baseline: Baseline | None,
                environ: Mapping[str, str]) -> RefChoice | None:
-    """The ref to compare with: ``--base``, else ``baseline.ref``, else the pull request's base.
+    """The ref to compare with: the one the caller gave (``check --base``), else
+    ``baseline.ref``, else the pull request's base.
 
     The pull request's base is used only for models that declare ``baseline``.
     """
-    if cli_ref is not None:
-        return RefChoice(cli_ref, "--base")
+    if given is not None:
+        return given
     if baseline is None:
         return None
     if baseline.ref:

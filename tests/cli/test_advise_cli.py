@@ -79,3 +79,23 @@ def test_advise_text_columns_fit_the_longest_device_id(repo: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if "jetson-orin-nano-super" in line]
     assert rows and all("jetson-orin-nano-super  edge" in row for row in rows)
+
+
+def test_the_engine_names_options_as_its_caller_does(repo: Path) -> None:
+    from deploygate.engine import AdviseOptions, CheckOptions, run_advise, run_check
+
+    manifest = repo / "deploy-constraints.yaml"
+    report = run_check(CheckOptions(manifest, models=("nope",), on_device="nowhere",
+                                    skip_probe="not measured"))
+    messages = [f.message for f in report.all_findings]
+    assert any(m.startswith("models nope: no such model") for m in messages), messages
+    assert not any("--" in m for m in messages), messages
+    advice = run_advise(AdviseOptions(manifest, models=("nope",), skip_probe="not measured"))
+    assert [f.message.split(":")[0] for f in advice.findings] == ["models nope"]
+    # The CLI passes its flags.
+    result = CliRunner().invoke(cli, ["check", "--no-probe", "--model", "nope",
+                                      "--on-device", "nowhere"])
+    assert "--model nope: no such model" in result.output, result.output
+    assert "--on-device nowhere: not a catalog device" in result.output, result.output
+    result = CliRunner().invoke(cli, ["advise", "--no-probe", "--model", "nope"])
+    assert "--model nope: no such model" in result.output, result.output

@@ -24,7 +24,8 @@ def event(tmp_path: Path, payload: object) -> str:
 
 def test_base_flag_wins_over_everything(tmp_path: Path) -> None:
     env = {"GITHUB_BASE_REF": "main"}
-    assert choose_ref("v1.0", Baseline(ref="origin/dev"), env) == RefChoice("v1.0", "--base")
+    given = RefChoice("v1.0", "--base")
+    assert choose_ref(given, Baseline(ref="origin/dev"), env) is given
 
 
 def test_manifest_ref_wins_over_the_pull_request() -> None:
