@@ -95,7 +95,8 @@ def int8_weights(artifact: ArtifactInfo) -> bool:
 def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
                      workload: Workload | None, latency: LatencyResult | None,
                      measured_ms: float | None = None) -> TargetEstimate | None:
-    """The roofline estimate on the target, calibrated by the host measurement when there is one."""
+    """The target latency from the engine cost model (docs/targets.md), calibrated by the host
+    measurement on a CPU target when there is one."""
     if device is None or workload is None or not device.compute:
         return None
     from deploygate.targets.catalog import is_accelerator
