@@ -103,8 +103,17 @@ class _Git:
         command = [self.executable, "--no-pager", "--literal-pathspecs", "-c",
                    "core.fsmonitor=false", *args]
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-        return _bounded(command, what, cwd=self.root, env=env, timeout=timeout, ok=ok,
-                        sink=sink, cap=cap)
+        try:
+            return _bounded(command, what, cwd=self.root, env=env, timeout=timeout, ok=ok,
+                            sink=sink, cap=cap)
+        except BaselineError as e:
+            raise self.budget_said(e) from e
+
+    def budget_said(self, error: BaselineError) -> BaselineError:
+        """``error``, saying so when it happened because the check's time budget ended."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return BaselineError(f"{error} when the check's time budget ended")
+        return error
 
     def text(self, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
         """``run`` with stdout decoded (git prints paths as bytes; undecodable ones escaped)."""
@@ -601,9 +610,10 @@ class _Writer:
                          ok=(0,), sink=out, cap=max(size, len(pointer)),
                          stdin=pointer)
         except BaselineError as e:
-            if self.git.deadline is not None and time.monotonic() >= self.git.deadline:
+            said = self.git.budget_said(e)
+            if said is not e:
                 # Nothing else can be read from git now: the comparison cannot be judged.
-                raise BaselineError(f"{e} when the check's time budget ended") from e
+                raise said from e
             self.pointer_reason = f"{e}"
             return False
         # With GIT_LFS_SKIP_SMUDGE set, or the object missing, the pointer comes back unchanged.
