@@ -99,15 +99,21 @@ def _check_budget(ctx: ModelContext) -> Iterator[Finding]:
     elif verdict == "inconclusive":
         rounds = f" after {result.rounds} measuring rounds" if result.rounds > 1 else ""
         fails = spec.on_inconclusive == "fail"
-        effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
-                  "NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to fail to "
-                  "make noise fail the gate)")
+        effect = _inconclusive_effect(spec.on_inconclusive)
         yield ctx.finding(DG402, "latency.on_inconclusive" if fails else "latency.budget_ms",
                           f"{pct} latency {measured:.3g} ms {where}: the budget of {budget:g} ms "
                           f"lies inside its {interval}{rounds}, so this host cannot tell; "
                           f"{effect}; re-run on a quieter runner or keep the budget clear of "
                           "the interval", Severity.ERROR if fails else Severity.WARNING)
 
+
+
+def _inconclusive_effect(on_inconclusive: str) -> str:
+    """What an answer inside the noise does to the gate, in the words every such finding uses."""
+    if on_inconclusive == "fail":
+        return "this fails the gate (latency.on_inconclusive: fail)"
+    return ("NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to fail to make "
+            "noise fail the gate)")
 
 
 def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
@@ -153,8 +159,8 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               f"{pct} time to first token {measured:.1f} ms {where}: the budget "
                               f"of {budget:g} ms lies inside its {result.ttft.confidence:.0%} "
                               f"interval {low:.1f}-{high:.1f} ms, so this host cannot tell; "
-                              "re-run on a quieter runner or keep the budget clear of the "
-                              "interval", unsure)
+                              f"{_inconclusive_effect(spec.on_inconclusive)}; re-run on a "
+                              "quieter runner or keep the budget clear of the interval", unsure)
     rates = result.tokens_per_s_runs
     if spec.tokens_per_s is not None and rates:
         from deploygate.probe.verdict import judge_rate
@@ -170,5 +176,6 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
             yield ctx.finding(DG412, "latency.tokens_per_s",
                               f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
                               f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "
-                              f"{minimum:g}; re-run on a quieter runner or keep the minimum clear "
-                              "of that spread", unsure)
+                              f"{minimum:g}; {_inconclusive_effect(spec.on_inconclusive)}; "
+                              "re-run on a quieter runner or keep the minimum clear of that "
+                              "spread", unsure)

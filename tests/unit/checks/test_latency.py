@@ -175,6 +175,9 @@ def test_ttft_and_decode_rate_inside_the_noise_follow_on_inconclusive() -> None:
         assert (ttft.rule, ttft.severity) == ("DG410", severity)
         assert (rate.rule, rate.severity) == ("DG412", severity)
         assert "50.0-150.0 tokens/s" in rate.message
+        # The effect is said as DG402 says it: not judged under warn, failing under fail.
+        said = "NOT JUDGED" if choice == "warn" else "this fails the gate"
+        assert said in ttft.message and said in rate.message
 
 
 def test_llm_limits_on_a_model_without_an_llm_measurement_are_not_checked() -> None:
