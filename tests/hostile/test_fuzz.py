@@ -6,10 +6,12 @@ In-process and fast: a few hundred examples per reader keep the whole file to se
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -52,6 +54,7 @@ SHORT = settings(FAST, max_examples=examples(120))
 LOADER = settings(FAST, max_examples=examples(150))
 
 _WORK = Path(tempfile.mkdtemp(prefix="deploygate-fuzz-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
 (_WORK / ".git").mkdir()
 
 
