@@ -124,8 +124,8 @@ def test_the_whole_check_has_a_time_budget(repo: HostileRepo) -> None:
                       "latency: {budget_ms: 10, timeout_s: 600, max_time_s: 600}}\n"
                       for i in range(5))
     repo.manifest("version: 1\nmodels:\n" + entries)
-    outcome = repo.check("deploy-constraints.yaml", "--time-budget", "8", probe=True)
-    message = repo.expect(outcome, 2, rule="DG112", says=["time budget of 8 s"])
+    outcome = repo.check("deploy-constraints.yaml", "--time-budget", "4", probe=True)
+    message = repo.expect(outcome, 2, rule="DG112", says=["time budget of 4 s"])
     assert message
     report = outcome.report
     assert report is not None
