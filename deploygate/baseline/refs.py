@@ -7,14 +7,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deploygate.errors import BaselineError
 from deploygate.manifest.model import Baseline
-
-if TYPE_CHECKING:
-
-    pass
 
 
 MAX_REF_CHARS = 256
