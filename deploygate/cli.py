@@ -70,6 +70,12 @@ class _Group(click.Group):
 
 
 
+_text_or_json = click.option("--format", "fmt", type=click.Choice(["text", "json"]),
+                             default="text", show_default=True,
+                             help="text for people, json for programs.")
+"""The --format of the commands that print facts rather than a gate's report."""
+
+
 _PROBE_FLAGS = (
     ("latency.dims", "--dim NAME=VALUE"),
     ("latency.inputs", "--input NAME=shape:1x3x224x224, range:LO..HI or value:V"),
@@ -319,8 +325,7 @@ def validate(files: tuple[Path, ...], quiet: bool) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_text_or_json
 def inspect(path: Path, fmt: str) -> None:
     """Print facts about one model file or folder (no manifest needed)."""
     from deploygate.artifacts import inspect_artifact
@@ -343,7 +348,7 @@ def inspect(path: Path, fmt: str) -> None:
               help="Threads the runtime measures with (default: the host's usable cores: CPU "
                    "affinity and cgroup quota).")
 @click.option("--percentile", type=click.Choice(PERCENTILES), default=DEFAULT_PERCENTILE,
-              show_default=True)
+              show_default=True, help="The percentile --budget-ms and --ttft-ms judge.")
 @click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True),
               help="Fail (exit 1) when the percentile is over this budget.")
 @click.option("--max-time-s", type=click.FloatRange(min=0, min_open=True), default=10.0,
@@ -366,8 +371,7 @@ def inspect(path: Path, fmt: str) -> None:
               help="LLMs: prompt length for time to first token.")
 @click.option("--new-tokens", type=click.IntRange(2, 8192), default=64, show_default=True,
               help="LLMs: tokens generated per run for the decode rate.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_text_or_json
 def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: int | None,
           percentile: Percentile, budget_ms: float | None, max_time_s: float, timeout_s: float,
           on_inconclusive: str, runtime: str | None, providers: tuple[str, ...],
@@ -421,8 +425,7 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_text_or_json
 def devices(fmt: str) -> None:
     """List the built-in device catalog."""
     from dataclasses import asdict
@@ -442,8 +445,7 @@ def devices(fmt: str) -> None:
               help=f"The manifest file (default {DEFAULT_MANIFEST}, or deploy-constraints.yml).")
 @click.option("--model", "models", multiple=True, metavar="NAME",
               help="Advise on this model only (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@_text_or_json
 @click.option("--no-probe", is_flag=True,
               help="Do not measure on this host: estimates from the published-measurement fit "
                    "only, none calibrated on this host.")
