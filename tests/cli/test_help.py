@@ -16,5 +16,5 @@ def test_every_command_and_option_has_help(name: str) -> None:
     missing = [p.opts for p in command.params
                if isinstance(p, click.Option) and not p.help and "--help" not in p.opts]
     assert missing == []
-    result = CliRunner().invoke(cli, [name, "--help"])
+    result = CliRunner().invoke(cli, [name, "--help"], prog_name="deploygate")
     assert result.exit_code == 0 and result.output.startswith(f"Usage: deploygate {name}")
