@@ -49,8 +49,9 @@ def test_a_measurement_cut_off_halfway_is_a_timeout_in_the_measure_phase(tmp_pat
     from deploygate.probe.measure import spec_to_json
 
     model = models.image_model(tmp_path / "m.onnx")
-    # 128x128 images: well over 0.25 ms a run, so 100,000 runs outlast the 25 s limit.
-    spec = LatencySpec(dims={"batch": 1, "h": 128, "w": 128}, max_time_s=600, timeout_s=25,
+    # Four 1024x1024 images a run: tens of milliseconds, so MAX_RUNS (100,000) runs outlast the
+    # 25 s limit on any machine by far (at 128x128 a fast, idle machine finished them in 18 s).
+    spec = LatencySpec(dims={"batch": 4, "h": 1024, "w": 1024}, max_time_s=600, timeout_s=25,
                        warmup=1)
     request = {"model": str(model), "threads": 1, "spec": spec_to_json(spec),
                "root": str(tmp_path), "base_dir": str(tmp_path), "memory_cap": None}
