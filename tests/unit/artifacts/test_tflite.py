@@ -17,7 +17,7 @@ from deploygate.artifacts.base import TensorSpec  # noqa: E402
 from deploygate.errors import ArtifactError  # noqa: E402
 from tests.fixtures.mutations import mutations  # noqa: E402
 from tests.fixtures.tflite_models import (  # noqa: E402
-    BATCH_MATMUL, CUSTOM, FLOAT16, FLOAT32, FULLY_CONNECTED, INT8, ivec, tables,
+    BATCH_MATMUL, CUSTOM, FLOAT16, FLOAT32, FULLY_CONNECTED, INT8, finish_model, ivec, tables,
 )
 
 
@@ -86,16 +86,7 @@ def build_model(*, weights: bytes = bytes(48), bias: bytes = bytes(6)) -> bytes:
         return b.EndObject()
 
     buffers = [buffer(None), buffer(None), buffer(weights), buffer(bias)]
-    codes_vec, sgs_vec, bufs_vec = tables(b, codes), tables(b, [subgraph]), tables(b, buffers)
-    description = b.CreateString("tiny test model")
-    b.StartObject(5)
-    b.PrependUint32Slot(0, 3, 0)
-    b.PrependUOffsetTRelativeSlot(1, codes_vec, 0)
-    b.PrependUOffsetTRelativeSlot(2, sgs_vec, 0)
-    b.PrependUOffsetTRelativeSlot(3, description, 0)
-    b.PrependUOffsetTRelativeSlot(4, bufs_vec, 0)
-    b.Finish(b.EndObject(), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return finish_model(b, codes, [subgraph], buffers, "tiny test model")
 
 
 @pytest.fixture
