@@ -584,7 +584,8 @@ class _Writer:
         if blob.size < MAX_POINTER_BYTES:
             data = self.git.blob_bytes(blob)
             pointer = parse_pointer(data)
-            if pointer is not None and self._smudge(data, pointer.size, dest):
+            if pointer is not None and self._smudge(data, pointer.size, dest) and \
+                    self._verified(pointer.oid, dest):
                 return
             dest.write_bytes(data)
             if pointer is not None:
@@ -620,6 +621,24 @@ class _Writer:
         if dest.stat().st_size == size:
             return True
         self.pointer_reason = "`git lfs smudge` could not fetch the object"
+        return False
+
+
+    def _verified(self, oid: str, dest: Path) -> bool:
+        """Whether the smudged file hashes to the pointer's oid. git-lfs checks what it
+        downloads, but reads ``lfs.url`` from the checked-out ``.lfsconfig`` (the pull
+        request's) and trusts its local store: the base is only compared when its bytes are
+        the ones the base commit names."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        with dest.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if f"sha256:{digest.hexdigest()}" == oid:
+            return True
+        self.pointer_reason = ("`git lfs smudge` returned content whose sha256 is not the "
+                               "pointer's oid")
         return False
 
 

@@ -535,6 +535,35 @@ def test_base_in_real_git_lfs_is_smudged_and_compared(tmp_path: Path) -> None:
     assert model["baseline"]["params"]["after"] == 32 * 32 * 2
 
 
+@pytest.mark.skipif(shutil.which("git-lfs") is None, reason="needs git-lfs")
+def test_a_smudged_base_that_is_not_the_pointers_object_is_not_compared_as_content(
+        tmp_path: Path) -> None:
+    """The base is read only when its bytes hash to the oid the base commit names: here the
+    local LFS store holds other bytes of the same size (what a redirected lfs.url or a
+    tampered store would hand back), and the base falls back to the pointer's recorded size."""
+    repo = init_repo(tmp_path / "repo")
+    git(repo, "lfs", "install", "--local")
+    git(repo, "lfs", "track", "*.onnx")
+    matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
+    (repo / "deploy-constraints.yaml").write_text(MANIFEST.format(baseline=LIMITS))
+    commit_all(repo, "model in LFS")
+    oid = git(repo, "cat-file", "-p", "HEAD:models/det.onnx").split("oid sha256:")[1][:64]
+    stored = repo / ".git" / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    forged = bytearray(stored.read_bytes())
+    forged[-1] ^= 0xFF
+    stored.chmod(0o644)
+    stored.write_bytes(bytes(forged))
+    git(repo, "switch", "-q", "-c", "feature")
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+
+    code, report, _ = check(repo, "--base", "main")
+
+    (model,) = report["models"]
+    assert model["baseline"]["size_from_lfs_pointers"] is True
+    assert model["baseline"]["params"] is None
+    assert "sha256 is not the pointer's oid" in json.dumps(report)
+
+
 LIGHTNING_GLOBALS = sorted({
     "omegaconf.dictconfig.DictConfig", "omegaconf.base.ContainerMetadata", "typing.Any",
     "builtins.dict", "collections.defaultdict", "omegaconf.nodes.AnyNode",
