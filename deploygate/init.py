@@ -52,6 +52,8 @@ class FoundModel:
     """An ONNX graph's true inputs: the probe needs sizes for the dimensions they leave open."""
     branch_inputs: tuple[str, ...] = ()
     """Inputs whose value picks an ``If`` branch (a sample rate): the probe needs their value."""
+    declared: tuple[dict[str, Any], ...] = ()
+    """Sizes the model states for open input axes (``artifacts.onnx.declared_sizes``)."""
 
 
 @dataclass(frozen=True)
@@ -140,28 +142,32 @@ def find_models(root: Path, *, inputs: bool = True) -> list[FoundModel]:
         for file, fmt, size in detected:
             found.append(FoundModel(file.relative_to(root).as_posix(), fmt, size,
                                     *(_graph_inputs(file) if inputs and fmt == "onnx"
-                                      else ((), ()))))
+                                      else ((), (), ()))))
     return sorted(found, key=lambda m: m.path)
 
 
-def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...]]:
-    """The graph's true inputs, and those that pick an ``If`` branch (from the artifacts stage's
-    reading of the model: its graph skeleton, no second parse of the weights)."""
+def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...],
+                                       tuple[dict[str, Any], ...]]:
+    """The graph's true inputs, those that pick an ``If`` branch, and the sizes the model
+    states for open axes (from the artifacts stage's reading of the model: its graph skeleton,
+    no second parse of the weights)."""
     import onnx
 
     from deploygate.artifacts import inspect_artifact
+    from deploygate.artifacts.onnx import declared_sizes
     from deploygate.probe.graph import read_graph_facts
     from deploygate.probe.inputs import read_signature
 
     try:
         graph = inspect_artifact(file, display=file.name).graph
         if graph is None:
-            return (), ()
+            return (), (), ()
         model = onnx.ModelProto.FromString(graph.skeleton)
         signature = read_signature(model)
-        return signature, read_graph_facts(model, [t.name for t in signature]).branch_inputs
+        return (signature, read_graph_facts(model, [t.name for t in signature]).branch_inputs,
+                tuple(declared_sizes(model)))
     except Exception:  # an unreadable model is the gate's to report, not init's
-        return (), ()
+        return (), (), ()
 
 
 def default_kind(model: FoundModel) -> str:
@@ -362,15 +368,17 @@ def _branch_values(model: FoundModel) -> list[str]:
 
 def _input_sizes(model: FoundModel, name: str, ask: Ask | None
                  ) -> tuple[dict[str, int | None], dict[str, tuple[int | None, ...] | None]]:
-    """Sizes for the dimensions the graph leaves open: batch-like ones are 1, the rest are
-    asked (a spatial or sequence size is never guessed); unanswered ones stay None."""
+    """Sizes for the dimensions the graph leaves open: batch-like ones are 1, those the model
+    states are its own, the rest are asked (a spatial or sequence size is never guessed);
+    unanswered ones stay None."""
     from deploygate.manifest.model import LatencySpec
     from deploygate.probe.inputs import defaulted_dims, open_sizes
 
     spec = LatencySpec()
-    dims: dict[str, int | None] = {d.name: d.size for d in defaulted_dims(model.inputs, spec)
+    dims: dict[str, int | None] = {d.name: d.size
+                                   for d in defaulted_dims(model.inputs, spec, model.declared)
                                    if d.name}
-    sizes = open_sizes(model.inputs, spec)
+    sizes = open_sizes(model.inputs, spec, model.declared)
     for dim, where in sizes.dims.items():
         dims[dim] = None if ask is None else _ask_size(ask, f"{name}: size of dimension {dim!r} "
                                                             f"({where})")

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-CONTEXT_CAP_TOKENS = 4096
-"""LLM context used for the KV cache: the model's maximum, capped here (a typical serving
-setting; a 128k-token maximum would otherwise dominate every estimate)."""
+UNKNOWN_CONTEXT_TOKENS = 4096
+"""LLM context assumed for the KV cache when neither ``serving.context_tokens`` nor the model
+says one (the estimate states the assumption)."""
 GGUF_KV_DTYPE_BYTES = 2
 """llama.cpp keeps the KV cache in f16 by default, whatever the weights' quantization."""
 
@@ -45,8 +45,9 @@ class LlmShape:
 
     @property
     def context(self) -> int:
-        """The context the estimates use: the model's maximum capped at CONTEXT_CAP_TOKENS."""
-        return min(self.max_context or CONTEXT_CAP_TOKENS, CONTEXT_CAP_TOKENS)
+        """The context the estimates use by default: the model's maximum (no cap), else
+        UNKNOWN_CONTEXT_TOKENS."""
+        return self.max_context or UNKNOWN_CONTEXT_TOKENS
 
 
 def _get(details: Mapping[str, Any], *names: str) -> Any:

@@ -8,6 +8,7 @@ those files are only checked (location, links, bounds) and stat'ed for their siz
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -672,6 +673,43 @@ def graph_dim(dim: onnx.TensorShapeProto.Dimension) -> Dim:
     return None
 
 
+DECLARED_SIZE_MAX = 16384
+"""Largest image side a model's metadata may declare (a bigger one is not taken)."""
+_IMGSZ = re.compile(r"\[?\s*(\d{1,5})\s*(?:,\s*(\d{1,5})\s*)?\]?")
+
+
+def declared_sizes(model: onnx.ModelProto) -> list[dict[str, Any]]:
+    """Sizes the model itself states for input axes its graph leaves open.
+
+    Ultralytics exports record the image size they were exported at as ``imgsz`` in the
+    model's metadata (``[640, 640]``, or one number for a square): the height and width of
+    its one NCHW image input. Nothing else is taken: a size no file states is never guessed.
+    Each entry is ``{input, axis, size, source}``.
+    """
+    props = {p.key: p.value for p in model.metadata_props if p.key == "imgsz"}
+    match = _IMGSZ.fullmatch(props.get("imgsz", "")[:64].strip())
+    if match is None:
+        return []
+    height = int(match.group(1))
+    width = int(match.group(2) or height)
+    if not (0 < height <= DECLARED_SIZE_MAX and 0 < width <= DECLARED_SIZE_MAX):
+        return []
+    weights = {t.name for t in model.graph.initializer}
+    images = []
+    for value in model.graph.input:
+        tensor = value.type.tensor_type
+        if value.name in weights or not value.type.HasField("tensor_type") or \
+                not tensor.HasField("shape") or len(tensor.shape.dim) != 4 or \
+                tensor.elem_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16):
+            continue
+        images.append((value.name, [graph_dim(d) for d in tensor.shape.dim]))
+    if len(images) != 1:
+        return []
+    name, shape = images[0]
+    return [{"input": name, "axis": axis, "size": size, "source": "model metadata imgsz"}
+            for axis, size in ((2, height), (3, width)) if not isinstance(shape[axis], int)]
+
+
 def _details(model: onnx.ModelProto, tally: _Tally, has_external: bool) -> dict[str, Any]:
     opsets = {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
     local = {(f.domain, f.name) for f in model.functions}
@@ -690,4 +728,5 @@ def _details(model: onnx.ModelProto, tally: _Tally, has_external: bool) -> dict[
         "subgraph_count": tally.subgraphs,
         "function_count": len(model.functions),
         "has_external_data": has_external,
+        **({"declared_sizes": sizes} if (sizes := declared_sizes(model)) else {}),
     }

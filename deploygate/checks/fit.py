@@ -14,6 +14,7 @@ from deploygate.findings import Finding
 from deploygate.manifest.units import format_bytes, format_count, is_binary_size
 from deploygate.rules import Outcome, Rule
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES
+from deploygate.targets.memory import MemoryEstimate
 
 DG301 = Rule("DG301", "size-over-limit", Outcome.VIOLATION,
              "Bytes on disk exceed `limits.max_size`.",
@@ -40,6 +41,14 @@ DG306 = Rule("DG306", "target-kind-mismatch", Outcome.CANNOT_JUDGE,
              "Make `kind` match the device (see `deploygate devices`).")
 
 
+def _kv_hint(mem: MemoryEstimate) -> str:
+    """How to shrink an LLM's KV cache, when it is part of the total."""
+    if not mem.kv_cache:
+        return ""
+    return (f"; the KV cache is sized for {mem.context_tokens} tokens x {mem.concurrency} "
+            "sequences: set serving.context_tokens and serving.concurrency to what you serve")
+
+
 def check(ctx: ModelContext) -> Iterator[Finding]:
     """Size, parameter and memory limits, and whether the model fits its target."""
     art, limits, mem = ctx.artifact, ctx.spec.limits, ctx.memory
@@ -59,7 +68,7 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         yield ctx.finding(DG303, "limits.max_memory",
                           f"estimated serving memory {size(mem.total)} "
                           f"({mem.breakdown(is_binary_size(limits.max_memory))}) is over "
-                          f"max_memory {format_bytes(limits.max_memory)}")
+                          f"max_memory {format_bytes(limits.max_memory)}{_kv_hint(mem)}")
     target, device = ctx.spec.target, ctx.device
     if device is not None:
         if device.kind != target.kind:
@@ -73,7 +82,8 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                               f"({mem.breakdown(is_binary_size(device.memory))}), device has "
                               f"{format_bytes(device.memory)}, short by "
                               f"{size(mem.total - device.memory)}; "
-                              "quantize the weights or pick a bigger device (`deploygate advise`)")
+                              "quantize the weights or pick a bigger device (`deploygate advise`)"
+                              f"{_kv_hint(mem)}")
     elif target.kind == "edge" and mem.weights > EDGE_RULE_OF_THUMB_BYTES:
         yield ctx.finding(DG305, "target.kind",
                           f"weights are {format_bytes(mem.weights)}, over the ~1 GB that edge "

@@ -112,25 +112,33 @@ _NOT_BATCH = re.compile(r"seq|len|time|step|frame|sample|token|word|char|height|
 
 @dataclass(frozen=True)
 class DefaultedDim:
-    """A batch-like dimension the probe set to 1 because nothing pinned it."""
+    """A dimension nothing in the manifest pinned, set by the probe: a batch-like one to 1, or
+    one the model's own metadata states (``artifacts.onnx.declared_sizes``)."""
 
     input: str
     """The input it belongs to."""
     axis: int
-    """Its axis (0)."""
+    """Its axis."""
     name: str | None
     """Its symbolic name, or None when unnamed."""
     size: int = 1
     """The size used."""
+    source: str = "batch"
+    """Why this size: ``batch`` (batch-like, 1) or where the model states it."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON form (``latency.defaulted_dims[]`` in the report)."""
-        return {"input": self.input, "axis": self.axis, "dim": self.name, "size": self.size}
+        return {"input": self.input, "axis": self.axis, "dim": self.name, "size": self.size,
+                "source": self.source}
 
     def describe(self) -> str:
         """``images axis 0 ('batch')``, for messages."""
         named = f" ({self.name!r})" if self.name else ""
         return f"{self.input} axis {self.axis}{named}"
+
+
+Declared = Sequence[Mapping[str, Any]]
+"""Sizes a model states for its open input axes: ``{input, axis, size, source}`` entries."""
 
 
 def is_batch_like(shape: Sequence[int | str | None], axis: int) -> bool:
@@ -141,29 +149,57 @@ def is_batch_like(shape: Sequence[int | str | None], axis: int) -> bool:
     return dim is None or (isinstance(dim, str) and not _NOT_BATCH.search(dim))
 
 
-def defaulted_dims(signature: Sequence[TensorSpec], spec: LatencySpec) -> tuple[DefaultedDim, ...]:
-    """The batch-like dimensions that nothing in ``spec`` pins: each will be 1."""
-    out = []
-    for t in signature:
-        ispec = spec.inputs.get(t.name) or InputSpec()
-        if t.shape is None or ispec.shape is not None or ispec.file is not None:
+def _unpinned(t: TensorSpec, spec: LatencySpec) -> bool:
+    """Whether ``spec`` leaves the dimensions of input ``t`` to the model's own defaults."""
+    ispec = spec.inputs.get(t.name) or InputSpec()
+    if t.shape is None or ispec.shape is not None or ispec.file is not None:
+        return False
+    # a value's own shape fills every dimension
+    return ispec.value is None or _value_rank(ispec.value) != len(t.shape)
+
+
+def defaulted_dims(signature: Sequence[TensorSpec], spec: LatencySpec,
+                   declared: Declared = ()) -> tuple[DefaultedDim, ...]:
+    """The dimensions nothing in ``spec`` pins that the probe fills: the sizes the model
+    states (``declared``), and batch-like dimensions, each 1."""
+    out: list[DefaultedDim] = []
+    by_input = {t.name: t for t in signature if _unpinned(t, spec)}
+    for d in declared:
+        t = by_input.get(str(d.get("input")))
+        axis, size = d.get("axis"), d.get("size")
+        if t is None or t.shape is None or not isinstance(axis, int) or \
+                not isinstance(size, int) or not 0 <= axis < len(t.shape):
             continue
-        if ispec.value is not None and _value_rank(ispec.value) == len(t.shape):
-            continue  # the value's own shape fills every dimension
-        if is_batch_like(t.shape, 0):
+        dim = t.shape[axis]
+        if isinstance(dim, int) or (isinstance(dim, str) and dim in spec.dims):
+            continue
+        out.append(DefaultedDim(t.name, axis, dim, size, str(d.get("source", "the model"))))
+    for t in by_input.values():
+        assert t.shape is not None
+        if is_batch_like(t.shape, 0) and not any(d.input == t.name and d.axis == 0 for d in out):
             dim = t.shape[0]
             if not (isinstance(dim, str) and dim in spec.dims):
                 out.append(DefaultedDim(t.name, 0, dim if isinstance(dim, str) else None))
-    named = {d.name for d in out if d.name}
-    # A defaulted name is 1 everywhere it appears, on other inputs and axes too.
-    for t in signature:
-        ispec = spec.inputs.get(t.name) or InputSpec()
-        if t.shape is None or ispec.shape is not None or ispec.file is not None:
-            continue
+    sizes = {d.name: d for d in out if d.name}
+    # A defaulted name has its size everywhere it appears, on other inputs and axes too.
+    for t in by_input.values():
+        assert t.shape is not None
         for axis, dim in enumerate(t.shape):
-            if dim in named and not any(d.input == t.name and d.axis == axis for d in out):
-                out.append(DefaultedDim(t.name, axis, str(dim)))
-    return tuple(out)
+            if isinstance(dim, str) and dim in sizes and \
+                    not any(d.input == t.name and d.axis == axis for d in out):
+                first = sizes[dim]
+                out.append(DefaultedDim(t.name, axis, dim, first.size, first.source))
+    order = {t.name: i for i, t in enumerate(signature)}
+    return tuple(sorted(out, key=lambda d: (order[d.input], d.axis)))
+
+
+def _fills(defaults: Sequence[DefaultedDim]) -> dict[str, dict[int, int]]:
+    """Per input, the unnamed axes the probe fills and their sizes."""
+    fills: dict[str, dict[int, int]] = {}
+    for d in defaults:
+        if d.name is None:
+            fills.setdefault(d.input, {})[d.axis] = d.size
+    return fills
 
 
 def _value_rank(value: Any) -> int:
@@ -175,14 +211,15 @@ def _value_rank(value: Any) -> int:
 
 def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, root: Path,
                       base_dir: Path, index_rows: Mapping[str, int] | None = None,
-                      branch_inputs: Collection[str] = ()) -> dict[str, np.ndarray]:
+                      branch_inputs: Collection[str] = (),
+                      declared: Declared = ()) -> dict[str, np.ndarray]:
     """One array per true input, following ``spec`` (dims, per-input settings) and the defaults.
 
     ``index_rows`` gives, for an integer input that indexes a table, the table's rows: its
     random values stay below that. Every dimension still missing is refused at once, in one
     ``ProbeNeedsValues`` that lists them all, together with the unpinned integer inputs among
     ``branch_inputs`` (they pick an ``If`` branch: once the sizes are given, a random value
-    would be the next refusal).
+    would be the next refusal). ``declared`` are the sizes the model states for open axes.
     """
     names = {t.name for t in signature}
     for name in spec.inputs:
@@ -193,9 +230,9 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
     # Inputs the probe cannot feed at all come first: no key or flag would help them.
     dtypes = {t.name: _checked_dtype(t, spec.inputs.get(t.name) or InputSpec(),
                                      f"latency.inputs.{t.name}") for t in signature}
-    defaults = defaulted_dims(signature, spec)
+    defaults = defaulted_dims(signature, spec, declared)
     dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
-    leading = {d.input for d in defaults if d.name is None}
+    fills = _fills(defaults)
 
     planned: dict[str, tuple[tuple[int, ...], np.ndarray | None]] = {}
     files: dict[str, np.ndarray] = {}
@@ -207,7 +244,7 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
             files[t.name] = _file_input(t, ispec, dtypes[t.name], root=root, base_dir=base_dir)
             continue
         value = None if ispec.value is None else _value_array(ispec.value, dtypes[t.name], key)
-        shape, missing = _shape_and_gaps(t, ispec, dims, leading=t.name in leading,
+        shape, missing = _shape_and_gaps(t, ispec, dims, fills=fills.get(t.name, {}),
                                          fallback=None if value is None else value.shape)
         if missing:
             gaps.append((t, missing))
@@ -313,8 +350,9 @@ def _checked_dtype(t: TensorSpec, ispec: InputSpec, key: str) -> np.dtype[Any]:
     return model_dtype
 
 
-def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *, leading: bool,
-                    fallback: tuple[int, ...] | None) -> tuple[tuple[int, ...] | None, list[int]]:
+def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
+                    fills: Mapping[int, int], fallback: tuple[int, ...] | None
+                    ) -> tuple[tuple[int, ...] | None, list[int]]:
     """The shape, or the axes nothing pins (every axis, -1 for an unknown rank)."""
     key = f"latency.inputs.{t.name}"
     if ispec.shape is not None:
@@ -334,8 +372,8 @@ def _shape_and_gaps(t: TensorSpec, ispec: InputSpec, dims: Mapping[str, int], *,
             out.append(int(dims[dim]))
         elif fallback is not None:
             out.append(fallback[axis])
-        elif dim is None and axis == 0 and leading:
-            out.append(1)
+        elif dim is None and axis in fills:
+            out.append(fills[axis])
         else:
             missing.append(axis)
     if missing:
@@ -413,17 +451,19 @@ def _sizes(shape: tuple[int | None, ...] | None) -> list[str]:
     return [PLACEHOLDER if d is None else str(d) for d in shape]
 
 
-def open_sizes(signature: Sequence[TensorSpec], spec: LatencySpec) -> OpenSizes:
-    """What ``spec`` leaves open for the model's inputs once batch-like dims default to 1."""
-    defaults = defaulted_dims(signature, spec)
+def open_sizes(signature: Sequence[TensorSpec], spec: LatencySpec,
+               declared: Declared = ()) -> OpenSizes:
+    """What ``spec`` leaves open for the model's inputs once batch-like dims default to 1 and
+    the model's ``declared`` sizes are in."""
+    defaults = defaulted_dims(signature, spec, declared)
     dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
-    leading = {d.input for d in defaults if d.name is None}
+    fills = _fills(defaults)
     gaps = []
     for t in signature:
         ispec = spec.inputs.get(t.name) or InputSpec()
         if ispec.file is not None or ispec.value is not None:
             continue
-        _, missing = _shape_and_gaps(t, ispec, dims, leading=t.name in leading, fallback=None)
+        _, missing = _shape_and_gaps(t, ispec, dims, fills=fills.get(t.name, {}), fallback=None)
         if missing:
             gaps.append((t, missing))
     return _open_from_gaps(gaps, dims)

@@ -90,7 +90,8 @@ def model_lines(m: ModelReport) -> list[str]:
 
 
 def assumed_lines(result: LatencyResult, indent: str, *, flags: bool) -> list[str]:
-    """The batch-like dims the probe set to 1, and how to pin them (flags or manifest keys)."""
+    """The dims the probe set itself (batch-like ones to 1, others to the size the model
+    states), and how to pin them (flags or manifest keys)."""
     lines = []
     for d in result.defaulted_dims:
         named = f" ({d['dim']!r})" if d["dim"] else ""
@@ -99,8 +100,10 @@ def assumed_lines(result: LatencyResult, indent: str, *, flags: bool) -> list[st
         else:
             pin = (f"latency.dims.{d['dim']}" if d["dim"]
                    else f"latency.inputs.{d['input']}.shape")
+        source = d.get("source", "batch")
+        why = "batch-like and not pinned" if source == "batch" else f"from the {source}"
         lines.append(f"{indent}assumed: {d['input']} axis {d['axis']}{named} = {d['size']} "
-                     f"(batch-like and not pinned; {pin} sets it)")
+                     f"({why}; {pin} sets it)")
     return lines
 
 

@@ -6,9 +6,8 @@ total = weights + activations + KV cache + runtime overhead, where
 * activations are the peak live set of an ONNX graph's intermediate tensors (see
   ``workload.py``), 0 when unknown;
 * the KV cache is an LLM's 2 x layers x kv_heads x head_dim x dtype bytes x context x
-  concurrency: with a ``serving:`` block, at ``serving.context_tokens`` (default: the model's
-  maximum context, no cap) for ``serving.concurrency`` sequences (default 1); without one, at
-  the model's maximum context capped at 4096 tokens, for one sequence;
+  concurrency: at ``serving.context_tokens`` (default, with or without a ``serving:`` block:
+  the model's maximum context, no cap) for ``serving.concurrency`` sequences (default 1);
 * overhead is a fixed 64 MiB for the runtime plus 10% of the weights.
 """
 
@@ -21,7 +20,6 @@ from deploygate.artifacts.base import ArtifactInfo
 
 if TYPE_CHECKING:
     from deploygate.manifest.model import Serving
-    from deploygate.artifacts.llm import LlmShape
     from deploygate.targets.workload import Workload
 
 RUNTIME_OVERHEAD_BYTES = 64 * 2**20
@@ -100,7 +98,7 @@ def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
         from deploygate.targets.workload import llm_workload
 
         shape = artifact.llm
-        workload = llm_workload(artifact, shape, serving_context(shape, serving)) \
+        workload = llm_workload(artifact, shape, serving_context(serving)) \
             if shape is not None else None
     kv_cache, context = 0, 0
     concurrency = serving.concurrency if serving is not None else 1
@@ -112,9 +110,7 @@ def estimate_memory(artifact: ArtifactInfo, activations: int = 0, *,
                           concurrency=concurrency if kv_cache else 1)
 
 
-def serving_context(shape: LlmShape, serving: Serving | None) -> int | None:
-    """The context ``serving`` asks for: its ``context_tokens``, else the model's maximum (no
-    cap); None without a ``serving:`` block (the workload's capped default applies)."""
-    if serving is None:
-        return None
-    return serving.context_tokens or shape.max_context or None
+def serving_context(serving: Serving | None) -> int | None:
+    """The context ``serving`` asks for: its ``context_tokens``; None when it sets none (the
+    workload then takes the model's maximum, no cap: ``LlmShape.context``)."""
+    return serving.context_tokens if serving is not None else None

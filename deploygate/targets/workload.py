@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.artifacts.llm import CONTEXT_CAP_TOKENS, LlmShape
+from deploygate.artifacts.llm import UNKNOWN_CONTEXT_TOKENS, LlmShape
 from deploygate.manifest.model import LatencySpec, Serving
 
 DEFAULT_DIM = 1
@@ -165,11 +165,15 @@ class Workload:
 
 
 def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = None) -> Workload:
-    """One decode step at ``context`` tokens (default: the shape's capped context)."""
+    """One decode step at ``context`` tokens (default: the model's maximum context)."""
     ctx = context or shape.context
-    why = (f"serving.context_tokens or the model's maximum, {shape.max_context or 'unknown'}"
-           if context else
-           f"model maximum {shape.max_context or 'unknown'}, capped at {CONTEXT_CAP_TOKENS}")
+    if context:
+        why = "serving.context_tokens"
+    elif shape.max_context:
+        why = "the model's maximum; set serving.context_tokens to the context you serve"
+    else:
+        why = (f"the model does not say its maximum, {UNKNOWN_CONTEXT_TOKENS} assumed; set "
+               f"serving.context_tokens")
     kv_cache = shape.kv_bytes_per_token * ctx
     # Each new token attends over the whole context: q.k and p.v in every layer and head.
     attention = 4.0 * shape.layers * shape.heads * shape.head_dim * ctx
@@ -188,12 +192,15 @@ def pinned_shapes(artifact: ArtifactInfo, spec: LatencySpec | None) -> tuple[dic
                                                                              tuple[str, ...]]:
     """Concrete input shapes as the probe would pin them, and the dims that had to be assumed.
 
-    Per-input ``latency.inputs[x].shape`` wins; symbolic dims come from ``latency.dims``; any
-    other unknown dim is taken as DEFAULT_DIM (and reported as an assumption).
+    Per-input ``latency.inputs[x].shape`` wins; symbolic dims come from ``latency.dims``; a
+    size the model states (its ``declared_sizes``) comes next, any other unknown dim is taken
+    as DEFAULT_DIM; both are reported as assumptions.
     """
     spec = spec or LatencySpec()
     shapes: dict[str, list[int]] = {}
     assumed: set[str] = set()
+    assumed_from: set[str] = set()
+    declared = {(d["input"], d["axis"]): d for d in artifact.details.get("declared_sizes", ())}
     for tensor in artifact.inputs:
         given = spec.inputs.get(tensor.name)
         if given is not None and given.shape is not None:
@@ -207,12 +214,17 @@ def pinned_shapes(artifact: ArtifactInfo, spec: LatencySpec | None) -> tuple[dic
                 dims.append(d)
             elif isinstance(d, str) and d in spec.dims:
                 dims.append(spec.dims[d])
+            elif (tensor.name, axis) in declared:
+                stated = declared[tensor.name, axis]
+                dims.append(stated["size"])
+                assumed_from.add(f"{d or f'{tensor.name}[{axis}]'} = {stated['size']} "
+                                 f"({stated['source']})")
             else:
                 assumed.add(str(d) if d else f"{tensor.name}[{axis}]")
                 dims.append(DEFAULT_DIM)
         shapes[tensor.name] = dims
     notes = tuple(f"{name} = {DEFAULT_DIM}" for name in sorted(assumed))
-    return shapes, notes
+    return shapes, (*notes, *sorted(assumed_from))
 
 
 def batch_size(artifact: ArtifactInfo, spec: LatencySpec | None,
@@ -748,5 +760,5 @@ def estimate_workload(artifact: ArtifactInfo,
     if shape is not None:
         from deploygate.targets.memory import serving_context
 
-        return llm_workload(artifact, shape, serving_context(shape, serving))
+        return llm_workload(artifact, shape, serving_context(serving))
     return None

@@ -186,6 +186,17 @@ def test_init_never_writes_one_for_a_spatial_dim(tmp_path: Path,
         assert f"{key}: expected integer, got string 'SIZE'" in result.output
 
 
+def test_init_writes_the_image_size_the_model_states(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    probe_models.image_model(tmp_path / "det.onnx", {"imgsz": "[320, 256]"})
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert 'dims: {"batch": 1, "h": 320, "w": 256}' in \
+        (tmp_path / "deploy-constraints.yaml").read_text()
+    assert CliRunner().invoke(cli, ["validate"]).exit_code == 0
+
+
 def test_init_asks_for_open_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     probe_models.image_model(tmp_path / "det.onnx")
     monkeypatch.chdir(tmp_path)

@@ -95,6 +95,7 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
     import onnx
     import onnxruntime as ort
 
+    from deploygate.artifacts.onnx import declared_sizes
     from deploygate.probe.graph import read_graph_facts
     from deploygate.probe.inputs import defaulted_dims, read_signature, synthesize_inputs
     from deploygate.probe.measure import input_error, runtime_error, time_plan
@@ -116,9 +117,11 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
                          path="latency")
     signature = read_signature(model)
     facts = read_graph_facts(model, [t.name for t in signature])
+    declared = declared_sizes(model)
     del model  # the session reads the file itself; weights need not stay in memory twice
     feeds = synthesize_inputs(signature, spec, root=plan.root, base_dir=plan.base_dir,
-                              index_rows=facts.index_rows, branch_inputs=facts.branch_inputs)
+                              index_rows=facts.index_rows, branch_inputs=facts.branch_inputs,
+                              declared=declared)
 
     emit({"event": "phase", "phase": "session"})
     plural = "" if plan.threads == 1 else "s"
@@ -149,5 +152,6 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
                      measured_s=measured_s, warmup=max(1, spec.warmup), runtime="onnxruntime",
                      runtime_version=ort.__version__,
                      input_shapes={name: list(a.shape) for name, a in feeds.items()},
-                     defaulted_dims=[d.to_json() for d in defaulted_dims(signature, spec)],
+                     defaulted_dims=[d.to_json()
+                                     for d in defaulted_dims(signature, spec, declared)],
                      providers=tuple(used))

@@ -127,7 +127,9 @@ def test_serving_context_defaults_to_the_model_maximum_without_a_cap() -> None:
     assert findings == []
 
 
-def test_a_long_context_model_is_sized_at_its_full_context_when_served() -> None:
+def test_a_long_context_model_is_sized_at_its_full_context() -> None:
+    """With or without a serving block, the KV cache is sized at the model's whole context
+    unless serving.context_tokens says less: a 32k model on a 24 GB GPU does not fit."""
     from dataclasses import replace
 
     from deploygate.manifest.model import Serving
@@ -136,7 +138,15 @@ def test_a_long_context_model_is_sized_at_its_full_context_when_served() -> None
     long = replace(long, details={**long.details, "max_position_embeddings": 32768})
     entry = spec("cloud", "aws-g5.xlarge", path="models/llama-7b")
     device = load_catalog()["aws-g5.xlarge"]
-    capped = build_context(entry, "dc.yaml", long, device, None)
+    default = build_context(entry, "dc.yaml", long, device, None)
     served = build_context(replace(entry, serving=Serving()), "dc.yaml", long, device, None)
-    assert capped.memory.context_tokens == 4096  # no serving block: the 4096 cap as before
-    assert served.memory.context_tokens == 32768 and served.memory.kv_cache == 8 * KV_7B_4096
+    short = build_context(replace(entry, serving=Serving(context_tokens=4096)), "dc.yaml", long,
+                          device, None)
+    for ctx in (default, served):
+        assert ctx.memory.context_tokens == 32768 and ctx.memory.kv_cache == 8 * KV_7B_4096
+    assert short.memory.context_tokens == 4096 and short.memory.kv_cache == KV_7B_4096
+    findings = list(fit.check(default))
+    assert [f.rule for f in findings] == ["DG304"]
+    assert "KV cache 17.2 GB at 32768 tokens" in findings[0].message
+    assert "set serving.context_tokens and serving.concurrency" in findings[0].message
+    assert list(fit.check(short)) == []

@@ -92,6 +92,59 @@ def test_leading_lengths_and_rank_one_inputs_are_never_guessed(repo: Path,
     assert defaulted_dims(signature, LatencySpec()) == ()
 
 
+@pytest.mark.parametrize(("imgsz", "dims", "expected"), [
+    ("[320, 480]", ("height", "width"), (1, 3, 320, 480)),
+    ("640", (None, None), (1, 3, 640, 640)),
+    ("[320,320]", (None, "w"), (1, 3, 320, 320)),
+])
+def test_the_size_a_model_states_fills_its_open_image_axes(
+        repo: Path, imgsz: str, dims: tuple[str | None, str | None],
+        expected: tuple[int, ...]) -> None:
+    import onnx
+
+    from deploygate.artifacts.onnx import declared_sizes
+
+    path = models.image_model(repo / "m.onnx", {"imgsz": imgsz}, dims)
+    model = onnx.load(str(path))
+    declared = declared_sizes(model)
+    signature = load_signature(path)
+    feeds = synthesize_inputs(signature, LatencySpec(), root=repo, base_dir=repo,
+                              declared=declared)
+    assert feeds["image"].shape == expected
+    stated = [d for d in defaulted_dims(signature, LatencySpec(), declared) if d.axis > 0]
+    assert [(d.axis, d.size, d.source) for d in stated] == [
+        (2, expected[2], "model metadata imgsz"), (3, expected[3], "model metadata imgsz")]
+
+
+@pytest.mark.parametrize("imgsz", ["", "[0, 320]", "[99999, 320]", "[320, 320, 3]", "abc",
+                                   " " * 100 + "[320, 320]", "[-1, 320]", "1e3"])
+def test_a_malformed_or_absurd_stated_size_is_not_taken(repo: Path, imgsz: str) -> None:
+    import onnx
+
+    from deploygate.artifacts.onnx import declared_sizes
+
+    path = models.image_model(repo / "m.onnx", {"imgsz": imgsz})
+    assert declared_sizes(onnx.load(str(path))) == []
+    with pytest.raises(ProbeNeedsValues):
+        synth(load_signature(path), repo)
+
+
+def test_a_stated_size_never_overrides_a_fixed_or_pinned_axis(repo: Path) -> None:
+    import onnx
+
+    from deploygate.artifacts.onnx import declared_sizes
+
+    path = models.typed_model(repo / "m.onnx", T.FLOAT, ["n", 3, 32, "w"])
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"imgsz": "[320, 320]"})
+    declared = declared_sizes(model)
+    assert [(d["axis"], d["size"]) for d in declared] == [(3, 320)]
+    signature = load_signature(path)
+    shape = synthesize_inputs(signature, LatencySpec(dims={"w": 8}), root=repo, base_dir=repo,
+                              declared=declared)["x"].shape
+    assert shape == (1, 3, 32, 8)
+
+
 def test_minus_one_zero_and_question_mark_dims_are_dynamic(repo: Path) -> None:
     signature = load_signature(models.typed_model(repo / "m.onnx", T.FLOAT, [-1, 3, "?", 0]))
     assert signature == (TensorSpec("x", "float32", (None, 3, None, None)),)

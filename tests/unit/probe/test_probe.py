@@ -67,10 +67,27 @@ def test_batch_default_is_reported(repo: Path) -> None:
     model = models.image_model(repo / "models" / "m.onnx")
     result = probe(model, repo, dims={"h": 8, "w": 8})
     assert result.input_shapes == {"image": [1, 3, 8, 8]}
-    assert result.defaulted_dims == ({"input": "image", "axis": 0, "dim": "batch", "size": 1},)
-    assert result.to_json()["defaulted_dims"] == [
-        {"input": "image", "axis": 0, "dim": "batch", "size": 1}]
+    batch = {"input": "image", "axis": 0, "dim": "batch", "size": 1, "source": "batch"}
+    assert result.defaulted_dims == (batch,)
+    assert result.to_json()["defaulted_dims"] == [batch]
     assert probe(model, repo, dims={"batch": 2, "h": 8, "w": 8}).defaulted_dims == ()
+
+
+def test_an_image_size_the_model_states_is_used_and_reported(repo: Path) -> None:
+    """An Ultralytics export records its image size as metadata imgsz: the probe runs at it
+    with no flags, says so, and a dim in the manifest still wins."""
+    model = models.image_model(repo / "models" / "m.onnx", {"imgsz": "[24, 40]"},
+                               ("height", "width"))
+    result = probe(model, repo)
+    assert result.input_shapes == {"image": [1, 3, 24, 40]}
+    source = "model metadata imgsz"
+    assert result.defaulted_dims == (
+        {"input": "image", "axis": 0, "dim": "batch", "size": 1, "source": "batch"},
+        {"input": "image", "axis": 2, "dim": "height", "size": 24, "source": source},
+        {"input": "image", "axis": 3, "dim": "width", "size": 40, "source": source})
+    pinned = probe(model, repo, dims={"height": 16})
+    assert pinned.input_shapes == {"image": [1, 3, 16, 40]}
+    assert [d["dim"] for d in pinned.defaulted_dims] == ["batch", "width"]
 
 
 def test_if_on_an_int_scalar_fails_clearly_until_pinned(repo: Path) -> None:

@@ -45,3 +45,12 @@ def test_a_defaulted_batch_is_stated_with_the_key_or_flag_that_pins_it() -> None
         in report
     out = text.render_probe("m.onnx", lat, "p95", None, None)
     assert "assumed: images axis 0 ('batch') = 1 (batch-like and not pinned; --dim batch=N" in out
+
+
+def test_a_size_the_model_states_is_stated_with_its_source() -> None:
+    stated = ({"input": "images", "axis": 2, "dim": "height", "size": 320,
+               "source": "model metadata imgsz"},)
+    lat = replace(latency(60.1, 70.2, 75.0, 80.3), defaulted_dims=stated)
+    out = text.render_probe("m.onnx", lat, "p95", None, None)
+    assert ("assumed: images axis 2 ('height') = 320 (from the model metadata imgsz; "
+            "--dim height=N sets it)") in out

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from deploygate.artifacts.base import TensorSpec
 from deploygate.manifest.model import InputSpec, LatencySpec
-from deploygate.artifacts.llm import CONTEXT_CAP_TOKENS
+from deploygate.artifacts.llm import UNKNOWN_CONTEXT_TOKENS
 from deploygate.targets.workload import (
     batch_size,
     llm_workload,
@@ -142,13 +142,29 @@ def test_llm_decode_per_token() -> None:
     assert w.prefill_flops == 2 * LLAMA_7B_PARAMS * 4096
 
 
-def test_llm_gqa_and_context_cap() -> None:
+def test_llm_gqa_and_full_context_without_serving() -> None:
+    """No serving block: the KV cache is sized at the model's whole maximum context, no cap
+    (a 128k-token model serves 128k tokens unless serving.context_tokens says less)."""
     art = llm_7b_fp16()
     details = dict(art.details, num_key_value_heads=8, max_position_embeddings=131072,
                    torch_dtype="bfloat16")
-    shape = replace(art, details=details).llm
-    assert shape is not None and shape.kv_heads == 8 and shape.context == CONTEXT_CAP_TOKENS
+    long = replace(art, details=details)
+    shape = long.llm
+    assert shape is not None and shape.kv_heads == 8 and shape.context == 131072
     assert shape.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
+    w = llm_workload(long, shape)
+    assert w.kv_cache_bytes == shape.kv_bytes_per_token * 131072
+    assert "the model's maximum" in w.assumptions[0]
+
+
+def test_llm_unknown_context_is_assumed_and_said() -> None:
+    art = llm_7b_fp16()
+    details = {k: v for k, v in art.details.items() if k != "max_position_embeddings"}
+    shape = replace(art, details=details).llm
+    assert shape is not None and shape.max_context == 0
+    assert shape.context == UNKNOWN_CONTEXT_TOKENS
+    w = llm_workload(art, shape)
+    assert f"{UNKNOWN_CONTEXT_TOKENS} assumed" in w.assumptions[0]
 
 
 def test_llm_shape_from_gguf_metadata() -> None:
@@ -267,3 +283,19 @@ def test_an_external_trip_count_is_never_read(tmp_path: Path) -> None:
     onnx.save_model(model, str(path))
     w = onnx_workload(path)
     assert any("trip count unknown" in a for a in w.assumptions)
+
+
+def test_estimates_use_the_image_size_the_model_states(tmp_path: Path) -> None:
+    """With no probe, an export's metadata imgsz sizes the estimate's image, said as such."""
+    from deploygate.artifacts import inspect_artifact
+    from tests.fixtures import probe_models
+
+    path = probe_models.image_model(tmp_path / "m.onnx", {"imgsz": "[24, 40]"},
+                                    ("height", "width"))
+    art = inspect_artifact(path, display="m.onnx")
+    shapes, notes = pinned_shapes(art, None)
+    assert shapes == {"image": [1, 3, 24, 40]}
+    assert notes == ("batch = 1", "height = 24 (model metadata imgsz)",
+                     "width = 40 (model metadata imgsz)")
+    shapes, _ = pinned_shapes(art, LatencySpec(dims={"height": 8, "width": 8}))
+    assert shapes == {"image": [1, 3, 8, 8]}
