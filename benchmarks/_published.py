@@ -4,7 +4,8 @@ Shared by refit_calibration.py (writes deploygate/targets/calibration.json) and
 estimate_accuracy.py (compares estimates with the published rows, leaving rows, devices,
 architectures or whole runtimes out of the fit).
 
-The fit, per runtime: a launch cost per kernel and a per-inference floor (on a grid), and per
+The fit, per runtime: a launch cost per kernel (overlapping the kernels on TensorRT, which
+queues them on a GPU stream) and a per-inference floor (on a grid), and per
 precision the fractions of peak compute and of memory bandwidth (on a grid) that minimize the
 squared log error of estimated against published latency. The band of a runtime is the 5th to
 95th percentile of published / estimated over its held-out predictions (leaving out the row,
@@ -29,9 +30,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deploygate.manifest.model import Device  # noqa: E402
-from deploygate.targets.catalog import load_catalog  # noqa: E402
+from deploygate.targets.catalog import device_from_mapping, load_catalog  # noqa: E402
 from deploygate.targets.estimate import engine_seconds, kernel_terms  # noqa: E402
-from deploygate.targets.runtimes import RuntimePath, calibration_for, choose_path  # noqa: E402
+from deploygate.targets.runtimes import (  # noqa: E402
+    RuntimePath,
+    calibration_for,
+    choose_path,
+    launches_overlap,
+)
 from deploygate.targets.workload import Workload, onnx_workload  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
@@ -109,7 +115,9 @@ def load_rows(path: Path = DATA / "device-measurements.json") -> list[Row]:
             if key not in cache:
                 cache[key] = onnx_workload(Path(tmp) / f"{item['onnx_recipe']}.onnx",
                                            item["input_shape"])
-            device = catalog[item["device"]]
+            # A device the catalog lacks is declared in the row, as a manifest declares it.
+            device = (device_from_mapping(item["device"], item["device_spec"], custom=True)
+                      if "device_spec" in item else catalog[item["device"]])
             work = cache[key]
             runtime_path = choose_path(device, item["target_runtime"], item["target_precision"],
                                        work.quantized)
@@ -141,7 +149,7 @@ def fit(rows: Iterable[Row]) -> dict[str, Any]:
             for floor in FLOOR_MS:
                 # err[precision][compute, memory]: squared log errors summed over its rows
                 err = {p: sum((np.log(r.published_ms / 1000)
-                               - np.log(floor / 1000 + r.launches * launch * 1e-6 + r.busy)) ** 2
+                               - np.log(floor / 1000 + _run(r, r.launches * launch * 1e-6))) ** 2
                               for r in group if r.precision == p) for p in precisions}
                 # One memory efficiency per runtime (the memory system does not change with
                 # the precision); one compute efficiency per precision, or one per runtime
@@ -166,6 +174,14 @@ def fit(rows: Iterable[Row]) -> dict[str, Any]:
         assert best is not None
         out[runtime] = best[1]
     return out
+
+
+def _run(row: Row, launching: float) -> np.ndarray:
+    """Launches and kernels on the efficiency grid, as ``engine_seconds`` adds them (overlapped
+    on a runtime that queues kernels on a GPU stream, one after the other elsewhere)."""
+    if launches_overlap(row.runtime):
+        return np.maximum(row.busy, launching)
+    return row.busy + launching
 
 
 def paired(group: list[Row]) -> bool:

@@ -25,7 +25,7 @@ TARGET = ROOT / "deploygate" / "targets" / "calibration.json"
 def main(argv: list[str]) -> int:
     rows = load_rows()
     dataset = (f"{len(rows)} published rows in benchmarks/data/device-measurements.json: "
-               "Qualcomm AI Hub, Ultralytics, MLPerf Inference")
+               "Qualcomm AI Hub, Ultralytics, MLPerf Inference, TensorRT demo/BERT")
     data = calibration(fit(rows), dataset)
     for runtime, (low, high) in bands(rows).items():
         data["runtimes"][runtime]["band"] = [low, high]

@@ -4,11 +4,13 @@ A device is reached through a runtime path (``runtimes.py``: runtime, precision,
 path reaches). The graph is counted as that engine runs it (``workload.Kernel``: element-wise
 chains, Q/DQ pairs and layout ops folded into the kernel next to them, q.k -> softmax -> p.v
 as one attention kernel), and every kernel costs the slower of its compute and its memory
-traffic, plus a launch:
+traffic, and a launch:
 
-    time = floor + sum over kernels of
-           [ max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
-             + launch ]
+    kernels = sum over kernels of
+              max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
+    time    = floor + kernels + launches x launch          (QNN's HTP, onnxruntime on a CPU)
+    time    = floor + max(kernels, launches x launch)     (TensorRT: kernels queued on a stream
+                                                           run while the host launches more)
 
 * bytes are elements at the path's precision (2 bytes at fp16, 1 at int8). A kernel's
   activations stay on chip when they fit in half the device's last-level cache, the weights
@@ -34,7 +36,13 @@ from typing import Any, Literal
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import is_accelerator
 from deploygate.targets.calibrate import HostPeaks
-from deploygate.targets.runtimes import PathCalibration, RuntimePath, calibration_for, choose_path
+from deploygate.targets.runtimes import (
+    PathCalibration,
+    RuntimePath,
+    calibration_for,
+    choose_path,
+    launches_overlap,
+)
 from deploygate.targets.workload import Per, Workload
 
 DEFAULT_CACHE_BYTES = 4 * 2**20
@@ -151,7 +159,9 @@ def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
     busy = sum(max(c / cal.compute_efficiency, m / cal.memory_efficiency) * max(n, 1)
                for c, m, n in terms)
     launches = sum(n for _, _, n in terms)
-    seconds = cal.floor_s + launches * cal.launch_s + busy
+    launching = launches * cal.launch_s
+    seconds = cal.floor_s + (max(launching, busy) if launches_overlap(path.runtime)
+                             else launching + busy)
     return seconds, "memory" if memory > compute else "compute", launches
 
 

@@ -34,6 +34,16 @@ ELEMENT_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5
 """Bytes per activation and weight element at each precision."""
 GENERIC_RUNTIME = "unspecified"
 """The runtime of a device declared with only ``compute`` and ``compute_precision``."""
+QUEUED_RUNTIMES = frozenset({"tensorrt"})
+"""Runtimes that queue their kernels on a GPU stream: the host launches the next kernels while
+the GPU runs the previous ones, so launching and running overlap (an inference takes the longer
+of the two). On the others (QNN's HTP graph, onnxruntime on a CPU) each op's dispatch adds to
+its run."""
+
+
+def launches_overlap(runtime: str) -> bool:
+    """Whether ``runtime`` launches its kernels while earlier ones run (QUEUED_RUNTIMES)."""
+    return runtime in QUEUED_RUNTIMES
 
 
 @dataclass(frozen=True)

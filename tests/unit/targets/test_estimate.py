@@ -11,8 +11,14 @@ from deploygate.engine import build_context, estimates_json
 from deploygate.manifest.model import Device
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.catalog import is_accelerator, load_catalog
-from deploygate.targets.estimate import estimate_target, not_estimable
-from deploygate.targets.runtimes import GENERIC_RUNTIME, device_paths, load_calibration
+from deploygate.targets.estimate import engine_seconds, estimate_target, not_estimable
+from deploygate.targets.runtimes import (
+    GENERIC_RUNTIME,
+    PathCalibration,
+    choose_path,
+    device_paths,
+    load_calibration,
+)
 from deploygate.targets.workload import Kernel, Workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result, llm_7b_fp16, spec
@@ -137,6 +143,23 @@ def test_launches_and_the_floor_dominate_a_tiny_graph_on_an_accelerator() -> Non
     cal = load_calibration()["runtimes"]["tensorrt"]
     assert est is not None
     assert est.ms == pytest.approx(cal["floor_ms"] + 3 * cal["launch_us"] / 1000, rel=0.01)
+
+
+def test_tensorrt_launches_overlap_its_kernels_where_qnn_adds_them() -> None:
+    # Ten compute-bound kernels of 1 GFLOP; 10 us a launch, 0.1 ms floor, half the peak.
+    cal = PathCalibration(0.5, 0.5, 10e-6, 1e-4, (0.5, 2.0), "test", True)
+    work = Workload(flops=1e10, bytes_moved=0, weights_bytes=0, activation_bytes=0,
+                    coverage=1.0, nodes=10, kernels=(Kernel(1e9, 0.0, 0.0),) * 10)
+    for device, runtime, overlap in (("aws-g4dn.xlarge", "tensorrt", True),
+                                     ("snapdragon-8-gen-3", "qnn", False)):
+        path = choose_path(CATALOG[device], runtime, "fp16")
+        assert path is not None
+        busy = 1e10 / (path.peak * 0.5)
+        launching = 10 * 10e-6
+        seconds, bound, launches = engine_seconds(work, path, cal, CATALOG[device])
+        expected = 1e-4 + (max(busy, launching) if overlap else busy + launching)
+        assert (launches, bound) == (10, "compute")
+        assert seconds == pytest.approx(expected), runtime
 
 
 def test_accelerator_detection_without_a_precision_figure() -> None:
