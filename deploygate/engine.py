@@ -14,7 +14,7 @@ from deploygate.baseline import (
     BaselineComparison, BaseRepository, Change, RefChoice, choose_ref, locate_base, removed_models,
 )
 from deploygate.checks import run_checks
-from deploygate.checks.context import ModelContext
+from deploygate.checks.context import ModelContext, unjudged
 from deploygate.checks.regression import check_removed
 from deploygate.errors import BaselineError, DeploygateError
 from deploygate.findings import Finding, Location, Severity
@@ -373,7 +373,10 @@ def _probe(manifest: Manifest, spec: ModelSpec, device: Device | None, artifact:
     except DeploygateError as e:
         key = f"{spec.key}.{e.path}" if e.path else f"{spec.key}.latency"
         missing = e.rule == BACKEND_MISSING
-        findings.append(Finding(e.rule, Severity.WARNING if missing else Severity.ERROR, str(e),
+        # A budget nobody can measure here follows latency.on_inconclusive, as DG407 does.
+        severity, effect = unjudged(latency_spec.on_inconclusive, "this") if missing else \
+            (Severity.ERROR, "")
+        findings.append(Finding(e.rule, severity, f"{e}; {effect}" if effect else str(e),
                                 Location(manifest.display, key), spec.name))
         return None, "its probe backend is not installed" if missing else "the probe failed"
     return result, None

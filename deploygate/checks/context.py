@@ -49,3 +49,12 @@ class ModelContext:
         (relative to the model entry)."""
         path = f"{self.spec.key}.{key}" if key else self.spec.key
         return Finding(rule.id, severity, message, Location(self.manifest, path), self.spec.name)
+
+
+def unjudged(on_inconclusive: str, what: str = "noise") -> tuple[Severity, str]:
+    """What a latency the gate cannot judge does, by ``latency.on_inconclusive``: its severity
+    and the words every such finding uses (``what`` is the cause, as the fix names it)."""
+    if on_inconclusive == "fail":
+        return Severity.ERROR, "this fails the gate (latency.on_inconclusive: fail)"
+    return Severity.WARNING, ("NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it "
+                              f"to fail to make {what} fail the gate)")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from deploygate.checks.context import ModelContext
+from deploygate.checks.context import ModelContext, unjudged
 from deploygate.checks.target import unestimable
 from deploygate.findings import Finding, Severity
 from deploygate.rules import Outcome, Rule
@@ -98,22 +98,13 @@ def _check_budget(ctx: ModelContext) -> Iterator[Finding]:
                           f"{budget:g} ms: {why}")
     elif verdict == "inconclusive":
         rounds = f" after {result.rounds} measuring rounds" if result.rounds > 1 else ""
-        fails = spec.on_inconclusive == "fail"
-        effect = _inconclusive_effect(spec.on_inconclusive)
-        yield ctx.finding(DG402, "latency.on_inconclusive" if fails else "latency.budget_ms",
+        severity, effect = unjudged(spec.on_inconclusive)
+        yield ctx.finding(DG402, "latency.on_inconclusive" if severity is Severity.ERROR
+                          else "latency.budget_ms",
                           f"{pct} latency {measured:.3g} ms {where}: the budget of {budget:g} ms "
                           f"lies inside its {interval}{rounds}, so this host cannot tell; "
                           f"{effect}; re-run on a quieter runner or keep the budget clear of "
-                          "the interval", Severity.ERROR if fails else Severity.WARNING)
-
-
-
-def _inconclusive_effect(on_inconclusive: str) -> str:
-    """What an answer inside the noise does to the gate, in the words every such finding uses."""
-    if on_inconclusive == "fail":
-        return "this fails the gate (latency.on_inconclusive: fail)"
-    return ("NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to fail to make "
-            "noise fail the gate)")
+                          "the interval", severity)
 
 
 def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
@@ -142,7 +133,7 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
     where = (f"on this host ({result.describe_threads()}, prompt of {result.prompt_tokens} "
              f"tokens, {result.ttft.runs} generations)")
     # An answer inside the noise follows latency.on_inconclusive, as DG402 does.
-    unsure = Severity.ERROR if spec.on_inconclusive == "fail" else Severity.WARNING
+    unsure = unjudged(spec.on_inconclusive)[0]
     if spec.ttft_ms is not None:
         from deploygate.probe.verdict import judge
 
@@ -159,7 +150,7 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               f"{pct} time to first token {measured:.1f} ms {where}: the budget "
                               f"of {budget:g} ms lies inside its {result.ttft.confidence:.0%} "
                               f"interval {low:.1f}-{high:.1f} ms, so this host cannot tell; "
-                              f"{_inconclusive_effect(spec.on_inconclusive)}; re-run on a "
+                              f"{unjudged(spec.on_inconclusive)[1]}; re-run on a "
                               "quieter runner or keep the budget clear of the interval", unsure)
     rates = result.tokens_per_s_runs
     if spec.tokens_per_s is not None and rates:
@@ -176,6 +167,6 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
             yield ctx.finding(DG412, "latency.tokens_per_s",
                               f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
                               f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "
-                              f"{minimum:g}; {_inconclusive_effect(spec.on_inconclusive)}; "
+                              f"{minimum:g}; {unjudged(spec.on_inconclusive)[1]}; "
                               "re-run on a quieter runner or keep the minimum clear of that "
                               "spread", unsure)

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from deploygate.checks.context import ModelContext
-from deploygate.findings import Finding, Severity
+from deploygate.checks.context import ModelContext, unjudged
+from deploygate.findings import Finding
 from deploygate.targets.estimate import not_estimable
 from deploygate.rules import Outcome, Rule
 
@@ -55,15 +55,12 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
         if why is not None and ctx.device is not None:
             measured = (f"; the host measured {ctx.latency.at(spec.percentile):.3g} ms, which "
                         f"does not stand for {ctx.device.id}" if ctx.latency is not None else "")
-            fails = spec.on_inconclusive == "fail"
-            effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
-                      "NOT JUDGED: only a warning (latency.on_inconclusive: warn; set it to "
-                      "fail to make this fail the gate)")
+            severity, effect = unjudged(spec.on_inconclusive, "this")
             yield ctx.finding(DG407, "latency.budget_ms",
                               f"cannot estimate the latency on {ctx.device.id} against the budget "
                               f"of {spec.budget_ms:g} ms: {why}{measured}; {effect}; pin the "
                               "inputs so shapes are known, or measure on the device "
-                              "(--on-device)", Severity.ERROR if fails else Severity.WARNING)
+                              "(--on-device)", severity)
         return
     budget = spec.budget_ms
     per = " per generated token" if est.per == "token" else ""
@@ -74,10 +71,8 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
                           f"{figure} is over the budget of {budget:g} ms even at its low end; "
                           "pick a faster device (`deploygate advise`) or make the model smaller")
     elif est.high_ms > budget:
-        fails = spec.on_inconclusive == "fail"
-        effect = ("this fails the gate (latency.on_inconclusive: fail)" if fails else
-                  "only a warning (latency.on_inconclusive: warn)")
+        severity, effect = unjudged(spec.on_inconclusive, "this")
         yield ctx.finding(DG406, "latency.budget_ms",
                           f"{figure} straddles the budget of {budget:g} ms; {effect}; measure on "
                           "the device (--on-device) or keep the budget clear of the band",
-                          Severity.ERROR if fails else Severity.WARNING)
+                          severity)

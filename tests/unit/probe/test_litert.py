@@ -69,7 +69,7 @@ def test_mediapipe_face_detector_runs_and_its_segmenter_is_refused(repo: Path) -
 
 
 def _tflite_repo(tmp_path: Path, latency: str) -> Path:
-    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git").mkdir(exist_ok=True)
     dense_model(tmp_path / "m.tflite")
     manifest = tmp_path / "deploy-constraints.yaml"
     manifest.write_text("version: 1\nmodels:\n  - name: m\n    path: m.tflite\n"
@@ -112,6 +112,15 @@ def test_a_missing_litert_extra_is_a_warning_naming_the_pip_line(
     missing = [f for f in findings if f["rule"] == "DG408"]
     assert missing and missing[0]["severity"] == "warning"
     assert "pip install 'deploygate[litert]'" in missing[0]["message"]
+    assert "NOT JUDGED" in missing[0]["message"]
+    # A team that fails closed on what cannot be judged fails on a missing runtime too.
+    manifest = _tflite_repo(tmp_path, "      budget_ms: 10\n      on_inconclusive: fail\n")
+    result = CliRunner().invoke(cli, ["check", "--manifest", str(manifest), "--format", "json"])
+    assert result.exit_code == 2, result.output  # cannot judge
+    findings = json.loads(result.output)["models"][0]["findings"]
+    missing = [f for f in findings if f["rule"] == "DG408"]
+    assert missing and missing[0]["severity"] == "error"
+    assert "this fails the gate (latency.on_inconclusive: fail)" in missing[0]["message"]
     probe = CliRunner().invoke(cli, ["probe", str(tmp_path / "m.tflite")])
     assert probe.exit_code == 2 and "pip install 'deploygate[litert]'" in probe.output
 
