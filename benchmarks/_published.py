@@ -49,11 +49,10 @@ BAND_QUANTILES = (0.05, 0.95)
 SHARED_COMPUTE = True
 """One compute efficiency per runtime (the same fraction of each precision's peak) rather than
 one per precision, unless the runtime's precisions were measured on the same models and devices
-(``paired``: AI Hub's float and w8a8 assets), which separates precision from harness. One per
-precision on TensorRT fits these rows more closely (leave-one-row-out within 2x: 95% against
-92%) but learns the harness, not the engine: its int8 figure comes from MLPerf's tuned runs
-(100% of peak) and put TensorRT int8 YOLO on the held-out rows 2-3x too fast (38% within 2x
-against 88%)."""
+(``paired``: AI Hub's float and w8a8 assets, the TensorRT BERT demo's fp16 and int8 engines),
+which separates the precision from the architecture and the harness. Without such pairs a
+per-precision figure learns the harness, not the engine: with TensorRT int8 seen only in
+MLPerf's tuned runs, it put TensorRT int8 YOLO 2-3x too fast."""
 UNCALIBRATED = {"compute_efficiency": 0.25, "memory_efficiency": 0.5, "launch_us": 5.0,
                 "floor_ms": 0.1, "band": [0.25, 4.0]}
 """Assumed figures for a runtime or precision without published measurements."""
@@ -213,9 +212,7 @@ def predict_ms(row: Row, data: dict[str, Any]) -> float:
 
 HELD_OUT: tuple[Callable[[Row], str], ...] = (lambda r: r.id, lambda r: r.device.id)
 """What the band's held-out predictions leave out: the row, and its device. Leaving the
-architecture out as well widens the TensorRT band from x3.9 to x5.7: on these rows the
-architecture split is also the harness split (YOLO rows are Ultralytics', ResNet/BERT MLPerf's),
-which estimate_accuracy.py reports as its own line."""
+architecture out is estimate_accuracy.py's own line (how often that band still holds)."""
 
 
 def held_out(rows: list[Row], key: Callable[[Row], str]) -> list[tuple[Row, float]]:
