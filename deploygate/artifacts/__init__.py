@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from deploygate.artifacts import formats
-from deploygate.artifacts.base import DG201, DG205, DG206, ArtifactInfo, TensorSpec
+from deploygate.artifacts.base import DG201, DG205, DG206, DG213, ArtifactInfo, TensorSpec
 from deploygate.errors import DG202, ArtifactError
 
 __all__ = ["ArtifactInfo", "TensorSpec", "inspect_artifact"]
@@ -85,7 +85,7 @@ def _resolve_folder(folder: Path, display: str) -> tuple[Path, str, str]:
         found = ", ".join(p.name for p in models) or "none"
         raise ArtifactError(
             f"a folder must hold safetensors shards or exactly one model file (found: {found}); "
-            "point `path` at the model file", file=display, rule=DG205)
+            "point `path` at the model file", file=display, rule=DG213)
     model_display = f"{display.rstrip('/')}/{chosen[0].name}"
     model = contained(folder, chosen[0], model_display)
     return model, model_display, detect_format(model, model_display)

@@ -30,6 +30,11 @@ DG205 = Rule("DG205", "unsupported-format", Outcome.CANNOT_JUDGE,
              "The file is not a model format deploygate reads.",
              "Export to ONNX or safetensors, or set `format`.")
 
+DG213 = Rule("DG213", "folder-not-one-model", Outcome.CANNOT_JUDGE,
+             "The model path is a folder that does not hold one model: several model files, "
+             "separate checkpoints whose tensor names repeat, or several shard indexes.",
+             "Point `path` at the model file, or keep the one shard index that lists its shards.")
+
 DG206 = Rule("DG206", "format-mismatch", Outcome.CANNOT_JUDGE,
              "The manifest's `format` disagrees with the file's content.",
              "Remove `format` or set it to the detected format.")

@@ -19,7 +19,7 @@ from deploygate.artifacts.base import MAX_RANK, ArtifactInfo
 from deploygate.artifacts.detect import contained
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
-from deploygate.artifacts.base import DG201, DG205
+from deploygate.artifacts.base import DG201, DG213
 from deploygate.errors import DG202
 
 # The reference implementation allows 100 MB; parsed JSON costs ~14x its bytes in Python, so
@@ -282,7 +282,7 @@ def _refuse_repeated_names(headers: dict[str, Header], display: str) -> None:
         f"the folder's {len(headers)} .safetensors files are not shards of one checkpoint: "
         f"{len(names)} tensor name{'s' * (len(names) > 1)} appear in more than one file: "
         f"{shown}{more}; point `path` at one file, or add the model.safetensors.index.json "
-        "that says which shard holds each tensor", file=display, rule=DG205)
+        "that says which shard holds each tensor", file=display, rule=DG213)
 
 
 def _find_index(folder: Path, display: str) -> Path | None:
@@ -295,7 +295,7 @@ def _find_index(folder: Path, display: str) -> Path | None:
         names = ", ".join(p.name for p in found)
         raise ArtifactError(f"the folder has several shard indexes ({names}); keep one, or "
                             "point `path` at a folder holding one checkpoint", file=display,
-                            rule=DG205)
+                            rule=DG213)
     return found[0] if found else None
 
 

@@ -90,7 +90,7 @@ def test_folder_with_two_models_is_ambiguous(tmp_path: Path) -> None:
 
     error = _error(tmp_path, "models")
 
-    assert error.rule == "DG205"
+    assert error.rule == "DG213"
     assert "a.onnx, b.onnx" in error.message
 
 
@@ -99,7 +99,7 @@ def test_folder_without_models(tmp_path: Path) -> None:
 
     error = _error(tmp_path, "models")
 
-    assert error.rule == "DG205"
+    assert error.rule == "DG213"
     assert "found: none" in error.message
 
 

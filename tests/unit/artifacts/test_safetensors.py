@@ -122,6 +122,21 @@ def test_sharded_with_index(tmp_path: Path) -> None:
     assert "vocab_size" not in info.details and "rope_scaling" not in info.details
 
 
+def test_a_folder_with_two_shard_indexes_is_not_one_model(tmp_path: Path) -> None:
+    save_file(_weights(1), str(tmp_path / "model-00001-of-00001.safetensors"))
+    for name in ("model.safetensors.index.json", "other.safetensors.index.json"):
+        (tmp_path / name).write_text(json.dumps({"weight_map": {}}))
+    (tmp_path / "model.safetensors.index.json").unlink()  # the preferred name would win
+    (tmp_path / "a.safetensors.index.json").write_text(json.dumps({"weight_map": {}}))
+
+    with pytest.raises(ArtifactError) as e:
+        st_reader.inspect(tmp_path, "ckpt")
+
+    assert e.value.rule == "DG213"
+    assert "several shard indexes (a.safetensors.index.json, other.safetensors.index.json)" \
+        in e.value.message
+
+
 def test_shards_without_index(tmp_path: Path) -> None:
     shard_a, shard_b = _weights(2), {"x": np.zeros((3, 3), np.int8)}
     save_file(shard_a, str(tmp_path / "a.safetensors"))
@@ -147,7 +162,7 @@ def test_unrelated_files_without_index_are_not_one_checkpoint(tmp_path: Path) ->
         st_reader.inspect(tmp_path, "ckpt")
 
     message = str(e.value)
-    assert e.value.rule == "DG205" and "not shards of one checkpoint" in message
+    assert e.value.rule == "DG213" and "not shards of one checkpoint" in message
     assert "6 tensor names appear in more than one file" in message
     for tensor in _weights():
         assert f"{tensor!r} (in base.safetensors, ft-a.safetensors, ft-b.safetensors)" in message
