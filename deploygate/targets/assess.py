@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
+from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.cost import CostEstimate, estimate_cost
 from deploygate.targets.estimate import TargetEstimate
@@ -96,7 +96,9 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
                      workload: Workload | None, latency: LatencyResult | None,
                      measured_ms: float | None = None) -> TargetEstimate | None:
     """The target latency from the engine cost model (docs/targets.md), calibrated by the host
-    measurement on a CPU target when there is one."""
+    measurement on a CPU target when there is one: its median, unless ``measured_ms`` says
+    otherwise. Contention on a shared runner stretches the tail of the host's runs, not the
+    fraction of peak the model reaches, so the tail is not carried to the device."""
     if device is None or workload is None or not device.compute:
         return None
     from deploygate.targets.catalog import is_accelerator
@@ -107,7 +109,7 @@ def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactIn
         from deploygate.targets.calibrate import host_peaks_for
 
         if measured_ms is None:
-            measured_ms = latency.at(spec.latency.percentile if spec.latency else DEFAULT_PERCENTILE)
+            measured_ms = latency.p50_ms
         host = host_peaks_for(workload.flops, measured_ms, latency.threads)
     # The threads the model will run with there: what was asked for, even when this host
     # measured with fewer (the estimate scales, the measurement does not).

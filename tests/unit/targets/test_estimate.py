@@ -252,3 +252,23 @@ def test_llm_checkpoint_gets_a_per_token_estimate() -> None:
                                           rel=0.02)
     assert not ctx.target.calibrated and "no published LLM decode" in ctx.target.calibration
     assert ctx.target.high_ms / ctx.target.low_ms == pytest.approx(16)
+
+
+def test_a_stretched_tail_on_the_host_is_not_carried_to_the_device() -> None:
+    """A shared runner's contention stretches the tail of the host's runs, not the fraction of
+    peak the model reaches: the host's median calibrates, and the estimate stays put."""
+    from dataclasses import replace
+
+    from deploygate.targets.assess import target_estimate
+    from tests.fixtures.factories import small_onnx
+
+    steady = latency_result(50.0)
+    stretched = replace(steady, p90_ms=200.0, p95_ms=250.0, p99_ms=400.0, max_ms=500.0,
+                        mean_ms=90.0)
+    entry = spec("edge", "raspberry-pi-5", budget_ms=100)
+    pi = CATALOG["raspberry-pi-5"]
+    calm = target_estimate(entry, pi, small_onnx(), _work(1e9), steady)
+    busy = target_estimate(entry, pi, small_onnx(), _work(1e9), stretched)
+    assert calm is not None and busy is not None and busy.calibrated
+    assert busy.ms == pytest.approx(calm.ms) and busy.efficiency == calm.efficiency
+    assert "calibrated on this host: 50 ms with 2 threads" in busy.method
