@@ -93,23 +93,22 @@ def int8_weights(artifact: ArtifactInfo) -> bool:
 
 
 def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
-                     workload: Workload | None, latency: LatencyResult | None,
-                     measured_ms: float | None = None) -> TargetEstimate | None:
+                     workload: Workload | None, latency: LatencyResult | None
+                     ) -> TargetEstimate | None:
     """The target latency from the engine cost model (docs/targets.md), calibrated by the host
-    measurement on a CPU target when there is one: its median, unless ``measured_ms`` says
-    otherwise. Contention on a shared runner stretches the tail of the host's runs, not the
-    fraction of peak the model reaches, so the tail is not carried to the device."""
+    measurement on a CPU target when there is one: its median run. Contention on a shared
+    runner stretches the tail of the host's runs, not the fraction of peak the model reaches,
+    so the tail is not carried to the device."""
     if device is None or workload is None or not device.compute:
         return None
     from deploygate.targets.catalog import is_accelerator
     from deploygate.targets.estimate import estimate_target
 
-    host = None
+    host, measured_ms = None, None
     if latency is not None and not is_accelerator(device):
         from deploygate.targets.calibrate import host_peaks_for
 
-        if measured_ms is None:
-            measured_ms = latency.p50_ms
+        measured_ms = latency.p50_ms
         host = host_peaks_for(workload.flops, measured_ms, latency.threads)
     # The threads the model will run with there: what was asked for, even when this host
     # measured with fewer (the estimate scales, the measurement does not).
@@ -134,10 +133,8 @@ def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
         where = f"measurement on {device.id}" if on_target and device else "host measurement"
         ms, source = latency.mean_ms, f"{where} (mean)"
     elif target is not None:
-        # Cost follows total time, so the estimate is redone from the mean, not the percentile.
-        mean = target_estimate(spec, device, artifact, workload, latency,
-                                latency.mean_ms if latency else None) if latency else target
-        ms = (mean or target).ms
+        # The device runs the model alone: its typical run, which the estimate is, is its mean.
+        ms = target.ms
         source = f"{'calibrated' if target.calibrated else 'uncalibrated'} target estimate"
     else:
         ms, source = None, skipped or "no latency was measured or estimated"
