@@ -158,9 +158,14 @@ def _parse_tree(out: bytes) -> list[_Entry]:
         if len(fields) != 4:
             raise BaselineError(f"unexpected `git ls-tree` output {record[:80]!r}")
         mode, kind, oid, size = fields
+        text = name.decode("utf-8", "surrogateescape")
+        if size != b"-" and not size.isdigit():
+            # git prints BAD where it cannot read the object to size it
+            raise BaselineError(f"git cannot read the object of {text!r} ({oid.decode('ascii')}) "
+                                "in the base: the clone lacks it (damaged, or a partial clone); "
+                                "fetch the base again")
         found.append(_Entry(int(mode, 8), kind.decode("ascii"), oid.decode("ascii"),
-                            int(size) if size != b"-" else 0,
-                            name.decode("utf-8", "surrogateescape")))
+                            int(size) if size != b"-" else 0, text))
     return found
 
 
@@ -446,11 +451,12 @@ class BaseRepository:
         writer = _Writer(git, display)
         if entry.type == "tree":
             target.mkdir()
-            children = git.children(entry)
-            for child in children:
-                if child.type == "blob" and child.mode != _LINK_MODE:
-                    # links could point anywhere: never followed
-                    writer.write(child, target / _safe_name(child.name, display))
+            # Only the files the model is read from (a README or a dataset beside it is never
+            # streamed); links could point anywhere: never followed.
+            blobs = {c.name: c for c in git.children(entry)
+                     if c.type == "blob" and c.mode != _LINK_MODE}
+            for name in formats.folder_members(blobs):
+                writer.write(blobs[name], target / _safe_name(name, display))
             for model_file in sorted(target.iterdir()):
                 self._companions(writer, entry, model_file, display)
         elif entry.type == "blob" and entry.mode != _LINK_MODE:

@@ -16,6 +16,7 @@ imports its heavy libraries lazily) plus one line in ``FORMAT_MODULES``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from deploygate.artifacts.formats.base import Format
@@ -85,6 +86,19 @@ def model_suffixes() -> tuple[str, ...]:
     """Suffixes of files that are a model or its data (what a model's size counts)."""
     return tuple(dict.fromkeys(s for f in FORMATS.values() for s in (*f.extensions,
                                                                      *f.data_extensions)))
+
+
+def folder_members(names: Iterable[str]) -> list[str]:
+    """Of the file names in a model's folder, those its model is read from: a sharded format's
+    shards, index and metadata files when the folder has shards; else every file with a model
+    suffix, and the metadata files (the files a model names beside it come on top). What a
+    folder also holds (a README, a dataset, weights in another format) is never read."""
+    names = list(names)
+    for fmt in FORMATS.values():  # as artifacts._resolve_folder tells a sharded folder
+        if fmt.shards and any(n.endswith(fmt.shards) for n in names):
+            return [n for n in names if n.endswith(fmt.shards) or n in fmt.metadata]
+    metadata = {m for f in FORMATS.values() for m in f.metadata}
+    return [n for n in names if n.lower().endswith(model_suffixes()) or n in metadata]
 
 
 def manifest_names() -> list[str]:

@@ -106,3 +106,15 @@ def test_sniffing_order_keeps_safetensors_ahead_of_pickles() -> None:
     assert formats.sniff(b"\x80\x02}q\x00.", 6) == "pytorch"
     assert formats.sniff(b"version https://git-lfs.github.com/spec/v1\n", 50) == formats.LFS_POINTER
     assert formats.sniff(b"nothing known", 13) is None
+
+
+def test_folder_members_are_the_files_a_model_is_read_from() -> None:
+    from deploygate.artifacts.formats import folder_members
+
+    sharded = ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+               "model.safetensors.index.json", "config.json", "pytorch_model.bin", "README.md",
+               "tokenizer.json"]
+    assert folder_members(sharded) == sharded[:4]
+    single = ["det.onnx", "det.onnx_data", "notes.txt", "config.json"]
+    assert folder_members(single) == ["det.onnx", "det.onnx_data", "config.json"]
+    assert folder_members(["README.md"]) == []
