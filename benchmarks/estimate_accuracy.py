@@ -16,8 +16,9 @@ calibration fitted WITHOUT it, in five ways:
 
 Then every row of benchmarks/data/held-out-measurements.json (published rows the calibration
 never saw, on graphs in the same archive: devices absent from the fit, the Jetson Orin NX
-16GB and an A30 declared in its rows as a manifest declares a device, and YOLO at int8 on
-TensorRT) is estimated with the shipped calibration and its band, as `deploygate check` would.
+16GB, and an A30 and a Snapdragon X Elite declared in their rows as a manifest declares a
+device, and YOLO at int8 on TensorRT) is estimated with the shipped calibration and its band,
+as `deploygate check` would.
 
 The band of a held-out row is computed the way the shipped band is (held-out errors by row
 and by device), but only on the rows the fit did see (nested): no row predicts
