@@ -17,14 +17,13 @@ from typing import Any, NoReturn
 
 from deploygate.artifacts.base import MAX_RANK, ArtifactInfo
 from deploygate.artifacts.detect import contained
+from deploygate.artifacts.formats.safetensors import MAX_HEADER_BYTES
 from deploygate.artifacts.lfs import MAX_POINTER_BYTES, refuse_pointer
 from deploygate.errors import ArtifactError
 from deploygate.artifacts.base import DG201, DG213
 from deploygate.errors import DG202
 
-# The reference implementation allows 100 MB; parsed JSON costs ~14x its bytes in Python, so
-# 16 MiB (a header for ~300,000 tensors) keeps the parse under the 400 MB promise.
-MAX_HEADER_BYTES = 16 << 20
+# MAX_HEADER_BYTES lives with the format (a base version from git is read that far).
 # Index and config files are small JSON (an index lists tensor names: a few MB at most).
 MAX_INDEX_BYTES = 8 << 20
 MAX_CONFIG_BYTES = 1024 * 1024

@@ -92,10 +92,11 @@ class _Git:
         return left
 
     def run(self, *args: str, ok: tuple[int, ...] = (0,), sink: IO[bytes] | None = None,
-            cap: int = MAX_GIT_OUTPUT_BYTES) -> tuple[int, bytes]:
+            cap: int = MAX_GIT_OUTPUT_BYTES, head: bool = False) -> tuple[int, bytes]:
         """Run ``git args``; its exit status and stdout (or stdout written to ``sink``, at most
         ``cap`` bytes). BaselineError past the deadline or the cap, or on a status not in
-        ``ok``."""
+        ``ok``; with ``head``, reaching the cap ends the command instead (its first ``cap``
+        bytes are what was wanted)."""
         what = f"git {args[0]}"
         timeout = self.time_left(GIT_TIMEOUT_S, what)
         # --literal-pathspecs: paths from the manifest are names, never patterns; no pager,
@@ -105,7 +106,7 @@ class _Git:
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
         try:
             return _bounded(command, what, cwd=self.root, env=env, timeout=timeout, ok=ok,
-                            sink=sink, cap=cap)
+                            sink=sink, cap=cap, head=head)
         except BaselineError as e:
             raise self.budget_said(e) from e
 
@@ -141,6 +142,13 @@ class _Git:
             raise BaselineError(f"{display}: git returned {out.tell() - written_before} bytes "
                                 f"for a blob of {entry.size}; the object store is damaged")
 
+    def blob_head(self, entry: _Entry, out: IO[bytes], limit: int) -> None:
+        """Stream the first ``limit`` bytes of ``entry`` to ``out``, then stop git."""
+        self.run("cat-file", "blob", entry.oid, sink=out, cap=limit, head=True)
+        if out.tell() != limit:
+            raise BaselineError(f"git returned {out.tell()} bytes of a blob of {entry.size}; "
+                                "the object store is damaged")
+
     def blob_bytes(self, entry: _Entry) -> bytes:
         """A small blob's content, read in memory (callers check ``entry.size`` first)."""
         _, out = self.run("cat-file", "blob", entry.oid, cap=entry.size)
@@ -171,9 +179,10 @@ def _parse_tree(out: bytes) -> list[_Entry]:
 
 def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], timeout: float,
              ok: tuple[int, ...], sink: IO[bytes] | None, cap: int,
-             stdin: bytes | None = None) -> tuple[int, bytes]:
+             stdin: bytes | None = None, head: bool = False) -> tuple[int, bytes]:
     """Run ``command`` in its own process group; kill the group at ``timeout`` or when stdout
-    passes ``cap`` bytes. Returns the exit status and stdout (empty when written to ``sink``)."""
+    passes ``cap`` bytes (with ``head``: keep its first ``cap`` bytes, kill it, and count that
+    as done). Returns the exit status and stdout (empty when written to ``sink``)."""
     try:
         proc = subprocess.Popen(command, cwd=str(cwd), env=env, close_fds=True,
                                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -183,13 +192,22 @@ def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], t
         raise BaselineError(f"cannot run `{what}` ({type(e).__name__}: {e.strerror or e})") from e
     kept: list[bytes] = []
     errors: list[bytes] = []
-    over = threading.Event()
+    over, enough = threading.Event(), threading.Event()
 
     def read_stdout() -> None:
         assert proc.stdout is not None
         total = 0
         while chunk := proc.stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
             total += len(chunk)
+            if head and total >= cap:
+                chunk = chunk[:len(chunk) - (total - cap)]
+                if sink is not None:
+                    sink.write(chunk)
+                else:
+                    kept.append(chunk)
+                enough.set()
+                kill_group(proc)
+                break
             if total > cap:
                 over.set()
                 kill_group(proc)
@@ -234,7 +252,7 @@ def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], t
         raise BaselineError(f"`{what}` took longer than {timeout:.3g} s and was killed")
     if over.is_set():
         raise BaselineError(f"`{what}` wrote more than {cap} bytes; refused")
-    if proc.returncode not in ok:
+    if proc.returncode not in ok and not enough.is_set():
         cause = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
         raise BaselineError(f"`{what}` failed (exit status {proc.returncode}"
                             f"{': ' + cause[0][:200] if cause else ''})")
@@ -599,8 +617,15 @@ class _Writer:
                 self.pointer_paths.add(str(dest))
                 self.pointer_sizes[str(dest)] = pointer.size
             return
+        fmt = formats.for_suffix(dest.name)
         with dest.open("wb") as out:
-            self.git.blob(blob, out, self.display)
+            if fmt is not None and fmt.read_bytes is not None and blob.size > fmt.read_bytes:
+                # Its reader never goes past read_bytes: the tensors stay in git, a hole of
+                # their size stands for them (a 14 GB checkpoint is not copied to read 1 MB).
+                self.git.blob_head(blob, out, fmt.read_bytes)
+                out.truncate(blob.size)
+            else:
+                self.git.blob(blob, out, self.display)
 
     def _smudge(self, pointer: bytes, size: int, dest: Path) -> bool:
         """Replace a pointer by its content with ``git lfs smudge``; False when that fails."""

@@ -543,6 +543,44 @@ def test_a_base_folder_streams_only_the_files_its_model_is_read_from(tmp_path: P
     assert base["params"]["before"] == base["params"]["after"] == 20
 
 
+def test_a_large_safetensors_base_is_read_to_its_header_only(tmp_path: Path) -> None:
+    """A base checkpoint over the reader's header cap (16 MiB) is streamed from git only that
+    far, its tensors left as a hole of their size: its size and parameters still compare."""
+    repo = init_repo(tmp_path / "repo")
+    big = {"w": np.ones((1024, 4608), np.float32)}  # 18.9 MB
+    save_file(big, str(repo / "m.safetensors"))
+    (repo / "deploy-constraints.yaml").write_text(
+        "version: 1\nmodels:\n  - name: m\n    path: m.safetensors\n    target: {kind: cloud}\n"
+        "    baseline: {max_params_increase: 10%, max_size_increase: 10%}\n")
+    commit_all(repo, "checkpoint")
+    save_file({**big, "b": np.ones(4, np.float32)}, str(repo / "m.safetensors"))
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 0, json.dumps(report)[-1500:]
+    base = report["models"][0]["baseline"]
+    assert base["params"]["before"] == 1024 * 4608 and base["params"]["after"] == 1024 * 4608 + 4
+    assert base["size_bytes"]["before"] == int(git(repo, "cat-file", "-s", "HEAD:m.safetensors"))
+
+
+def test_the_tensors_of_a_safetensors_base_stay_in_git(tmp_path: Path) -> None:
+    """The file the reader sees has the blob's size, its header's bytes, and no more data."""
+    from deploygate.baseline.repository import _open, _Writer
+
+    repo = init_repo(tmp_path / "repo")
+    save_file({"w": np.ones((1024, 4608), np.float32)}, str(repo / "m.safetensors"))
+    commit_all(repo, "checkpoint")
+    base = _open(repo, None)
+    entry = base.lookup("HEAD", "m.safetensors")
+    assert entry is not None and entry.size > 17 << 20
+    dest = tmp_path / "m.safetensors"
+    _Writer(base, "m.safetensors").write(entry, dest)
+    assert dest.stat().st_size == entry.size
+    assert dest.read_bytes()[: 16 << 20] == (repo / "m.safetensors").read_bytes()[: 16 << 20]
+    assert dest.read_bytes()[-4:] == b"\0\0\0\0"  # a hole, where the blob holds 1.0f
+    assert (repo / "m.safetensors").read_bytes()[-4:] == np.float32(1).tobytes()
+
+
 def test_a_base_object_git_cannot_read_is_one_line_naming_it(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "repo")
     _checkpoint_with_extras(repo)

@@ -110,3 +110,12 @@ def test_a_git_command_is_killed_past_its_output_cap(tmp_path: Path) -> None:
     with pytest.raises(BaselineError, match="more than 1000 bytes"):
         _bounded(["yes"], "yes", cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, timeout=60,
                  ok=(0,), sink=None, cap=1000)
+
+
+def test_a_head_read_keeps_the_first_bytes_and_stops_the_command(tmp_path: Path) -> None:
+    """What reading a safetensors base up to its header uses: `yes` never ends by itself."""
+    from deploygate.baseline.repository import _bounded
+
+    code, out = _bounded(["yes"], "yes", cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+                         timeout=60, ok=(0,), sink=None, cap=1001, head=True)
+    assert out == b"y\n" * 500 + b"y" and code != 0

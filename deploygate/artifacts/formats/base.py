@@ -46,6 +46,10 @@ class Format:
     companions: str | None = None
     """Function in ``reader``, ``(path: Path, display: str) -> Iterable[str]``: the files a model
     names beside it (relative to its folder) that must travel with it."""
+    read_bytes: int | None = None
+    """The most leading bytes of one file the reader ever reads (the rest is data it never
+    touches), for a format no probe backend runs: a base version from git is streamed only
+    that far, the rest left as a hole of the recorded size. None: the reader may read it all."""
     pickles: bool = False
     """Its files hold pickles: the reader's ``inspect`` takes ``allow_globals`` (the manifest's
     ``security.allow_globals``)."""

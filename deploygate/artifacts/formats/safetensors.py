@@ -10,6 +10,11 @@ from deploygate.limits import Limit
 READER = "deploygate.artifacts.safetensors"
 """The module that reads the format and defines its caps."""
 
+MAX_HEADER_BYTES = 16 << 20
+"""The JSON header's cap; the reader reads the 8-byte length and at most this, never a tensor.
+The reference implementation allows 100 MB; parsed JSON costs ~14x its bytes in Python, so
+16 MiB (a header for ~300,000 tensors) keeps the parse under the 400 MB promise."""
+
 
 def sniff(head: bytes, size: int) -> bool:
     """A little-endian u64 header length that fits the file, then the header's ``{``."""
@@ -28,6 +33,7 @@ FORMAT = Format(
     # config.json beside it gives an LLM's shape.
     shards=(".safetensors", ".safetensors.index.json"),
     metadata=("config.json", "generation_config.json"),
+    read_bytes=8 + MAX_HEADER_BYTES,
     caps=(
         Limit(READER, "MAX_HEADER_BYTES", "bytes",
               "safetensors JSON header (~300,000 tensors; parsed JSON costs ~14x its bytes)."),
