@@ -154,18 +154,17 @@ def _graph_inputs(file: Path) -> tuple[tuple[TensorSpec, ...], tuple[str, ...],
     import onnx
 
     from deploygate.artifacts import inspect_artifact
-    from deploygate.artifacts.onnx import declared_sizes
     from deploygate.probe.graph import read_graph_facts
     from deploygate.probe.inputs import read_signature
 
     try:
-        graph = inspect_artifact(file, display=file.name).graph
-        if graph is None:
+        info = inspect_artifact(file, display=file.name)
+        if info.graph is None:
             return (), (), ()
-        model = onnx.ModelProto.FromString(graph.skeleton)
+        model = onnx.ModelProto.FromString(info.graph.skeleton)
         signature = read_signature(model)
         return (signature, read_graph_facts(model, [t.name for t in signature]).branch_inputs,
-                tuple(declared_sizes(model)))
+                tuple(info.details.get("declared_sizes", ())))
     except Exception:  # an unreadable model is the gate's to report, not init's
         return (), (), ()
 
