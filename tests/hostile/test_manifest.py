@@ -208,7 +208,7 @@ def test_manifest_model_missing(repo: HostileRepo) -> None:
 def test_manifest_model_path_is_empty_folder(repo: HostileRepo) -> None:
     (repo.root / "models").mkdir()
     repo.model("models")
-    repo.expect(repo.check(), 2, rule="DG205", file="models", says=["folder"])
+    repo.expect(repo.check(), 2, rule="DG213", file="models", says=["folder"])
 
 
 def test_manifest_path_is_a_folder(repo: HostileRepo) -> None:
