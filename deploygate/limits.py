@@ -74,6 +74,9 @@ LIMITS: tuple[Limit, ...] = (
     Limit("deploygate.baseline.repository", "MAX_GIT_OUTPUT_BYTES", "bytes",
           "Output kept from one git listing; a blob streams to disk and must be exactly the "
           "size its tree records."),
+    Limit("deploygate.baseline.repository", "MAX_BASE_FOLDER_FILES", "items",
+          "Files of a folder model (shards, index, config) read from the base, each one `git "
+          "cat-file`; more is DG601."),
     Limit("deploygate.baseline.repository", "LFS_SMUDGE_TIMEOUT_S", "seconds",
           "Each `git lfs smudge` of a base pointer (cut to what is left of the time budget); "
           "its output is capped at the size the pointer records."),

@@ -44,6 +44,12 @@ MAX_GIT_OUTPUT_BYTES = 64 << 20
 command is killed. Blob contents are not kept: they stream to disk at the size the tree records."""
 
 
+MAX_BASE_FOLDER_FILES = 10_000
+"""Files of a folder model read from the base (shards, index, config): each is one `git
+cat-file`, so a base folder of a million shards is refused, not read for half an hour. Real
+sharded checkpoints hold a few hundred at most."""
+
+
 MAX_GIT_STDERR_BYTES = 4096
 """Bytes of git's stderr kept to explain a failure."""
 
@@ -473,7 +479,12 @@ class BaseRepository:
             # streamed); links could point anywhere: never followed.
             blobs = {c.name: c for c in git.children(entry)
                      if c.type == "blob" and c.mode != _LINK_MODE}
-            for name in formats.folder_members(blobs):
+            members = formats.folder_members(blobs)
+            if len(members) > MAX_BASE_FOLDER_FILES:
+                # each is one git process: many thousands would spend the time budget
+                raise BaselineError(f"{display} holds {len(members)} files of its model in the "
+                                    f"base, over the {MAX_BASE_FOLDER_FILES} read from one folder")
+            for name in members:
                 writer.write(blobs[name], target / _safe_name(name, display))
             for model_file in sorted(target.iterdir()):
                 self._companions(writer, entry, model_file, display)

@@ -581,6 +581,24 @@ def test_the_tensors_of_a_safetensors_base_stay_in_git(tmp_path: Path) -> None:
     assert (repo / "m.safetensors").read_bytes()[-4:] == np.float32(1).tobytes()
 
 
+def test_a_base_folder_of_too_many_model_files_is_refused_not_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from deploygate.baseline import repository
+
+    monkeypatch.setattr(repository, "MAX_BASE_FOLDER_FILES", 3)
+    repo = init_repo(tmp_path / "repo")
+    _checkpoint_with_extras(repo)  # two shards and config.json: at the cap
+    assert check(repo, "--base", "HEAD")[0] == 0
+    save_file({"c": np.ones(2, np.float32)}, str(repo / "ckpt" / "extra.safetensors"))
+    commit_all(repo, "a third shard")
+
+    code, report, _ = check(repo, "--base", "HEAD")
+
+    assert code == 2 and rules(report) == ["DG601"]
+    message = report["models"][0]["findings"][0]["message"]
+    assert "holds 4 files of its model in the base, over the 3 read from one folder" in message
+
+
 def test_a_base_object_git_cannot_read_is_one_line_naming_it(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "repo")
     _checkpoint_with_extras(repo)
