@@ -4,9 +4,10 @@ Shared by refit_calibration.py (writes deploygate/targets/calibration.json) and
 estimate_accuracy.py (compares estimates with the published rows, leaving rows, devices,
 architectures or whole runtimes out of the fit).
 
-The fit, per runtime: a launch cost per kernel (overlapping the kernels on TensorRT, which
-queues them on a GPU stream) and a per-inference floor (on a grid), and per
-precision the fractions of peak compute and of memory bandwidth (on a grid) that minimize the
+The fit, per runtime: a launch cost per kernel, the host CPU clock it holds at (TensorRT, whose
+kernels the host CPU launches: a device stating its CPU clock launches at launch x host clock /
+its clock) and a per-inference floor (on a grid), and per precision the fractions of peak
+compute and of memory bandwidth (on a grid) that minimize the
 squared log error of estimated against published latency. The band of a runtime is the 5th to
 95th percentile of published / estimated over its held-out predictions (leaving out the row,
 or its device).
@@ -35,8 +36,8 @@ from deploygate.targets.estimate import engine_seconds, kernel_terms  # noqa: E4
 from deploygate.targets.runtimes import (  # noqa: E402
     RuntimePath,
     calibration_for,
+    HOST_LAUNCHED_RUNTIMES,
     choose_path,
-    launches_overlap,
 )
 from deploygate.targets.workload import Workload, onnx_workload  # noqa: E402
 
@@ -45,6 +46,10 @@ COMPUTE_EFFICIENCIES = np.round(np.arange(0.02, 1.0001, 0.02), 2)
 MEMORY_EFFICIENCIES = np.round(np.arange(0.05, 1.0001, 0.05), 2)
 LAUNCH_US = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 FLOOR_MS = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
+HOST_GHZ = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+"""The host clock a runtime's launch cost holds at, where its kernels are launched by the host
+CPU and some fitted device states its CPU clock (``cpu_ghz``): what the datacenter GPU servers,
+whose host clocks the rows do not give, launch like."""
 BAND_QUANTILES = (0.05, 0.95)
 SHARED_COMPUTE = True
 """One compute efficiency per runtime (the same fraction of each precision's peak) rather than
@@ -144,43 +149,49 @@ def fit(rows: Iterable[Row]) -> dict[str, Any]:
         best: tuple[float, dict[str, Any]] | None = None
         precisions = sorted({r.precision for r in group})
         shared = SHARED_COMPUTE and not paired(group)
-        for launch in LAUNCH_US:
-            for floor in FLOOR_MS:
-                # err[precision][compute, memory]: squared log errors summed over its rows
-                err = {p: sum((np.log(r.published_ms / 1000)
-                               - np.log(floor / 1000 + _run(r, r.launches * launch * 1e-6))) ** 2
-                              for r in group if r.precision == p) for p in precisions}
-                # One memory efficiency per runtime (the memory system does not change with
-                # the precision); one compute efficiency per precision, or one per runtime
-                # (the same fraction of each precision's peak) when SHARED_COMPUTE.
-                if shared:
-                    summed = sum(err.values())
-                    i, j = np.unravel_index(int(np.argmin(summed)), summed.shape)
-                    total, pick = float(summed[i, j]), {p: int(i) for p in err}
-                else:
-                    per_memory = sum(e.min(axis=0) for e in err.values())
-                    j = int(np.argmin(per_memory))
-                    total = float(per_memory[j])
-                    pick = {p: int(np.argmin(e[:, j])) for p, e in err.items()}
-                if best is None or total < best[0] - 1e-12:
-                    best = (total, {
-                        "launch_us": launch, "floor_ms": floor, "rows": len(group),
-                        "memory_efficiency": float(MEMORY_EFFICIENCIES[j]),
-                        "precisions": {p: {
-                            "compute_efficiency": float(COMPUTE_EFFICIENCIES[pick[p]]),
-                            "rows": sum(r.precision == p for r in group)}
-                            for p in err}})
+        busy = np.stack([r.busy for r in group])
+        published = np.log(np.array([r.published_ms / 1000 for r in group]))[:, None, None]
+        launches = np.array([r.launches for r in group], dtype=float)
+        masks = {p: np.array([r.precision == p for r in group]) for p in precisions}
+        clocks = np.array([r.device.cpu_ghz or 0.0 for r in group])
+        # Without a row on a device that states its CPU clock, the host clock is not fitted.
+        hosts: tuple[float | None, ...] = HOST_GHZ if runtime in HOST_LAUNCHED_RUNTIMES \
+            and clocks.any() else (None,)
+        for host in hosts:
+            scale = np.where(clocks > 0, (host or 1.0) / np.where(clocks > 0, clocks, 1.0), 1.0) \
+                if host else np.ones(len(group))
+            for launch in LAUNCH_US:
+                launching = launches * launch * 1e-6 * scale
+                for floor in FLOOR_MS:
+                    squared = (published - np.log(floor / 1000 + launching[:, None, None]
+                                                  + busy)) ** 2
+                    # err[precision][compute, memory]: squared log errors summed over its rows
+                    err = {p: squared[m].sum(axis=0) for p, m in masks.items()}
+                    # One memory efficiency per runtime (the memory system does not change with
+                    # the precision); one compute efficiency per precision, or one per runtime
+                    # (the same fraction of each precision's peak) when SHARED_COMPUTE.
+                    if shared:
+                        summed = sum(err.values())
+                        i, m = np.unravel_index(int(np.argmin(summed)), summed.shape)
+                        j = int(m)
+                        total, pick = float(summed[i, j]), {p: int(i) for p in err}
+                    else:
+                        per_memory = sum(e.min(axis=0) for e in err.values())
+                        j = int(np.argmin(per_memory))
+                        total = float(per_memory[j])
+                        pick = {p: int(np.argmin(e[:, j])) for p, e in err.items()}
+                    if best is None or total < best[0] - 1e-12:
+                        best = (total, {
+                            "launch_us": launch, "floor_ms": floor, "rows": len(group),
+                            **({"host_ghz": host} if host else {}),
+                            "memory_efficiency": float(MEMORY_EFFICIENCIES[j]),
+                            "precisions": {p: {
+                                "compute_efficiency": float(COMPUTE_EFFICIENCIES[pick[p]]),
+                                "rows": sum(r.precision == p for r in group)}
+                                for p in err}})
         assert best is not None
         out[runtime] = best[1]
     return out
-
-
-def _run(row: Row, launching: float) -> np.ndarray:
-    """Launches and kernels on the efficiency grid, as ``engine_seconds`` adds them (overlapped
-    on a runtime that queues kernels on a GPU stream, one after the other elsewhere)."""
-    if launches_overlap(row.runtime):
-        return np.maximum(row.busy, launching)
-    return row.busy + launching
 
 
 def paired(group: list[Row]) -> bool:

@@ -37,6 +37,8 @@ class Device:
     """Peak operations per second (FLOPS, or OPS for int8 accelerators)."""
     cores: int | None = None
     """CPU cores (used as the default probe thread count)."""
+    cpu_ghz: float | None = None
+    """Clock of the CPU that launches the accelerator's kernels (a Jetson's Cortex-A78AE)."""
     cache: int | None = None
     """Bytes of last-level cache: a working set under it is not limited by memory bandwidth."""
     compute_precision: str | None = None

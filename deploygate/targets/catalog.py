@@ -38,6 +38,7 @@ def device_from_mapping(device_id: str, data: Mapping[str, Any], *, custom: bool
         memory_bandwidth=parse_bandwidth(data["memory_bandwidth"]) if "memory_bandwidth" in data else None,
         compute=parse_compute(data["compute"]) if "compute" in data else None,
         cores=data.get("cores"),
+        cpu_ghz=data.get("cpu_ghz"),
         cache=parse_size(data["cache"]) if "cache" in data else None,
         compute_precision=data.get("compute_precision"),
         paths=_paths(data.get("paths", {})),

@@ -8,10 +8,12 @@ traffic, and a launch:
 
     kernels = sum over kernels of
               max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
-    time    = floor + kernels + launches x launch          (QNN's HTP, onnxruntime on a CPU)
-    time    = floor + max(kernels, launches x launch)     (TensorRT: kernels queued on a stream
-                                                           run while the host launches more)
+    time    = floor + kernels + launches x launch
 
+* launch: the fitted cost of one kernel launch. TensorRT launches each kernel from the
+  device's host CPU, so there it scales with that CPU's clock where the device states one
+  (``cpu_ghz``: a Jetson's Cortex-A78AE at 1.7-2.2 GHz launches slower than the datacenter
+  hosts the launch cost was fitted on).
 * bytes are elements at the path's precision (2 bytes at fp16, 1 at int8). A kernel's
   activations stay on chip when they fit in half the device's last-level cache, the weights
   when all of them fit in it.
@@ -41,7 +43,7 @@ from deploygate.targets.runtimes import (
     RuntimePath,
     calibration_for,
     choose_path,
-    launches_overlap,
+    launch_seconds,
 )
 from deploygate.targets.workload import Per, Workload
 
@@ -159,9 +161,7 @@ def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
     busy = sum(max(c / cal.compute_efficiency, m / cal.memory_efficiency) * max(n, 1)
                for c, m, n in terms)
     launches = sum(n for _, _, n in terms)
-    launching = launches * cal.launch_s
-    seconds = cal.floor_s + (max(launching, busy) if launches_overlap(path.runtime)
-                             else launching + busy)
+    seconds = cal.floor_s + busy + launches * launch_seconds(cal, path.runtime, device)
     return seconds, "memory" if memory > compute else "compute", launches
 
 
@@ -193,6 +193,10 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     ms = seconds * 1000.0
     low, high = cal.band
     how = cal.source
+    launch = launch_seconds(cal, path.runtime, device)
+    if launch != cal.launch_s:
+        how += (f"; {launch * 1e6:.3g} us a launch on the device's {device.cpu_ghz:g} GHz CPU "
+                f"({cal.launch_s * 1e6:g} us at the fit's {cal.host_ghz:g} GHz host)")
     if 0 < workload.coverage < 1:
         high /= workload.coverage
         how += f"; shapes known for {workload.coverage:.0%} of nodes"

@@ -34,16 +34,19 @@ ELEMENT_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5
 """Bytes per activation and weight element at each precision."""
 GENERIC_RUNTIME = "unspecified"
 """The runtime of a device declared with only ``compute`` and ``compute_precision``."""
-QUEUED_RUNTIMES = frozenset({"tensorrt"})
-"""Runtimes that queue their kernels on a GPU stream: the host launches the next kernels while
-the GPU runs the previous ones, so launching and running overlap (an inference takes the longer
-of the two). On the others (QNN's HTP graph, onnxruntime on a CPU) each op's dispatch adds to
-its run."""
+HOST_LAUNCHED_RUNTIMES = frozenset({"tensorrt"})
+"""Runtimes whose kernels the device's host CPU launches one by one (TensorRT enqueues each
+kernel from the CPU): their launch cost scales with that CPU's clock (``Device.cpu_ghz``). QNN's
+HTP runs its graph from the NPU's own scalar cores, and onnxruntime on a CPU is the CPU."""
 
 
-def launches_overlap(runtime: str) -> bool:
-    """Whether ``runtime`` launches its kernels while earlier ones run (QUEUED_RUNTIMES)."""
-    return runtime in QUEUED_RUNTIMES
+def launch_seconds(cal: PathCalibration, runtime: str, device: Device) -> float:
+    """One kernel launch on ``device``: the fitted launch cost at the calibration's host clock,
+    scaled to the device's CPU clock where the runtime launches from the host and both clocks
+    are known (a Jetson's 1.7 GHz Cortex-A78AE launches slower than a datacenter host)."""
+    if runtime in HOST_LAUNCHED_RUNTIMES and cal.host_ghz and device.cpu_ghz:
+        return cal.launch_s * cal.host_ghz / device.cpu_ghz
+    return cal.launch_s
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class PathCalibration:
     memory_efficiency: float
     """Fraction of the device's memory bandwidth a kernel reaches."""
     launch_s: float
-    """Cost of launching one engine kernel."""
+    """Cost of launching one engine kernel (on a host CPU at ``host_ghz``, where it is known)."""
     floor_s: float
     """Per-inference dispatch overhead (the fastest an inference can be)."""
     band: tuple[float, float]
@@ -64,6 +67,10 @@ class PathCalibration:
     """Where the figures come from, in words."""
     calibrated: bool
     """Fitted to measurements on this runtime and precision (else assumed)."""
+    host_ghz: float | None = None
+    """The host CPU clock ``launch_s`` holds at, fitted: a device that states its CPU clock
+    (``cpu_ghz``) launches at ``launch_s x host_ghz / cpu_ghz``; one that does not, at
+    ``launch_s`` (like the datacenter GPU servers of the fit, whose host clocks are not known)."""
 
 
 @dataclass(frozen=True)
@@ -183,13 +190,13 @@ def calibration_for(path: RuntimePath, data: dict[str, Any] | None = None,
             _band(default["band"]),
             f"no published {path.runtime}/{path.precision} measurements: {path.runtime}'s "
             f"fitted {other} efficiencies applied to the {path.precision} peak, with the "
-            "uncalibrated band", False)
+            "uncalibrated band", False, runtime.get("host_ghz"))
     return PathCalibration(
         fitted["compute_efficiency"], runtime["memory_efficiency"], launch, floor,
         _band(runtime["band"]),
         f"fitted to {fitted['rows']} published {path.runtime}/{path.precision} measurements "
         f"({data['dataset']}); band from held-out errors over {runtime['rows']} "
-        f"{path.runtime} rows", True)
+        f"{path.runtime} rows", True, runtime.get("host_ghz"))
 
 
 def _band(pair: list[float]) -> tuple[float, float]:

@@ -145,21 +145,44 @@ def test_launches_and_the_floor_dominate_a_tiny_graph_on_an_accelerator() -> Non
     assert est.ms == pytest.approx(cal["floor_ms"] + 3 * cal["launch_us"] / 1000, rel=0.01)
 
 
-def test_tensorrt_launches_overlap_its_kernels_where_qnn_adds_them() -> None:
-    # Ten compute-bound kernels of 1 GFLOP; 10 us a launch, 0.1 ms floor, half the peak.
-    cal = PathCalibration(0.5, 0.5, 10e-6, 1e-4, (0.5, 2.0), "test", True)
+def test_tensorrt_launches_scale_with_the_host_cpu_clock_where_the_device_states_one() -> None:
+    # Ten compute-bound kernels of 1 GFLOP; 10 us a launch at a 4 GHz host, 0.1 ms floor, half
+    # the peak. Launches add to the kernels; on TensorRT a device that states its CPU clock
+    # (a Jetson AGX Orin: 2.2 GHz) launches 4/2.2 times slower, one that does not (a T4 server)
+    # at the fitted cost, and QNN's HTP (launched from the NPU, not the host) never scales.
+    cal = PathCalibration(0.5, 0.5, 10e-6, 1e-4, (0.5, 2.0), "test", True, host_ghz=4.0)
     work = Workload(flops=1e10, bytes_moved=0, weights_bytes=0, activation_bytes=0,
                     coverage=1.0, nodes=10, kernels=(Kernel(1e9, 0.0, 0.0),) * 10)
-    for device, runtime, overlap in (("aws-g4dn.xlarge", "tensorrt", True),
-                                     ("snapdragon-8-gen-3", "qnn", False)):
+    assert CATALOG["jetson-agx-orin"].cpu_ghz == 2.2
+    assert CATALOG["aws-g4dn.xlarge"].cpu_ghz is None
+    for device, runtime, launch in (("jetson-agx-orin", "tensorrt", 10e-6 * 4.0 / 2.2),
+                                    ("aws-g4dn.xlarge", "tensorrt", 10e-6),
+                                    ("snapdragon-8-gen-3", "qnn", 10e-6)):
         path = choose_path(CATALOG[device], runtime, "fp16")
         assert path is not None
         busy = 1e10 / (path.peak * 0.5)
-        launching = 10 * 10e-6
         seconds, bound, launches = engine_seconds(work, path, cal, CATALOG[device])
-        expected = 1e-4 + (max(busy, launching) if overlap else busy + launching)
         assert (launches, bound) == (10, "compute")
-        assert seconds == pytest.approx(expected), runtime
+        assert seconds == pytest.approx(1e-4 + busy + 10 * launch), device
+    # Without a fitted host clock nothing scales.
+    plain = PathCalibration(0.5, 0.5, 10e-6, 1e-4, (0.5, 2.0), "test", True)
+    path = choose_path(CATALOG["jetson-agx-orin"], "tensorrt", "fp16")
+    assert path is not None
+    seconds, _, _ = engine_seconds(work, path, plain, CATALOG["jetson-agx-orin"])
+    assert seconds == pytest.approx(1e-4 + 1e10 / (path.peak * 0.5) + 10 * 10e-6)
+
+
+def test_the_shipped_tensorrt_calibration_states_its_host_clock() -> None:
+    # The refit found a host clock for TensorRT's launches (the fit has Jetsons, which state
+    # their CPU clocks), and the estimate on a Jetson says its launches ran at that clock.
+    cal = load_calibration()["runtimes"]["tensorrt"]
+    assert cal["host_ghz"] > 0
+    work = Workload(flops=1e9, bytes_moved=0, weights_bytes=0, activation_bytes=0,
+                    coverage=1.0, nodes=10, kernels=(Kernel(1e8, 0.0, 0.0),) * 10)
+    est = estimate_target(work, CATALOG["jetson-agx-orin"])
+    assert est is not None and "the device's 2.2 GHz CPU" in est.method
+    est = estimate_target(work, CATALOG["aws-g4dn.xlarge"])
+    assert est is not None and "GHz CPU" not in est.method
 
 
 def test_accelerator_detection_without_a_precision_figure() -> None:
