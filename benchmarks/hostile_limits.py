@@ -1,7 +1,9 @@
 """Do the hostile-input limits hold? Peak memory and wall time of the real command per input.
 
 Each case writes one hostile file (at or past a cap in docs/security.md) into a throwaway
-repository, runs ``python -m deploygate inspect --format json FILE`` in a child process, and
+repository, runs ``python -m deploygate inspect --format json FILE`` in a child process (the git
+cases: a base commit built with git plumbing, and ``check --no-probe --format json`` against
+it), and
 records its exit code, peak resident memory (``ru_maxrss`` of that child, from ``wait4``) and
 wall time; the baseline is the same command on a tiny valid ONNX model, measured in the same
 run, so the ratios show what each hostile input costs beyond importing deploygate's readers.
@@ -190,6 +192,35 @@ CASES: list[tuple[str, str, Callable[[], bytes | dict[str, bytes]]]] = [
 ]
 
 
+def _git(repo: Path, *args: str, stdin: bytes | None = None) -> str:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_AUTHOR_NAME": "bench",
+           "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "bench@example.com", "HOME": str(repo)}
+    return subprocess.run(["git", *args], cwd=repo, input=stdin, env=env, capture_output=True,
+                          check=True).stdout.decode().strip()
+
+
+def base_folder(entries: int) -> Callable[[Path], None]:
+    """A base commit whose model folder lists ``entries`` safetensors files (one blob, many
+    names: git plumbing, so the repository stays small); the head holds one real shard."""
+    def build(repo: Path) -> None:
+        shard = safetensors_header(100)
+        _git(repo, "init", "-q", "-b", "main")
+        blob = _git(repo, "hash-object", "-w", "--stdin", stdin=shard)
+        listing = b"".join(f"100644 blob {blob}\ts{i:07d}.safetensors\n".encode()
+                           for i in range(entries))
+        folder = _git(repo, "mktree", stdin=listing)
+        root = _git(repo, "mktree", stdin=f"040000 tree {folder}\tckpt\n".encode())
+        commit = _git(repo, "commit-tree", root, "-m", "base", stdin=b"")
+        _git(repo, "update-ref", "refs/heads/main", commit)
+        (repo / "ckpt").mkdir()
+        (repo / "ckpt" / "s0000000.safetensors").write_bytes(shard)
+        (repo / "deploy-constraints.yaml").write_text(
+            "version: 1\nmodels:\n  - name: m\n    path: ckpt\n    target: {kind: cloud}\n"
+            "    baseline: {ref: main, max_size_increase: 10%}\n")
+    return build
+
+
 def _write(repo: Path, name: str, content: bytes | dict[str, bytes]) -> Path:
     path = repo / name
     if isinstance(content, dict):
@@ -214,33 +245,50 @@ def _descendants_alive(pid: int) -> list[int]:
     return found
 
 
+GIT_CASES: list[tuple[str, Callable[[Path], None]]] = [
+    ("git base: model folder of 1,000 shards (at the cap)", base_folder(1_000)),
+    ("git base: model folder of 1,001 shards (over it)", base_folder(1_001)),
+    ("git base: model folder listing 1,000,000 files (64 MiB+)", base_folder(1_000_000)),
+]
+"""Run as ``check --no-probe --format json``: the base is read from git, the head from disk."""
+
 _MEASURE = """
 import json, resource, subprocess, sys, time
 start = time.monotonic()
-done = subprocess.run([sys.argv[1], "-m", "deploygate", "inspect", "--format", "json",
-                       sys.argv[2]], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+done = subprocess.run([sys.argv[1], "-m", "deploygate", *sys.argv[2:]],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 wall = time.monotonic() - start
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps([done.returncode, peak, wall, done.stderr.decode("utf-8", "replace")]))
 """
 
 
-def run_case(name: str, content: bytes | dict[str, bytes]) -> dict[str, object]:
+def run_case(name: str, content: bytes | dict[str, bytes] | Callable[[Path], None]
+             ) -> dict[str, object]:
+    """``content`` written as ``name`` and inspected, or a repository ``content`` builds,
+    checked against its base."""
     with tempfile.TemporaryDirectory(prefix="dg-hostile-") as tmp:
         base = Path(tmp)
         repo, home, scratch = base / "repo", base / "home", base / "tmp"
-        for folder in (repo / ".git", home, scratch):
+        for folder in (repo, home, scratch):
             folder.mkdir(parents=True)
-        path = _write(repo, name, content)
-        size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.iterdir()))
+        if callable(content):
+            content(repo)
+            size = sum(p.stat().st_size for p in (repo / ".git").rglob("*") if p.is_file())
+            command = ["check", "--no-probe", "--format", "json"]
+        else:
+            (repo / ".git").mkdir()
+            path = _write(repo, name, content)
+            size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.iterdir()))
+            command = ["inspect", "--format", "json", name]
         tag = str(os.getpid())
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
                "TMPDIR": str(scratch), "PYTHONPATH": str(ROOT), "LC_ALL": "C.UTF-8",
                "OMP_NUM_THREADS": "1", "DEPLOYGATE_BENCH_RUN": tag}
         # A small interpreter runs the command and reports its peak: ru_maxrss survives exec,
         # so measuring from this process (big after building the inputs) would count itself.
-        done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, name], cwd=repo,
-                              env=env, capture_output=True, check=True)
+        done = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, *command],
+                              cwd=repo, env=env, capture_output=True, check=True)
         code, peak_kb, wall, stderr = json.loads(done.stdout)
         left = _descendants_alive(int(tag))
         written = [str(p.relative_to(base)) for p in (*home.rglob("*"), *scratch.rglob("*"))]
@@ -254,6 +302,8 @@ def main() -> int:
     rows = []
     for label, name, make in CASES:
         rows.append((label, run_case(name, make())))
+    for label, build in GIT_CASES:
+        rows.append((label, run_case("", build)))
     baseline = rows[0][1]
     print(f"{'case':<60}{'input':>10}{'exit':>5}{'peak MB':>9}{'x base':>7}{'wall s':>8}"
           f"{'x base':>7}")

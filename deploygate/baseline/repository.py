@@ -44,10 +44,10 @@ MAX_GIT_OUTPUT_BYTES = 64 << 20
 command is killed. Blob contents are not kept: they stream to disk at the size the tree records."""
 
 
-MAX_BASE_FOLDER_FILES = 10_000
+MAX_BASE_FOLDER_FILES = 1_000
 """Files of a folder model read from the base (shards, index, config): each is one `git
-cat-file`, so a base folder of a million shards is refused, not read for half an hour. Real
-sharded checkpoints hold a few hundred at most."""
+cat-file`, so a base folder of a million shards is refused, not read for half an hour. The
+largest public sharded checkpoints hold under 200 shards."""
 
 
 MAX_GIT_STDERR_BYTES = 4096
