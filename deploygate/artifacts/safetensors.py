@@ -279,7 +279,8 @@ def _refuse_repeated_names(headers: dict[str, Header], display: str) -> None:
     more = f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
     raise ArtifactError(
         f"the folder's {len(headers)} .safetensors files are not shards of one checkpoint: "
-        f"{len(names)} tensor name{'s' * (len(names) > 1)} appear in more than one file: "
+        f"{len(names)} tensor name{'s appear' if len(names) > 1 else ' appears'} in more than "
+        "one file: "
         f"{shown}{more}; point `path` at one file, or add the model.safetensors.index.json "
         "that says which shard holds each tensor", file=display, rule=DG213)
 
