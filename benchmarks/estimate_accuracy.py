@@ -158,7 +158,8 @@ def main() -> None:
             cells = "".join(f"{r.published_ms / by_id[m][r.id][0]:>10.2f}" for m in results)
             print(f"{r.id:<34}{r.runtime + '/' + r.precision:<18}{r.published_ms:>10.3g}{cells}")
     print("\nfitted (all rows): " + json.dumps(
-        {k: {"launch_us": v["launch_us"], "floor_ms": v["floor_ms"], "band": v["band"],
+        {k: {"launch_us": v["launch_us"], **({"host_ghz": v["host_ghz"]} if "host_ghz" in v else {}),
+             "floor_ms": v["floor_ms"], "band": v["band"],
              "memory_efficiency": v["memory_efficiency"],
              **{p: e["compute_efficiency"] for p, e in v["precisions"].items()}}
          for k, v in shipped["runtimes"].items()}))
