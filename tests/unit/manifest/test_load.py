@@ -197,3 +197,20 @@ def test_custom_device_paths_are_parsed(tmp_path: Path) -> None:
     assert manifest is not None
     board = manifest.devices["board"]
     assert board.runtime == "litert" and board.paths == {"litert": {"int8": 10e12, "fp16": 5e12}}
+
+
+def test_a_custom_device_states_the_clock_of_the_cpu_that_launches_its_kernels(
+        tmp_path: Path) -> None:
+    device = ("version: 1\ndevices:\n  board:\n    kind: edge\n    memory: 8GiB\n"
+              "    compute: 20TOPS\n    compute_precision: int8\n    runtime: tensorrt\n"
+              "    paths: {tensorrt: {int8: 20TOPS, fp16: 10TFLOPS}}\n    cpu_ghz: {ghz}\n"
+              "models:\n  - name: a\n    path: a.onnx\n    target: {kind: edge, device: board}\n")
+    manifest = load_manifest(write(tmp_path, device.replace("{ghz}", "1.5"))).manifest
+    assert manifest is not None and manifest.devices["board"].cpu_ghz == 1.5
+    for bad in ("0", "fast", "40"):
+        result = load_manifest(write(tmp_path, device.replace("{ghz}", bad)),
+                               "deploy-constraints.yaml")
+        assert result.manifest is None and len(result.findings) == 1, result.findings
+        finding = result.findings[0]
+        assert finding.rule == "DG102" and finding.location is not None
+        assert finding.location.path == "devices.board.cpu_ghz", finding
