@@ -58,8 +58,10 @@ one per precision, unless the runtime's precisions were measured on the same mod
 which separates the precision from the architecture and the harness. Without such pairs a
 per-precision figure learns the harness, not the engine: with TensorRT int8 seen only in
 MLPerf's tuned runs, it put TensorRT int8 YOLO 2-3x too fast."""
+UNCALIBRATED_BAND = [0.25, 4.0]
+"""The band of a runtime or precision without published measurements."""
 UNCALIBRATED = {"compute_efficiency": 0.25, "memory_efficiency": 0.5, "launch_us": 5.0,
-                "floor_ms": 0.1, "band": [0.25, 4.0]}
+                "floor_ms": 0.1, "band": UNCALIBRATED_BAND}
 """Assumed figures for a runtime or precision without published measurements."""
 
 
@@ -239,7 +241,7 @@ def held_out(rows: list[Row], key: Callable[[Row], str]) -> list[tuple[Row, floa
 def band(ratios: list[float]) -> list[float]:
     """(low, high) multipliers covering the 5th-95th percentile of published / estimated."""
     if not ratios:
-        return list(UNCALIBRATED["band"])
+        return list(UNCALIBRATED_BAND)
     low, high = np.quantile(np.array(ratios), BAND_QUANTILES)
     return [round(min(float(low), 1.0), 3), round(max(float(high), 1.0), 3)]
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _published import (  # noqa: E402
     DATA,
-    UNCALIBRATED,
+    UNCALIBRATED_BAND,
     Row,
     bands,
     calibration,
@@ -73,7 +73,7 @@ def nested(rows: list[Row], key: Callable[[Row], str]) -> list[tuple[Row, float,
         for r in rows:
             if key(r) == group:
                 out.append((r, predict_ms(r, data),
-                            train_bands.get(r.runtime, list(UNCALIBRATED["band"]))))
+                            train_bands.get(r.runtime, list(UNCALIBRATED_BAND))))
     return out
 
 

@@ -48,7 +48,8 @@ def _init(name: str, *shape: int) -> onnx.TensorProto:
     return numpy_helper.from_array((RNG.standard_normal(shape) * 0.05).astype(np.float32), name)
 
 
-def _model(nodes: list, inputs: list, outputs: list, inits: list) -> onnx.ModelProto:
+def _model(nodes: list[onnx.NodeProto], inputs: list[onnx.ValueInfoProto],
+           outputs: list[onnx.ValueInfoProto], inits: list[onnx.TensorProto]) -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "bench", inputs, outputs, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
@@ -97,7 +98,8 @@ def measure(path: Path, shapes: dict[str, list[int]], threads: int) -> float:
         session.run(None, feed)
     medians = []
     for _ in range(ROUNDS):
-        times, end = [], time.perf_counter() + RUN_S
+        times: list[float] = []
+        end = time.perf_counter() + RUN_S
         while time.perf_counter() < end or len(times) < 3:
             start = time.perf_counter()
             session.run(None, feed)

@@ -54,7 +54,7 @@ def onnx_tiny() -> bytes:
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return model.SerializeToString()
+    return bytes(model.SerializeToString())
 
 
 def onnx_nodes(n: int) -> bytes:

@@ -13,6 +13,7 @@ import shutil
 import struct
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -81,7 +82,8 @@ def main() -> None:
             folder = root / label.replace(" ", "_")
             folder.mkdir()
             cases[label] = write_onnx_external(folder, size)
-        commands = {label: [exe, "inspect", "--format", "json", str(p)] for label, p in cases.items()}
+        commands: dict[str, Sequence[str]] = {
+            label: [exe, "inspect", "--format", "json", str(p)] for label, p in cases.items()}
         times = alternate(commands, rounds)
         peaks = {label: peak_rss(argv) for label, argv in commands.items()}
     print(f"{'artifact':<22}{'median ms':>10}{'peak MB':>9}   ({rounds} rounds, alternated)")

@@ -43,7 +43,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,7 +74,7 @@ def baseline_judge(result: LatencyResult, percentile: str, budget: float) -> str
     return "pass" if high <= budget else "fail" if low > budget else "inconclusive"
 
 
-def tally(verdicts: list[tuple[float, str]]) -> str:
+def tally(verdicts: Sequence[tuple[float, str]]) -> str:
     """'wrong/inconclusive of n' for (factor, verdict) pairs."""
     wrong = sum(v == ("pass" if f < 1 else "fail") for f, v in verdicts)
     unsure = sum(v == "inconclusive" for _, v in verdicts)
@@ -173,8 +173,8 @@ def real(checks: int, busy_count: int, max_time_s: float, limit_s: float,
                                   ("impossible: fastest / 2", fastest / 2, 0.0),
                                   *[(f"{f:.2f} x truth", pooled * f, f) for f in FACTORS],
                                   ("generous: 2 x slowest", slowest * 2, 9.0)]:
-        new = Counter(judge(r, "p95", budget) for r in results)
-        old = Counter(baseline_judge(r, "p95", budget) for r in results)
+        new: Counter[str] = Counter(judge(r, "p95", budget) for r in results)
+        old: Counter[str] = Counter(baseline_judge(r, "p95", budget) for r in results)
         print(f"{label:<28}{_counts(new, factor):<32}{_counts(old, factor):<32}")
     budgeted(spec, pooled, budgeted_checks, busy_count, limit_s)
 
@@ -204,7 +204,7 @@ def budgeted(spec: LatencySpec, truth: float, checks: int, busy_count: int,
                   + ", ".join(f"{n} x{c}" for n, c in sorted(rounds.items())))
 
 
-def _counts(counts: Counter[str], factor: float) -> str:
+def _counts(counts: Mapping[str, int], factor: float) -> str:
     wrong = counts["pass"] if factor < 1 else counts["fail"] if factor > 1 else 0
     return (f"{counts['pass']:>3} pass {counts['fail']:>3} fail {counts['inconclusive']:>3} "
             f"inc. ({wrong} wrong)")

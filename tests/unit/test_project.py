@@ -77,7 +77,7 @@ def test_ci_runs_the_readme_test_command_verbatim_then_the_gates() -> None:
     lines = [line.strip() for line in CI_SCRIPT.splitlines()]
     assert command in lines
     after = lines[lines.index(command) + 1:]
-    assert "python -m ruff check deploygate tests" in after
+    assert "python -m ruff check deploygate tests benchmarks" in after
     assert "python -m mypy" in after
     assert "set -euo pipefail" in lines  # a failing gate fails the script
     if "not slow" in PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"]:
