@@ -723,7 +723,15 @@ def locate_base(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
         return found if repo.exists(resolved, head_path) else replace(found, status="new")
     entry = models.get(spec.name)
     if entry is None:
-        return replace(found, status="new", base_allow_globals=())
+        # Renamed in the manifest only: the same file, under a name this manifest dropped, is
+        # this model's base (a new name alone does not make it a new, unjudged model).
+        head_names = {m.name for m in manifest.models}
+        entry = next((e for e in models.values()
+                      if e.path == head_path and e.name not in head_names), None)
+        if entry is None:
+            return replace(found, status="new", base_allow_globals=())
+        found = replace(found, notes=(f"matched by path: the base manifest calls it "
+                                      f"{entry.name!r}",))
     if not repo.exists(resolved, entry.path):
         return replace(found, status="skipped", base_path=entry.path, reason=(
             f"the base manifest names {entry.path}, which is not in the base commit"))
@@ -733,8 +741,10 @@ def locate_base(manifest: Manifest, spec: ModelSpec, repo: BaseRepository,
 
 def removed_models(manifest: Manifest, repo: BaseRepository,
              choices: Iterable[RefChoice | None]) -> Iterator[tuple[BaseEntry, str]]:
-    """Models declared in a base manifest that this manifest no longer declares."""
+    """Models declared in a base manifest that this manifest no longer declares, by name or
+    (a model renamed in the manifest only) by path."""
     names = {m.name for m in manifest.models}
+    paths = {head_repo_path(manifest.root, m.resolved_path) for m in manifest.models}
     manifest_path = head_repo_path(manifest.root, manifest.file)
     seen: set[str] = set()
     for choice in dict.fromkeys(c for c in choices if c is not None):
@@ -744,6 +754,6 @@ def removed_models(manifest: Manifest, repo: BaseRepository,
         except BaselineError:
             continue  # each model using the ref already carries DG601
         for entry in (models or {}).values():
-            if entry.name not in names and entry.name not in seen:
+            if entry.name not in names and entry.path not in paths and entry.name not in seen:
                 seen.add(entry.name)
                 yield entry, f"{resolved.ref} ({resolved.short})"

@@ -195,6 +195,22 @@ def test_model_renamed_on_disk_is_matched_by_name(tmp_path: Path) -> None:
     assert report["models"][0]["baseline"]["base_path"] == "models/det.onnx"
 
 
+def test_a_model_renamed_in_the_manifest_only_is_still_judged(tmp_path: Path) -> None:
+    """A new name on the same file is not a new model: renaming must not skip the gate."""
+    repo = repo_with_model(tmp_path, width=16)
+    text = (repo / "deploy-constraints.yaml").read_text()
+    (repo / "deploy-constraints.yaml").write_text(text.replace("name: det", "name: detector"))
+    matmul_chain(repo / "models" / "det.onnx", width=32, depth=2)
+    commit_all(repo, "rename and grow")
+
+    code, report, _ = check(repo, "--base", "main")
+
+    (model,) = report["models"]
+    assert code == 1 and rules(report) == ["DG603"]  # params x4; no DG605/DG606
+    assert model["baseline"]["status"] == "compared"
+    assert model["baseline"]["notes"] == ["matched by path: the base manifest calls it 'det'"]
+
+
 def test_base_without_a_manifest_matches_by_path(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "repo")
     matmul_chain(repo / "models" / "det.onnx", width=16, depth=2)
