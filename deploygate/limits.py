@@ -80,8 +80,6 @@ LIMITS: tuple[Limit, ...] = (
     Limit("deploygate.baseline.repository", "LFS_SMUDGE_TIMEOUT_S", "seconds",
           "Each `git lfs smudge` of a base pointer (cut to what is left of the time budget); "
           "its output is capped at the size the pointer records."),
-    Limit("deploygate.targets.workload", "MAX_INFERRED_NODES", "items",
-          "Graph nodes above which shapes are not inferred for the workload (declared ones count)."),
     Limit("deploygate.targets.calibrate", "MAX_CACHE_BYTES", "bytes",
           "host.json is read at most this far (no links followed, only plausible figures used)."),
 )

@@ -720,26 +720,19 @@ def onnx_workload(path: Path, shapes: Mapping[str, Sequence[int]] | None = None,
     return skeleton_workload(read_skeleton(path, str(path)), shapes, assumptions)
 
 
-MAX_INFERRED_NODES = 250_000
-"""Graphs with more nodes are counted on their declared shapes only: shape inference in this
-process stays bounded whatever a pull request's graph holds (real exports stay far below)."""
-
-
 def skeleton_workload(skeleton: bytes, shapes: Mapping[str, Sequence[int]] | None = None,
-                      assumptions: tuple[str, ...] = (), *, nodes: int = 0) -> Workload:
+                      assumptions: tuple[str, ...] = ()) -> Workload:
     """Workload of a graph skeleton (``GraphFacts.skeleton``) with its inputs pinned to ``shapes``.
 
     The skeleton holds no large tensor's data, so shape inference costs the graph's size, not
-    the weights'. Inference that fails leaves the declared shapes, and coverage says how much
-    could be counted.
+    the weights', and the ONNX reader refused any graph over its ``MAX_NODES`` before a
+    skeleton was made, so inference here stays bounded whatever a pull request's graph holds.
+    Inference that fails leaves the declared shapes, and coverage says how much could be counted.
     """
     import onnx
 
     model = onnx.ModelProto.FromString(skeleton)
     _pin_inputs(model.graph, shapes or {})
-    if nodes > MAX_INFERRED_NODES:
-        note = f"shapes not inferred: {nodes} nodes, over the {MAX_INFERRED_NODES} analysed"
-        return graph_workload(model, (*assumptions, note))
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception:  # shape inference rejects some valid-to-run graphs; count what is declared
@@ -754,8 +747,7 @@ def estimate_workload(artifact: ArtifactInfo,
     """The workload of ``artifact``: from its graph (the artifacts stage's skeleton; the file is
     not read again), or per token from an LLM config (at ``serving``'s context when given)."""
     if artifact.graph is not None:
-        return skeleton_workload(artifact.graph.skeleton, shapes, assumptions,
-                                 nodes=artifact.graph.nodes)
+        return skeleton_workload(artifact.graph.skeleton, shapes, assumptions)
     shape = artifact.llm
     if shape is not None:
         from deploygate.targets.memory import serving_context
