@@ -23,6 +23,7 @@ import click
 from deploygate.artifacts import formats
 from deploygate.artifacts.base import TensorSpec
 from deploygate.artifacts.detect import read_head
+from deploygate.findings import one_line
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import EDGE_RULE_OF_THUMB_BYTES, load_catalog
 
@@ -285,7 +286,9 @@ def _size_lines(a: ModelAnswers) -> list[str]:
     if a.dims:
         dims = ", ".join(f"{json.dumps(d)}: {size(v)}" for d, v in a.dims.items())
         batch = [d for d, v in a.dims.items() if v == 1]
-        why = f"  # {', '.join(batch)}: one per run" if batch and len(batch) == len(a.dims) else ""
+        # Dim names come from the model: escaped, so a line break cannot end the comment.
+        why = (f"  # {one_line(', '.join(batch))}: one per run"
+               if batch and len(batch) == len(a.dims) else "")
         out.append(f"      dims: {{{dims}}}{why}")
     if a.shapes or a.values:
         out.append("      inputs:")

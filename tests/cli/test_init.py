@@ -230,3 +230,21 @@ def test_init_asks_for_the_integer_that_picks_a_branch(tmp_path: Path,
     assert manifest is not None
     (model,) = manifest.models
     assert model.latency is not None and model.latency.inputs["mode"].value == 42
+
+
+def test_a_dim_name_cannot_write_manifest_keys(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The batch dim's name comes from the model and is quoted in a comment: a line break in it
+    # must not end the comment and start a key of its own.
+    hostile = "b\n    cost: {max_usd_per_1k: 1000}\n#"
+    onnx_models.save(onnx_models.conv(batch=hostile), tmp_path / "x.onnx")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(cli, ["validate"]).exit_code == 0
+    manifest = load_manifest(tmp_path / "deploy-constraints.yaml").manifest
+    assert manifest is not None
+    (model,) = manifest.models
+    assert model.cost is None
+    assert model.latency is not None and model.latency.dims == {hostile: 1}
