@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+
+
+def installed(command: str, hint: str = "pip install -e .") -> str:
+    """The path of ``command`` on PATH; exits saying how to install it when it is missing."""
+    path = shutil.which(command)
+    if not path:
+        sys.exit(f"{command} is not installed; install it first: {hint}")
+    return path
 
 
 def run_once(argv: Sequence[str]) -> tuple[float, int]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import installed, run_once  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "examples" / "edge-detector" / "deploy-constraints.yaml"
@@ -38,9 +40,7 @@ def one_check(deploygate: str) -> tuple[float, dict[str, float]]:
 
 def python_floor() -> float:
     """Wall seconds of ``python -c pass``."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return time.perf_counter() - start
+    return run_once([sys.executable, "-c", "pass"])[0]
 
 
 def main() -> None:
@@ -48,9 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
-    deploygate = shutil.which("deploygate")
-    if not deploygate:
-        sys.exit("install deploygate first: pip install -e .")
+    deploygate = installed("deploygate")
     print(f"{'round':<6}{'wall s':>8}{'measuring s':>13}{'child start s':>15}"
           f"{'session ms':>12}{'python -c pass s':>18}   (shares of wall)")
     for i in range(1, rounds + 1):

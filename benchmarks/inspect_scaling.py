@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import struct
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import alternate, median_ms, peak_rss  # noqa: E402
+from _timing import alternate, installed, median_ms, peak_rss  # noqa: E402
 
 TENSORS = 200
 
@@ -68,9 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     rounds = parser.parse_args().rounds
-    exe = shutil.which("deploygate")
-    if not exe:
-        sys.exit("install the project first: pip install -e .")
+    exe = installed("deploygate")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cases = {}

@@ -7,12 +7,11 @@ start of `deploygate --help`. Target: validate <= 1.0x check-jsonschema.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import alternate, median_ms  # noqa: E402
+from _timing import alternate, installed, median_ms  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "tests" / "data" / "manifests" / "positive" / "full.yaml"
@@ -24,10 +23,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     rounds = parser.parse_args().rounds
-    deploygate = shutil.which("deploygate")
-    checker = shutil.which("check-jsonschema")
-    if not deploygate or not checker:
-        sys.exit("install the test extra first: pip install -e '.[test]'")
+    deploygate = installed("deploygate")
+    checker = installed("check-jsonschema", "pip install -e '.[test]'")
     times = alternate({
         "deploygate validate": [deploygate, "validate", str(MANIFEST)],
         "check-jsonschema --schemafile": [checker, "--schemafile", str(SCHEMA), str(MANIFEST)],
