@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from deploygate.manifest.model import DEFAULT_PERCENTILE, MANIFEST_NAMES, PERCENTILES, Percentile
+from deploygate.manifest.model import (DEFAULT_PERCENTILE, MANIFEST_NAMES, PERCENTILES, RUNTIMES,
+                                       Percentile)
 from deploygate import __version__
 from deploygate.errors import DeploygateError, ProbeError
 from deploygate.findings import EXIT_CANNOT_JUDGE, EXIT_INTERNAL, one_line
@@ -358,7 +359,7 @@ def inspect(path: Path, fmt: str) -> None:
 @click.option("--on-inconclusive", type=click.Choice(["warn", "fail"]), default="warn",
               show_default=True,
               help="What a budget inside the measurement's uncertainty does: exit 0 or exit 1.")
-@click.option("--runtime", type=click.Choice(["onnxruntime", "litert", "llama.cpp"]),
+@click.option("--runtime", type=click.Choice(RUNTIMES),
               help="The backend that measures (default: the one that runs the format).")
 @click.option("--provider", "providers", multiple=True, metavar="NAME",
               help="onnxruntime execution provider, e.g. CUDAExecutionProvider (repeatable, "
