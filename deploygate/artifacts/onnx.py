@@ -264,18 +264,21 @@ _GRAPH_NODE, _FUNCTION_NODE, _NODE_ATTRIBUTE = 1, 7, 5
 _ATTRIBUTE_GRAPH, _ATTRIBUTE_GRAPHS = 6, 11
 
 
-def _count_nodes_before_parsing(path: Path, display: str) -> None:
+def _too_many_nodes(display: str) -> ArtifactError:
+    return ArtifactError(f"the graph has more than {MAX_NODES:,} nodes (subgraphs and functions "
+                         "included); deploygate does not analyse graphs this large",
+                         file=display, rule=DG202)
+
+
+def _count_nodes_before_parsing(data: bytes, display: str) -> None:
     """Refuse a graph of more than MAX_NODES nodes from its wire format, before protobuf parses
     it: parsed, every node costs hundreds of bytes (a million take ~400 MB)."""
-    data = path.read_bytes()  # the parser reads it whole too (the size is checked first)
     count = [0]
     try:
         _scan_message(data, 0, len(data), {_MODEL_GRAPH: "graph", _MODEL_FUNCTIONS: "function"},
                       count, 0)
     except _TooMany:
-        raise ArtifactError(f"the graph has more than {MAX_NODES:,} nodes (subgraphs and "
-                            "functions included); deploygate does not analyse graphs this "
-                            "large", file=display, rule=DG202) from None
+        raise _too_many_nodes(display) from None
     except (IndexError, ValueError):
         return  # not well-formed: the parser will say so
 
@@ -341,9 +344,10 @@ def _load(path: Path, display: str) -> onnx.ModelProto:
             f"the ONNX file is {size} bytes, over protobuf's 2 GiB limit; re-save it with "
             "external data (onnx.save_model(..., save_as_external_data=True))",
             file=display, rule=DG202)
-    _count_nodes_before_parsing(path, display)
+    data = path.read_bytes()  # once: scanned for its node count, then parsed
+    _count_nodes_before_parsing(data, display)
     try:
-        return onnx.load(str(path), load_external_data=False)
+        return onnx.load_from_string(data)
     except Exception as e:  # protobuf raises DecodeError, RuntimeError, ValueError, ...
         cause = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ArtifactError(f"not a valid ONNX model ({cause}); re-export it", file=display,
@@ -366,11 +370,9 @@ def _walk_nodes(nodes: Iterable[onnx.NodeProto], tally: _Tally, display: str, de
     for node in nodes:
         tally.nodes += 1
         if tally.nodes > MAX_NODES:
-            # Refused here, before any later stage (workload counting, shape inference) does
-            # work proportional to the graph in this uncapped process.
-            raise ArtifactError(f"the graph has more than {MAX_NODES:,} nodes (subgraphs and "
-                                "functions included); deploygate does not analyse graphs this "
-                                "large", file=display, rule=DG202)
+            # Refused here too (a file the wire scan could not follow but protobuf parsed),
+            # before any later stage does work proportional to the graph in this process.
+            raise _too_many_nodes(display)
         tally.node_domains.add((node.domain, node.op_type))
         is_constant = node.op_type == "Constant" and node.domain in ("", "ai.onnx")
         ml_weights = ML_WEIGHTS.get(node.op_type, ()) if node.domain == "ai.onnx.ml" else ()
