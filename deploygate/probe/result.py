@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from deploygate.manifest.model import PERCENTILES
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -148,7 +150,7 @@ class LatencyResult:
         data["providers"] = list(self.providers)
         if self.ttft is not None:
             ttft = self.ttft
-            data["ttft_ms"] = {**{f"{p}_ms": ttft.at(p) for p in ("p50", "p90", "p95", "p99")},
+            data["ttft_ms"] = {**{f"{p}_ms": ttft.at(p) for p in PERCENTILES},
                                "mean_ms": ttft.mean_ms, "min_ms": ttft.min_ms,
                                "max_ms": ttft.max_ms, "stdev_ms": ttft.stdev_ms,
                                "runs": ttft.runs, "confidence": ttft.confidence,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from deploygate.manifest.model import DEFAULT_PERCENTILE, Device
+from deploygate.manifest.model import DEFAULT_PERCENTILE, PERCENTILES, Device
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, terminal_lines
@@ -214,7 +214,7 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
     lines += assumed_lines(result, "  ", flags=True)
     lines += ["  " + "  ".join(f"{p} {result.at(p):.3f} ms"
                               + ("*" if p in result.estimated_percentiles else "")
-                              for p in ("p50", "p90", "p95", "p99"))
+                              for p in PERCENTILES)
               + (f"  (* estimated: {result.runs} runs leave too few above it)"
                  if result.estimated_percentiles else ""),
              f"  mean {result.mean_ms:.3f} ms  min {result.min_ms:.3f} ms  "
@@ -225,7 +225,7 @@ def render_probe(path: str, result: LatencyResult, percentile: str, budget_ms: f
         ttft = result.ttft
         lines += [f"  time to first token ({result.prompt_tokens} prompt tokens, {ttft.runs} "
                   "generations): " + "  ".join(f"{p} {ttft.at(p):.3f} ms"
-                                               for p in ("p50", "p90", "p95", "p99")),
+                                               for p in PERCENTILES),
                   f"  decode rate over {result.new_tokens} tokens: "
                   f"{result.tokens_per_s or 0:.1f} tokens/s (generations "
                   f"{min(result.tokens_per_s_runs):.1f}-{max(result.tokens_per_s_runs):.1f})"]
