@@ -133,11 +133,16 @@ def _cache_key(threads: int) -> str:
     return f"{cpu_name()}|{usable_cores()}|numpy {np.__version__}|threads {threads}"
 
 
+def _clamped(threads: int | None, cores: int) -> int:
+    """The BLAS threads to measure at: ``threads`` within 1 to ``cores`` (default: all)."""
+    return min(max(threads or cores, 1), cores)
+
+
 def measure_host_peaks(threads: int | None = None) -> HostPeaks:
     """Run the benchmark in a child whose BLAS uses ``threads`` threads (default: every usable
     core); about half a second. Falls back to this process's BLAS if the child fails."""
     cores = usable_cores()
-    threads = min(max(threads or cores, 1), cores)
+    threads = _clamped(threads, cores)
     env = children.child_environment(**{
         name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                         "OMP_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -216,7 +221,7 @@ def host_peaks(threads: int | None = None) -> HostPeaks:
             raise UsageError(f"{ENV_PEAKS}={override!r}: expected 'GFLOPS,GB/s', e.g. '100,10'") \
                 from e
         return HostPeaks(gflops * 1e9, gbps * 1e9, cpu_name(), cores, "", "env")
-    threads = min(max(threads or cores, 1), cores)
+    threads = _clamped(threads, cores)
     key = _cache_key(threads)
     file = cache_file()
     cached = _read_cache(file)
@@ -242,8 +247,7 @@ def host_peaks_for(flops: float, measured_ms: float, threads: int) -> HostPeaks:
 def refresh_host_peaks(threads: int | None = None) -> HostPeaks:
     """Measure again and replace the cached entry, whether the new figures are higher or lower:
     for when a run just beat the cached peak (the cache was measured on a busy machine)."""
-    cores = usable_cores()
-    threads = min(max(threads or cores, 1), cores)
+    threads = _clamped(threads, usable_cores())
     file = cache_file()
     return _measure_and_store(file, _cache_key(threads), threads, _read_cache(file))
 
