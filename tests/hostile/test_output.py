@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from deploygate.artifacts.base import ArtifactInfo, TensorSpec
-from deploygate.findings import Finding, Location, Severity
+from deploygate.baseline import BaselineComparison
+from deploygate.findings import Finding, Location, Severity, Waived
 from deploygate.report import Report
 from deploygate.reporters import REPORTERS, render
 from deploygate.reporters.text import render_artifact
@@ -49,12 +50,19 @@ def _poisoned(text: str) -> Report:
     """The sample report with ``text`` in every field that can hold untrusted text."""
     finding = Finding("DG202", Severity.ERROR, f"{text}: corrupt",
                       Location(f"models/{text}.onnx", f"models[0].{text}", 3, 5), model=text)
+    # A waiver's reason comes from the manifest.
+    waived = replace(finding, waived=Waived(text, "2027-03-31"))
     ok, bad = passing_model(), failing_model()
-    assert ok.artifact is not None
+    assert ok.artifact is not None and ok.latency is not None
     artifact = replace(ok.artifact, path=f"models/{text}.onnx",
                        inputs=(TensorSpec(text, "float32", (text, 3)),), details={text: text})
-    return Report(f"{text}.yaml", (replace(ok, name=text, artifact=artifact),
-                                   replace(bad, findings=(*bad.findings, finding))),
+    # Input and dim names the probe defaulted come from the model; providers from the manifest.
+    latency = replace(ok.latency, providers=(text,), defaulted_dims=(
+        {"input": text, "axis": 0, "dim": text, "size": 1, "source": text},))
+    baseline = BaselineComparison(ref=text, source=text, status="skipped", reason=text)
+    return Report(f"{text}.yaml", (replace(ok, name=text, artifact=artifact, latency=latency),
+                                   replace(bad, findings=(*bad.findings, finding, waived),
+                                           baseline=baseline)),
                   (finding,), host={**HOST, "cpu": text})
 
 
@@ -99,7 +107,7 @@ def _check_markdown(out: str) -> None:
     tags = set(re.findall(r"<([a-z0-9]+)", html))
     # Only the structure deploygate writes: no link, image, script or any other injected tag.
     assert tags <= {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "ul", "li",
-                    "strong", "code", "details", "summary", "pre", "sub"}, tags
+                    "strong", "em", "code", "details", "summary", "pre", "sub"}, tags
     text = re.sub(r"<code>.*?</code>|<pre.*?</pre>", "", html, flags=re.S)
     assert not re.search(r"(?<![\w`])@[A-Za-z0-9]", text), "an @-mention would ping someone"
     assert not re.search(r"#[0-9]", text), "a #-reference would link an issue"
