@@ -60,24 +60,9 @@ INTEGER_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16"
                             "uint64", "bool"})
 """Element types of inputs that can pick a branch (modes, sample rates, flags)."""
 
-# ONNX TensorProto names that differ from numpy's.
-_ONNX_TO_NUMPY = {"float": "float32", "double": "float64"}
-
-
-def onnx_dtype_name(elem_type: int) -> str:
-    """numpy-style name of an ONNX element type (float32, int64, bfloat16, string, ...)."""
-    import onnx
-
-    try:
-        name = str(onnx.TensorProto.DataType.Name(elem_type)).lower()
-    except ValueError:
-        return f"unknown({elem_type})"
-    return _ONNX_TO_NUMPY.get(name, name)
-
-
 def read_signature(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
     """True graph inputs: initializers that are also listed as inputs are weights, not inputs."""
-    from deploygate.artifacts.onnx import graph_dim
+    from deploygate.artifacts.onnx import dtype_name, graph_dim
 
     graph = model.graph
     weights = {t.name for t in graph.initializer}
@@ -94,7 +79,7 @@ def read_signature(model: onnx.ModelProto) -> tuple[TensorSpec, ...]:
         shape = None
         if tensor.HasField("shape"):
             shape = tuple(graph_dim(d) for d in tensor.shape.dim)
-        out.append(TensorSpec(value.name, onnx_dtype_name(tensor.elem_type), shape))
+        out.append(TensorSpec(value.name, dtype_name(tensor.elem_type), shape))
     return tuple(out)
 
 
