@@ -43,6 +43,13 @@ def test_full_manifest_is_typed_with_units_and_defaults() -> None:
     assert llm.latency is not None and llm.latency.percentile == "p99" and llm.latency.warmup == 2
     assert manifest.mark("models[0].latency.budget_ms") == (20, 7)
     assert manifest.mark("models[0].latency.budget_ms.nothing") == (20, 7)
+    assert det.latency.providers == ("CPUExecutionProvider",)
+    assert (llm.target.runtime, llm.target.precision) == ("tensorrt", "fp16")
+    assert llm.latency.runtime == "llama.cpp" and llm.latency.new_tokens == 32
+    assert llm.serving is not None and llm.serving.concurrency == 2
+    assert manifest.coverage == "required"
+    (waiver,) = manifest.waivers
+    assert (waiver.rule, waiver.model, waiver.until.year) == ("DG405", "llm.v2", 2099)
 
 
 def test_defaults_target_device_unknown_points_at_defaults(tmp_path: Path) -> None:
