@@ -33,9 +33,11 @@ from deploygate.artifacts.llm import UNKNOWN_CONTEXT_TOKENS, LlmShape
 from deploygate.manifest.model import LatencySpec, Serving
 
 DEFAULT_DIM = 1
-MAX_TENSOR_ELEMENTS = 2**50
-"""A tensor with more elements than this (a petabyte of int8) is taken as of unknown shape."""
 """Value taken by a symbolic dimension that neither the probe nor the manifest pinned."""
+MAX_TENSOR_ELEMENTS = 2**50
+"""A tensor with more elements than this (a petabyte of int8) is taken as of unknown shape: the
+ONNX reader's cap on declared tensors (``deploygate.artifacts.onnx``), applied here to the
+shapes inference derives (not imported, so an LLM's workload does not load onnx)."""
 def _onnx_itemsize(elem_type: int) -> float:
     """Bytes per element of an ONNX element type (sub-byte types as fractions; 0 if unknown)."""
     from deploygate.artifacts.onnx import DTYPES
