@@ -20,7 +20,7 @@ from deploygate.errors import BaselineError, DeploygateError
 from deploygate.findings import Finding, Location, Severity
 from deploygate.host import host_info
 from deploygate.manifest.load import load_manifest
-from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, LatencySpec, Manifest, ModelSpec
+from deploygate.manifest.model import Device, LatencySpec, Manifest, ModelSpec
 from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
@@ -250,8 +250,7 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
     if latency is not None and workload is not None:
         from deploygate.targets.calibrate import host_peaks_for
 
-        host = host_peaks_for(workload.flops, latency.at(spec.latency.percentile if spec.latency
-                                                         else DEFAULT_PERCENTILE), latency.threads)
+        host = host_peaks_for(workload.flops, latency.p50_ms, latency.threads)
     advice = advise_model(spec, artifact,
                           estimate_memory(artifact, workload=workload, serving=spec.serving),
                           workload, devices, latency, host,

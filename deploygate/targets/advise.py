@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploygate.artifacts.base import ArtifactInfo
-from deploygate.manifest.model import DEFAULT_PERCENTILE, Device, ModelSpec
+from deploygate.manifest.model import Device, ModelSpec
 from deploygate.probe.result import LatencyResult
 from deploygate.targets.calibrate import HostPeaks
 from deploygate.targets.cost import usd_per_1k
-from deploygate.targets.catalog import is_accelerator
-from deploygate.targets.estimate import TargetEstimate, estimate_target
+from deploygate.targets.assess import device_estimate
+from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import MemoryEstimate
 from deploygate.targets.workload import Workload
 
@@ -104,26 +104,15 @@ def advise_device(spec: ModelSpec, device: Device, memory: MemoryEstimate,
                   host: HostPeaks | None, batch: int = 1, int8_weights: bool = False) -> DeviceAdvice:
     """Judge ``device`` for the model: memory, estimated latency, cost."""
     budget = spec.latency.budget_ms if spec.latency else None
-    percentile = spec.latency.percentile if spec.latency else DEFAULT_PERCENTILE
-    estimate = mean = None
-    if workload is not None:
-        calibrate = latency is not None and host is not None and not is_accelerator(device)
-        threads = latency.threads if latency else 1
-
-        # The manifest's runtime path applies to its own device; others run their usual path.
-        own = device.id == spec.target.device
-
-        def at(ms: float | None) -> TargetEstimate | None:
-            return estimate_target(workload, device, measured_ms=ms if calibrate else None,
-                                   host=host if calibrate else None, threads=threads,
-                                   int8_weights=int8_weights,
-                                   runtime=spec.target.runtime if own else None,
-                                   precision=spec.target.precision if own else None)
-
-        estimate = at(latency.at(percentile) if latency else None)
-        mean = at(latency.mean_ms if latency else None)
-    cost_usd = (usd_per_1k(device.price_per_hour, mean.ms, batch)
-                if mean is not None and device.price_per_hour is not None else None)
+    # The manifest's runtime path applies to its own device; others run their usual path.
+    # The estimate is check's (assess.device_estimate), and, a device running the model alone,
+    # also what the cost is paid for.
+    own = device.id == spec.target.device
+    estimate = device_estimate(device, workload, latency, int8_weights=int8_weights,
+                               runtime=spec.target.runtime if own else None,
+                               precision=spec.target.precision if own else None, host=host)
+    cost_usd = (usd_per_1k(device.price_per_hour, estimate.ms, batch)
+                if estimate is not None and device.price_per_hour is not None else None)
     if spec.cost is None:
         cost = "n/a"
     elif cost_usd is None:
@@ -156,7 +145,7 @@ def advise_model(spec: ModelSpec, artifact: ArtifactInfo, memory: MemoryEstimate
         calibration = "no workload could be counted: latency and cost unknown"
     elif latency is not None and host is not None:
         calibration = (f"CPU devices calibrated on this host's measurement "
-                       f"({latency.at(spec.latency.percentile if spec.latency else 'p95'):.3g} ms, "
+                       f"(its median run, {latency.p50_ms:.3g} ms, "
                        f"{latency.threads} threads); other runtime paths fitted to published "
                        "measurements")
     else:

@@ -7,7 +7,7 @@ judge them and the reports show them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import ArtifactInfo
 from deploygate.manifest.model import Device, ModelSpec
@@ -16,6 +16,9 @@ from deploygate.targets.cost import CostEstimate, estimate_cost
 from deploygate.targets.estimate import TargetEstimate
 from deploygate.targets.memory import MemoryEstimate, estimate_memory
 from deploygate.targets.workload import Workload
+
+if TYPE_CHECKING:
+    from deploygate.targets.calibrate import HostPeaks
 
 
 @dataclass(frozen=True)
@@ -95,28 +98,41 @@ def int8_weights(artifact: ArtifactInfo) -> bool:
 def target_estimate(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,
                      workload: Workload | None, latency: LatencyResult | None
                      ) -> TargetEstimate | None:
-    """The target latency from the engine cost model (docs/targets.md), calibrated by the host
-    measurement on a CPU target when there is one: its median run. Contention on a shared
+    """The latency on the model's target device, along the manifest's runtime path."""
+    if device is None:
+        return None
+    return device_estimate(device, workload, latency, int8_weights=int8_weights(artifact),
+                           runtime=spec.target.runtime, precision=spec.target.precision)
+
+
+def device_estimate(device: Device, workload: Workload | None, latency: LatencyResult | None,
+                    *, int8_weights: bool, runtime: str | None = None,
+                    precision: str | None = None, host: HostPeaks | None = None
+                    ) -> TargetEstimate | None:
+    """The latency on ``device`` from the engine cost model (docs/targets.md), calibrated by the
+    host measurement on a CPU device when there is one: its median run. Contention on a shared
     runner stretches the tail of the host's runs, not the fraction of peak the model reaches,
-    so the tail is not carried to the device."""
-    if device is None or workload is None or not device.compute:
+    so the tail is not carried to the device. ``host``: this machine's peaks, when the caller
+    has them already (advise judges every device on one measurement)."""
+    if workload is None or not device.compute:
         return None
     from deploygate.targets.catalog import is_accelerator
     from deploygate.targets.estimate import estimate_target
 
-    host, measured_ms = None, None
+    measured_ms = None
     if latency is not None and not is_accelerator(device):
         from deploygate.targets.calibrate import host_peaks_for
 
         measured_ms = latency.p50_ms
-        host = host_peaks_for(workload.flops, measured_ms, latency.threads)
+        host = host or host_peaks_for(workload.flops, measured_ms, latency.threads)
+    else:
+        host = None
     # The threads the model will run with there: what was asked for, even when this host
     # measured with fewer (the estimate scales, the measurement does not).
     asked = (latency.target_threads or latency.threads) if latency else None
     return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
-                           threads=latency.threads if latency else 1,
-                           int8_weights=int8_weights(artifact), runtime=spec.target.runtime,
-                           precision=spec.target.precision, target_threads=asked)
+                           threads=latency.threads if latency else 1, int8_weights=int8_weights,
+                           runtime=runtime, precision=precision, target_threads=asked)
 
 
 def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

@@ -50,6 +50,28 @@ def test_calibrated_small_model_on_edge(tmp_path: Path) -> None:
     assert not any(d.meets_all for d in advice.devices if d.device.kind == "cloud")
 
 
+def test_advise_estimates_a_device_as_check_does(tmp_path: Path) -> None:
+    """The same host measurement, a tail stretched by contention: advise's estimate for the
+    manifest's device is check's (both calibrate on the median run)."""
+    from dataclasses import replace
+
+    from deploygate.targets.assess import target_estimate
+
+    path = onnx_models.save(onnx_models.conv(batch=1, size=64), tmp_path / "c.onnx")
+    work = onnx_workload(path)
+    art = small_onnx(str(path), weights=work.weights_bytes)
+    model = spec("edge", "raspberry-pi-5", budget_ms=50)
+    stretched = replace(latency_result(1.0), p95_ms=5.0, p99_ms=8.0, max_ms=9.0, mean_ms=2.0)
+    host = host_peaks(stretched.threads)
+    advice = advise_model(model, art, estimate_memory(art, workload=work), work, CATALOG,
+                          stretched, host)
+    pi5 = next(d for d in advice.devices if d.device.id == "raspberry-pi-5")
+    checked = target_estimate(model, CATALOG["raspberry-pi-5"], art, work, stretched)
+    assert pi5.estimate is not None and checked is not None
+    assert pi5.estimate.ms == checked.ms
+    assert "median run, 1 ms" in advice.calibration
+
+
 def test_tight_budget_and_ceiling_meet_nothing(tmp_path: Path) -> None:
     path = onnx_models.save(onnx_models.mlp(batch=1, width=512, depth=4), tmp_path / "m.onnx")
     work = onnx_workload(path)
