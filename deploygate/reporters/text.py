@@ -14,6 +14,7 @@ from deploygate.artifacts.base import ArtifactInfo
 from deploygate.baseline import BaselineComparison
 from deploygate.findings import Finding, Severity, terminal_lines
 from deploygate.manifest.units import format_bytes, format_count, is_binary_size
+from deploygate.probe.inputs import flag_word
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 
@@ -96,7 +97,9 @@ def assumed_lines(result: LatencyResult, indent: str, *, flags: bool) -> list[st
     for d in result.defaulted_dims:
         named = f" ({d['dim']!r})" if d["dim"] else ""
         if flags:
-            pin = f"--dim {d['dim']}=N" if d["dim"] else f"--input {d['input']}=shape:..."
+            # Names come from the model: quoted, so the flag can be pasted into a shell.
+            pin = (f"--dim {flag_word(d['dim'] + '=N')}" if d["dim"]
+                   else f"--input {flag_word(d['input'] + '=shape:...')}")
         else:
             pin = (f"latency.dims.{d['dim']}" if d["dim"]
                    else f"latency.inputs.{d['input']}.shape")

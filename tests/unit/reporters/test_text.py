@@ -54,3 +54,13 @@ def test_a_size_the_model_states_is_stated_with_its_source() -> None:
     out = text.render_probe("m.onnx", lat, "p95", None, None)
     assert ("assumed: images axis 2 ('height') = 320 (from the model metadata imgsz; "
             "--dim height=N sets it)") in out
+
+
+def test_the_flag_that_pins_a_defaulted_dim_is_one_shell_word() -> None:
+    # Input and dim names come from the model: a space or a quote must not split the flag.
+    odd = ({"input": "pixel values", "axis": 0, "dim": "batch size", "size": 1},
+           {"input": "it's", "axis": 0, "dim": None, "size": 1})
+    lat = replace(latency(60.1, 70.2, 75.0, 80.3), defaulted_dims=odd)
+    out = text.render_probe("m.onnx", lat, "p95", None, None)
+    assert "--dim 'batch size=N' sets it" in out
+    assert "--input 'it'\"'\"'s=shape:...' sets it" in out
