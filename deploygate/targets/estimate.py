@@ -136,11 +136,10 @@ def kernel_terms(workload: Workload, path: RuntimePath,
     fit in half the last-level cache, the weights when all of them fit in it. An LLM decode
     step (no graph) is one term: weights and KV cache at their stored size.
     """
+    if not workload.kernels:
+        return [(workload.flops / path.peak, _whole_memory_seconds(workload, device), 0)]
     bandwidth = device.memory_bandwidth or math.inf
     cache = device.cache or DEFAULT_CACHE_BYTES
-    if not workload.kernels:
-        memory = workload.bytes_moved / bandwidth if workload.working_set > cache else 0.0
-        return [(workload.flops / path.peak, memory, 0)]
     size = path.element_bytes
     weights_stay = sum(k.weights * k.count for k in workload.kernels) * size <= cache
     terms = []
@@ -149,6 +148,22 @@ def kernel_terms(workload: Workload, path: RuntimePath,
         moved = (acts if acts > cache / 2 else 0.0) + (0.0 if weights_stay else k.weights * size)
         terms.append((k.flops / path.peak, moved / bandwidth, k.count))
     return terms
+
+
+def _whole_memory_seconds(workload: Workload, device: Device) -> float:
+    """Seconds to move the workload's bytes once at the device's bandwidth; 0 when its working
+    set fits in the last-level cache or the device states no bandwidth."""
+    if not device.memory_bandwidth or workload.working_set <= (device.cache or DEFAULT_CACHE_BYTES):
+        return 0.0
+    return workload.bytes_moved / device.memory_bandwidth
+
+
+def _widened(high: float, how: str, workload: Workload) -> tuple[float, str]:
+    """The band's upper end and the method, widened by ``1 / coverage`` when shapes were
+    missing for some nodes."""
+    if 0 < workload.coverage < 1:
+        return high / workload.coverage, f"{how}; shapes known for {workload.coverage:.0%} of nodes"
+    return high, how
 
 
 def engine_seconds(workload: Workload, path: RuntimePath, cal: PathCalibration,
@@ -197,9 +212,7 @@ def estimate_target(workload: Workload, device: Device, *, measured_ms: float | 
     if launch != cal.launch_s:
         how += (f"; {launch * 1e6:.3g} us a launch on the device's {device.cpu_ghz:g} GHz CPU "
                 f"({cal.launch_s * 1e6:g} us at the fit's {cal.host_ghz:g} GHz host)")
-    if 0 < workload.coverage < 1:
-        high /= workload.coverage
-        how += f"; shapes known for {workload.coverage:.0%} of nodes"
+    high, how = _widened(high, how, workload)
     kernels = f" over {launches} kernels" if launches else ""
     method = (f"{path.runtime}/{path.precision} ({path.chosen}); engine model{kernels}, "
               f"{bound}-bound; {how}")
@@ -223,10 +236,7 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
         peak = path.peak * target_threads / device.cores
         how += f"; {target_threads} of the device's {device.cores} cores"
     compute_s = workload.flops / (peak * efficiency)
-    cache = device.cache or DEFAULT_CACHE_BYTES
-    memory_s = 0.0
-    if device.memory_bandwidth and workload.working_set > cache:
-        memory_s = workload.bytes_moved / device.memory_bandwidth
+    memory_s = _whole_memory_seconds(workload, device)
     bound: Bound = "memory" if memory_s > compute_s else "compute"
     ms = max(compute_s, memory_s) * 1000.0
     low, high = BANDS["calibrated"]
@@ -237,9 +247,7 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
         if ms < floor_ms:
             ms = floor_ms
             how += f"; held at the host's {measured_ms:.3g} ms (the target's peak is lower)"
-    if 0 < workload.coverage < 1:
-        high /= workload.coverage
-        how += f"; shapes known for {workload.coverage:.0%} of nodes"
+    high, how = _widened(high, how, workload)
     method = f"{path.runtime}/{path.precision} ({path.chosen}); roofline, {bound}-bound; {how}"
     return TargetEstimate(ms, max(ms * low, floor_ms), ms * high, method, device.id, bound,
                           efficiency, True, workload.per, path.runtime, path.precision,
