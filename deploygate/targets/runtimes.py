@@ -26,12 +26,9 @@ from typing import Any
 from deploygate.manifest.model import Device
 from deploygate.targets.catalog import is_accelerator
 
-RUNTIMES = ("onnxruntime", "tensorrt", "qnn", "coreml", "litert", "openvino", "llama.cpp")
-"""Runtimes a target may name (``target.runtime``)."""
-PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int4")
-"""Precisions a target may name (``target.precision``)."""
 ELEMENT_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}
-"""Bytes per activation and weight element at each precision."""
+"""Bytes per activation and weight element at each precision a target may name (the schema's
+``target.precision``; the runtimes it may name are the schema's ``target.runtime``)."""
 GENERIC_RUNTIME = "unspecified"
 """The runtime of a device declared with only ``compute`` and ``compute_precision``."""
 HOST_LAUNCHED_RUNTIMES = frozenset({"tensorrt"})

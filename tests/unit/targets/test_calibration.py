@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.runtimes import choose_path, load_calibration
+from deploygate.manifest.schema import load_schema
+from deploygate.targets.runtimes import ELEMENT_BYTES, choose_path, load_calibration
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -19,6 +20,11 @@ def test_shipped_calibration_is_what_a_refit_gives() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "refit_calibration.py"),
                              "--check"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_precision_a_target_may_name_has_an_element_size() -> None:
+    target = load_schema()["properties"]["models"]["items"]["properties"]["target"]["properties"]
+    assert set(target["precision"]["enum"]) == set(ELEMENT_BYTES)
 
 
 def test_every_catalog_path_has_a_source_and_a_usual_runtime() -> None:
