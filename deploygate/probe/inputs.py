@@ -178,13 +178,16 @@ def defaulted_dims(signature: Sequence[TensorSpec], spec: LatencySpec,
     return tuple(sorted(out, key=lambda d: (order[d.input], d.axis)))
 
 
-def _fills(defaults: Sequence[DefaultedDim]) -> dict[str, dict[int, int]]:
-    """Per input, the unnamed axes the probe fills and their sizes."""
+def _filled_sizes(signature: Sequence[TensorSpec], spec: LatencySpec, declared: Declared
+                  ) -> tuple[dict[str, int], dict[str, dict[int, int]]]:
+    """The sizes known once the defaults are in: named dims (``spec.dims`` winning over the
+    defaults), and per input the unnamed axes the probe fills."""
+    defaults = defaulted_dims(signature, spec, declared)
     fills: dict[str, dict[int, int]] = {}
     for d in defaults:
         if d.name is None:
             fills.setdefault(d.input, {})[d.axis] = d.size
-    return fills
+    return {**{d.name: d.size for d in defaults if d.name}, **spec.dims}, fills
 
 
 def _value_rank(value: Any) -> int:
@@ -215,9 +218,7 @@ def synthesize_inputs(signature: Sequence[TensorSpec], spec: LatencySpec, *, roo
     # Inputs the probe cannot feed at all come first: no key or flag would help them.
     dtypes = {t.name: _checked_dtype(t, spec.inputs.get(t.name) or InputSpec(),
                                      f"latency.inputs.{t.name}") for t in signature}
-    defaults = defaulted_dims(signature, spec, declared)
-    dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
-    fills = _fills(defaults)
+    dims, fills = _filled_sizes(signature, spec, declared)
 
     planned: dict[str, tuple[tuple[int, ...], np.ndarray | None]] = {}
     files: dict[str, np.ndarray] = {}
@@ -440,9 +441,7 @@ def open_sizes(signature: Sequence[TensorSpec], spec: LatencySpec,
                declared: Declared = ()) -> OpenSizes:
     """What ``spec`` leaves open for the model's inputs once batch-like dims default to 1 and
     the model's ``declared`` sizes are in."""
-    defaults = defaulted_dims(signature, spec, declared)
-    dims = {**{d.name: d.size for d in defaults if d.name}, **spec.dims}
-    fills = _fills(defaults)
+    dims, fills = _filled_sizes(signature, spec, declared)
     gaps = []
     for t in signature:
         ispec = spec.inputs.get(t.name) or InputSpec()
