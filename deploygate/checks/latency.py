@@ -133,7 +133,7 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
     where = (f"on this host ({result.describe_threads()}, prompt of {result.prompt_tokens} "
              f"tokens, {result.ttft.runs} generations)")
     # An answer inside the noise follows latency.on_inconclusive, as DG402 does.
-    unsure = unjudged(spec.on_inconclusive)[0]
+    unsure, effect = unjudged(spec.on_inconclusive)
     if spec.ttft_ms is not None:
         from deploygate.probe.verdict import judge
 
@@ -150,7 +150,7 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
                               f"{pct} time to first token {measured:.1f} ms {where}: the budget "
                               f"of {budget:g} ms lies inside its {result.ttft.confidence:.0%} "
                               f"interval {low:.1f}-{high:.1f} ms, so this host cannot tell; "
-                              f"{unjudged(spec.on_inconclusive)[1]}; re-run on a "
+                              f"{effect}; re-run on a "
                               "quieter runner or keep the budget clear of the interval", unsure)
     rates = result.tokens_per_s_runs
     if spec.tokens_per_s is not None and rates:
@@ -167,6 +167,6 @@ def _check_llm(ctx: ModelContext) -> Iterator[Finding]:
             yield ctx.finding(DG412, "latency.tokens_per_s",
                               f"decode rate {rate:.1f} tokens/s {decode}, but generations ranged "
                               f"{min(rates):.1f}-{max(rates):.1f} tokens/s around the minimum of "
-                              f"{minimum:g}; {unjudged(spec.on_inconclusive)[1]}; "
+                              f"{minimum:g}; {effect}; "
                               "re-run on a quieter runner or keep the minimum clear of that "
                               "spread", unsure)
