@@ -49,16 +49,14 @@ from deploygate.targets.workload import Per, Workload
 
 DEFAULT_CACHE_BYTES = 4 * 2**20
 """Last-level cache assumed for devices without a ``cache`` figure (edge CPUs: 1-4 MB)."""
-UNCALIBRATED_EFFICIENCY = 0.50
-"""Fraction of CPU peak an onnxruntime graph reaches when nothing was measured on the host and
-the CPU path has no fitted figure (the fitted one in calibration.json is used when present)."""
 MIN_EFFICIENCY = 1e-4
 """Floor for a calibrated efficiency (overhead-dominated tiny models)."""
 MIN_COVERAGE = 0.9
 """Below this fraction of nodes counted, an estimate is not made: the part not counted could be
 most of the work (silero-vad keeps its compute in If branches; a 4-FLOP count is not a model)."""
-BANDS = {"calibrated": (0.5, 2.0), "uncalibrated": (0.25, 4.0)}
-"""Bands of the host-calibrated CPU estimate and of a path without published measurements."""
+HOST_CALIBRATED_BAND = (0.5, 2.0)
+"""Band of the host-calibrated CPU estimate (a path's own band is in calibration.json, and a path
+without published measurements gets its ``uncalibrated`` one)."""
 
 
 Bound = Literal["compute", "memory"]
@@ -81,10 +79,10 @@ class TargetEstimate:
     """The device id."""
     bound: Bound = "compute"
     """Which roofline term decided it: compute or memory."""
-    efficiency: float = UNCALIBRATED_EFFICIENCY
-    """Fraction of the device's peak compute assumed."""
+    efficiency: float = 0.0
+    """Fraction of the path's peak compute used: fitted, assumed, or reached on this host."""
     calibrated: bool = False
-    """Whether the efficiency came from a measurement on the host."""
+    """Whether the efficiency was fitted to measurements (published ones, or this host's)."""
     per: Per = "inference"
     """``inference`` or ``token``."""
     runtime: str = ""
@@ -239,7 +237,7 @@ def _host_calibrated(workload: Workload, device: Device, path: RuntimePath, meas
     memory_s = _whole_memory_seconds(workload, device)
     bound: Bound = "memory" if memory_s > compute_s else "compute"
     ms = max(compute_s, memory_s) * 1000.0
-    low, high = BANDS["calibrated"]
+    low, high = HOST_CALIBRATED_BAND
     floor_ms = 0.0
     if peak <= host.flops_at(threads):
         # The target is slower than the host that measured this: it cannot be faster than that.
