@@ -355,12 +355,15 @@ class _Builder:
                 hint = f"did you mean {', '.join(close)}?" if close else "see `deploygate devices`"
                 self.problem(DG104, device_key, f"unknown device '{device_id}' ({hint})")
             elif device_id is not None and ("runtime" in target or "precision" in target):
-                from deploygate.targets.runtimes import choose_path
+                from deploygate.targets.runtimes import choose_path, device_paths
 
+                runtime = target.get("runtime")
                 try:
-                    choose_path(known[device_id], target.get("runtime"), target.get("precision"))
+                    choose_path(known[device_id], runtime, target.get("precision"))
                 except ValueError as e:
-                    where = "runtime" if "runtime" in target else "precision"
+                    # The key to change: a runtime the device lacks, else the precision.
+                    where = "runtime" if runtime is not None and runtime not in \
+                        device_paths(known[device_id]) else "precision"
                     self.problem(DG102, f"{key}.target.{where}", str(e))
             resolved = self._inside(f"{key}.path", entry["path"],
                                     "use a path inside it, relative to the manifest")

@@ -194,6 +194,15 @@ def test_a_runtime_the_device_does_not_have_names_its_paths(tmp_path: Path) -> N
     assert "'raspberry-pi-5' has no 'tensorrt' path; its paths: onnxruntime/fp32" in message
 
 
+def test_a_precision_the_runtime_lacks_points_at_the_precision(tmp_path: Path) -> None:
+    text = ("version: 1\nmodels:\n  - name: a\n    path: a.onnx\n"
+            "    target: {kind: edge, device: jetson-agx-orin, runtime: tensorrt, precision: int4}\n")
+    result = load_manifest(write(tmp_path, text))
+    (finding,) = result.findings
+    assert finding.location is not None and finding.location.path == "models[0].target.precision"
+    assert "has no int4 path on tensorrt; tensorrt runs at fp16, int8" in finding.message
+
+
 def test_custom_device_paths_are_parsed(tmp_path: Path) -> None:
     text = ("version: 1\ndevices:\n  board:\n    kind: edge\n    memory: 4GiB\n"
             "    compute: 10TOPS\n    compute_precision: int8\n    runtime: litert\n"
