@@ -96,7 +96,8 @@ def _find(target: Target, token: str) -> int | None:
         for c in comments:
             if not isinstance(c, dict):
                 continue
-            login = (c.get("user") or {}).get("login") if isinstance(c.get("user"), dict) else None
+            user = c.get("user")
+            login = user.get("login") if isinstance(user, dict) else None
             body = c.get("body")
             if login == target.author and isinstance(body, str) and body.startswith(MARKER) \
                     and isinstance(c.get("id"), int):
