@@ -4,7 +4,7 @@
 
 Every row of benchmarks/data/device-measurements.json (or FILE, same format, its graphs in
 benchmarks/data/published-graphs.tar.xz) is estimated by deploygate's engine model with a
-calibration fitted WITHOUT it, in five ways:
+calibration fitted WITHOUT it (row, device, arch, runtime), beside two references (fit, baseline):
 
 * fit        the shipped fit (every row seen: in-sample, for reference only);
 * row        leave one row out;
