@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def installed(command: str, hint: str = "pip install -e .") -> str:
@@ -55,3 +55,19 @@ def alternate(commands: dict[str, Sequence[str]], rounds: int) -> dict[str, list
 def median_ms(samples: list[float]) -> float:
     """Median of seconds, in milliseconds."""
     return statistics.median(samples) * 1000
+
+
+def time_loop(run: Callable[[], object], warmup: int, seconds: float) -> float:
+    """Median ms of ``run`` in a plain timing loop after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        run()
+    samples = []
+    end = time.perf_counter_ns() + int(seconds * 1e9)
+    while True:
+        start = time.perf_counter_ns()
+        run()
+        stop = time.perf_counter_ns()
+        samples.append(stop - start)
+        if stop >= end and len(samples) >= 10:
+            break
+    return statistics.median(samples) / 1e6

@@ -23,7 +23,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _timing import time_loop  # noqa: E402
 from deploygate.manifest.model import Device  # noqa: E402
 from deploygate.targets.calibrate import measure_host_peaks  # noqa: E402
 from deploygate.targets.estimate import estimate_target  # noqa: E402
@@ -94,17 +95,8 @@ def measure(path: Path, shapes: dict[str, list[int]], threads: int) -> float:
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     feed = {i.name: RNG.random(shapes[i.name], dtype=np.float32) for i in session.get_inputs()}
-    for _ in range(5):
-        session.run(None, feed)
-    medians = []
-    for _ in range(ROUNDS):
-        times: list[float] = []
-        end = time.perf_counter() + RUN_S
-        while time.perf_counter() < end or len(times) < 3:
-            start = time.perf_counter()
-            session.run(None, feed)
-            times.append((time.perf_counter() - start) * 1000)
-        medians.append(statistics.median(times))
+    medians = [time_loop(lambda: session.run(None, feed), 5 if i == 0 else 0, RUN_S)
+               for i in range(ROUNDS)]
     return statistics.median(medians)
 
 

@@ -36,12 +36,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from _timing import time_loop  # noqa: E402
 from deploygate.manifest.model import LatencySpec  # noqa: E402
 from deploygate.probe import parse_dim_option, probe_latency  # noqa: E402
 from deploygate.probe.inputs import load_signature, synthesize_inputs  # noqa: E402
@@ -98,22 +100,6 @@ def bare_p50(model: Path, feeds: dict[str, np.ndarray], threads: int, warmup: in
     options.log_severity_level = 3
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     return time_loop(lambda: session.run(None, feeds), warmup, seconds)
-
-
-def time_loop(run: Callable[[], object], warmup: int, seconds: float) -> float:
-    """Median ms of ``run`` in a plain timing loop after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        run()
-    samples = []
-    end = time.perf_counter_ns() + int(seconds * 1e9)
-    while True:
-        start = time.perf_counter_ns()
-        run()
-        stop = time.perf_counter_ns()
-        samples.append(stop - start)
-        if stop >= end and len(samples) >= 10:
-            break
-    return statistics.median(samples) / 1e6
 
 
 def compare(model: Path, spec: LatencySpec, threads: int, rounds: int) -> float:
