@@ -7,13 +7,15 @@ host's latency (a bare onnxruntime loop: several rounds, the median of round med
 compares it with three predictions made from the host's own microbenchmarked peaks:
 
 * peak      the roofline at 100% of peak: the floor no run can beat;
-* assumed   the uncalibrated estimate (50% of peak; what `advise --no-probe` shows);
+* fit       no host measurement: the onnxruntime/fp32 path fitted to the published rows
+            (calibration.json: Raspberry Pi figures; what `advise --no-probe` shows for a CPU);
 * loo       calibrated with the efficiency measured on the *other* models (their geometric
             mean, leave-one-out): a proxy for carrying one measurement's efficiency to a
             different workload, the step every calibrated target estimate takes.
 
 ratio = measured / predicted (1.0 is exact; 2.0 means the estimate was twice too optimistic).
-The band deploygate reports is x0.5-x2 calibrated and x0.25-x4 uncalibrated.
+The band deploygate reports is x0.5-x2 host-calibrated, and the fitted path's own band
+(calibration.json) without a host measurement.
 """
 
 from __future__ import annotations
@@ -132,10 +134,10 @@ def main() -> None:
             rows.append((name, onnx_workload(path, shapes), measure(path, shapes, threads)))
     eff = {name: (w.flops / peaks.flops) / (ms / 1000) for name, w, ms in rows}
     print(f"\n{'model':<22}{'MFLOP':>9}{'MB moved':>10}{'measured':>10}{'eff':>7}"
-          f"{'peak':>14}{'assumed':>14}{'loo':>14}")
+          f"{'peak':>14}{'fit':>14}{'loo':>14}")
     print(f"{'':<22}{'':>9}{'':>10}{'ms':>10}{'':>7}{'ms (ratio)':>14}{'ms (ratio)':>14}"
           f"{'ms (ratio)':>14}")
-    log_errors: dict[str, list[float]] = {"peak": [], "assumed": [], "loo": []}
+    log_errors: dict[str, list[float]] = {"peak": [], "fit": [], "loo": []}
     for name, w, ms in rows:
         others = [e for n, e in eff.items() if n != name]
         loo_eff = math.exp(statistics.fmean(math.log(e) for e in others))
@@ -144,7 +146,7 @@ def main() -> None:
         preds = {
             "peak": estimate_target(w, host, measured_ms=w.flops / peaks.flops * 1000,
                                     host=peaks, threads=threads),
-            "assumed": estimate_target(w, host),
+            "fit": estimate_target(w, host),
             "loo": estimate_target(w, host, measured_ms=loo_ms, host=peaks, threads=threads),
         }
         cells = []
