@@ -21,7 +21,6 @@ The band deploygate reports is x0.5-x2 host-calibrated, and the fitted path's ow
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _timing import time_loop  # noqa: E402
+from deploygate.host import usable_cores  # noqa: E402
 from deploygate.manifest.model import Device  # noqa: E402
 from deploygate.targets.calibrate import measure_host_peaks  # noqa: E402
 from deploygate.targets.estimate import estimate_target  # noqa: E402
@@ -122,7 +122,7 @@ def cases(tmp: Path) -> list[tuple[str, Path, dict[str, list[int]]]]:
 
 def main() -> None:
     """Measure, predict and print the ratios."""
-    threads = os.cpu_count() or 1
+    threads = usable_cores()  # what the probe would run: affinity and cgroup quota
     peaks = measure_host_peaks()
     host = Device("host", "edge", memory=2**40, memory_bandwidth=peaks.bandwidth,
                   compute=peaks.flops, cores=threads, compute_precision="fp32")
