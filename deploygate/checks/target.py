@@ -66,11 +66,12 @@ def check(ctx: ModelContext) -> Iterator[Finding]:
     per = " per generated token" if est.per == "token" else ""
     figure = (f"estimated latency{per} on {est.device} {est.ms:.3g} ms "
               f"(band {est.low_ms:.3g}-{est.high_ms:.3g} ms; {est.method})")
-    if est.low_ms > budget:
+    verdict = est.verdict(budget)
+    if verdict == "fail":
         yield ctx.finding(DG405, "latency.budget_ms",
                           f"{figure} is over the budget of {budget:g} ms even at its low end; "
                           "pick a faster device (`deploygate advise`) or make the model smaller")
-    elif est.high_ms > budget:
+    elif verdict == "inconclusive":
         severity, effect = unjudged(spec.on_inconclusive, "this")
         yield ctx.finding(DG406, "latency.budget_ms",
                           f"{figure} straddles the budget of {budget:g} ms; {effect}; measure on "

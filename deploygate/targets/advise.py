@@ -92,11 +92,7 @@ class ModelAdvice:
 def _latency_verdict(estimate: TargetEstimate | None, budget: float | None) -> str:
     if budget is None:
         return "n/a"
-    if estimate is None:
-        return "unknown"
-    if estimate.low_ms > budget:
-        return "fail"
-    return "inconclusive" if estimate.high_ms > budget else "pass"
+    return "unknown" if estimate is None else estimate.verdict(budget)
 
 
 def advise_device(spec: ModelSpec, device: Device, memory: MemoryEstimate,

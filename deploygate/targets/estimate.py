@@ -96,6 +96,13 @@ class TargetEstimate:
     host_calibration: dict[str, Any] | None = None
     """The host peaks a host-calibrated estimate used (``HostPeaks.to_json``), else None."""
 
+    def verdict(self, budget_ms: float) -> Literal["pass", "fail", "inconclusive"]:
+        """The band against a budget: fail when even its low end is over it, inconclusive when
+        the budget lies inside it, else pass."""
+        if self.low_ms > budget_ms:
+            return "fail"
+        return "inconclusive" if self.high_ms > budget_ms else "pass"
+
     def to_json(self) -> dict[str, Any]:
         """The report's target-latency figures."""
         return {"ms": self.ms, "low_ms": self.low_ms, "high_ms": self.high_ms,
