@@ -97,8 +97,6 @@ class GraphFacts:
     and small constants (shape tensors, trip counts) stay. The workload stage infers shapes and
     counts FLOPs on it, so the model file is never parsed twice and the weights are never held
     by the analysis."""
-    nodes: int
-    """Nodes in the graph, its subgraphs and functions."""
     external_data: tuple[str, ...] = ()
     """External-data locations the model names, relative to its folder (checked as safe)."""
 

@@ -167,7 +167,7 @@ def inspect(path: Path, display: str) -> ArtifactInfo:
     details = _details(model, tally, bool(external_files))
     inputs = tuple(_spec(v, display) for v in graph.input if v.name not in weights)
     outputs = tuple(_spec(v, display) for v in graph.output)
-    facts = GraphFacts(skeleton(model), tally.nodes,
+    facts = GraphFacts(skeleton(model),
                        tuple(dict.fromkeys(PurePosixPath(r.location).as_posix()
                                            for r in tally.external)))
     return ArtifactInfo(
