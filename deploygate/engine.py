@@ -25,7 +25,7 @@ from deploygate.probe.ab import ABLatency
 from deploygate.probe.result import LatencyResult
 from deploygate.report import ModelReport, Report
 from deploygate.rules import Outcome, Rule
-from deploygate.targets.catalog import load_catalog
+from deploygate.targets.catalog import is_accelerator, load_catalog
 from deploygate.targets.memory import estimate_memory
 from deploygate.errors import DG100, DG107
 
@@ -247,7 +247,7 @@ def _advise_model(manifest: Manifest, spec: ModelSpec, devices: dict[str, Device
                               probe_findings)
     workload = workload_for(spec, artifact, latency)
     host = None
-    if latency is not None and workload is not None:
+    if latency is not None and latency.on_cpu and workload is not None:
         from deploygate.targets.calibrate import host_peaks_for
 
         host = host_peaks_for(workload.flops, latency.p50_ms, latency.threads)
@@ -296,7 +296,7 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
         return replace(report, findings=(_locate(manifest, finding),))
     findings: list[Finding] = []
     latency, skipped = _probe(manifest, spec, device, artifact, options, findings)
-    on_target = bool(options.on_device and device is not None and device.id == options.on_device)
+    on_target = measured_on_target(options.on_device, device, latency)
     comparison = _compare(manifest, spec, device, artifact, options, base_repo, choice)
     ctx = build_context(spec, manifest.display, artifact, device, latency, skipped,
                         on_target=on_target, baseline=comparison)
@@ -304,6 +304,17 @@ def _check_model(manifest: Manifest, spec: ModelSpec, options: CheckOptions,
     located = sorted((_locate(manifest, f) for f in findings), key=_line)
     return replace(report, artifact=artifact, latency=ctx.latency, estimates=assessment(ctx),
                    baseline=comparison, findings=tuple(located))
+
+
+def measured_on_target(on_device: str | None, device: Device | None,
+                       latency: LatencyResult | None) -> bool:
+    """Whether the probe's measurement is the target's own latency: this runner is the target
+    device (``--on-device``), and the model ran on that device's processor, a GPU execution
+    provider for an accelerator and the CPU for a CPU device. A CPU run on a GPU runner says
+    nothing of the GPU: the target is then estimated, as from any other host."""
+    if not on_device or device is None or device.id != on_device:
+        return False
+    return latency is None or latency.on_cpu != is_accelerator(device)
 
 
 def _threads(spec: ModelSpec, device: Device | None) -> int:

@@ -61,7 +61,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit(f"{_A}.pickle_scan", "MAX_LINE_BYTES", "bytes",
           "Text opcodes (GLOBAL, INT) read up to a newline."),
     Limit("deploygate.probe", "DEFAULT_MEMORY_CAP", "bytes",
-          "Address space (RLIMIT_AS) of the latency probe's child, plus 128 MiB per thread."),
+          "Address space (RLIMIT_AS) of the latency probe's child, plus 128 MiB per thread; "
+          "under a GPU execution provider, its data segment (RLIMIT_DATA)."),
     Limit("deploygate.probe.inputs", "MAX_INPUT_BYTES", "bytes",
           "Largest single input the probe synthesizes."),
     Limit("deploygate.probe.measure", "MAX_RUNS", "items",

@@ -17,7 +17,7 @@ from deploygate.errors import ProbeError, ProbeNeedsValues
 from deploygate.host import usable_cores
 from deploygate.manifest.model import PERCENTILES, LatencySpec
 from deploygate.probe.options import parse_dim_option, parse_input_option
-from deploygate.probe.result import LatencyResult
+from deploygate.probe.result import LatencyResult, gpu_providers
 from deploygate.rules import Outcome, Rule
 
 if TYPE_CHECKING:
@@ -35,7 +35,8 @@ BACKEND_MISSING = DG408.id
 """The rule of a ProbeError raised because the backend a model needs is not installed."""
 
 DEFAULT_MEMORY_CAP = 8 << 30
-"""Address space (RLIMIT_AS) the child may map, before the per-thread allowance."""
+"""Address space (RLIMIT_AS) the child may map, before the per-thread allowance; under a GPU
+execution provider, its data segment (RLIMIT_DATA) instead."""
 
 MEMORY_PER_THREAD = 128 << 20
 """Added to the cap per intra-op thread: thread stacks and malloc arenas are mapped per thread."""
@@ -89,6 +90,7 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
         raise ProbeError("the model file does not exist or is not a file", file=display,
                          path="latency")
     cap = None if memory_cap is None else memory_cap + threads * MEMORY_PER_THREAD
+    gpu = bool(gpu_providers(spec.providers))
     if cap is not None and backend.name == "llama.cpp":
         # llama.cpp maps the whole file: the weights count against the address space.
         cap += model.stat().st_size
@@ -100,6 +102,9 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
         "root": str(root.resolve()),
         "base_dir": str(base_dir.resolve()),
         "memory_cap": cap,
+        # A GPU driver maps address space for the device's whole memory when it starts and
+        # fails under an address-space cap: a GPU provider's child caps its data segment.
+        "memory_cap_kind": "data" if gpu else "address-space",
     }
     if progress is not None:
         progress(f"probing {display}")
@@ -111,13 +116,13 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
     if outcome.error is not None:
         message = str(outcome.error.get("message", "the probe failed"))
         if outcome.error.get("memory"):
-            message = _out_of_memory(cap)
+            message = _out_of_memory(cap, gpu)
         kind = ProbeNeedsValues if outcome.error.get("needs_values") else ProbeError
         raise kind(message, file=display, path=outcome.error.get("path") or "latency")
     if outcome.timed_out:
         raise ProbeError(_timeout_message(outcome.phase, spec), file=display,
                          path="latency.timeout_s")
-    raise ProbeError(_crash_message(outcome.returncode, outcome.stderr, cap), file=display,
+    raise ProbeError(_crash_message(outcome.returncode, outcome.stderr, cap, gpu), file=display,
                      path="latency")
 
 
@@ -180,17 +185,18 @@ def _timeout_message(phase: str | None, spec: LatencySpec) -> str:
     return (f"the probe did not load the model within {limit}; raise latency.timeout_s")
 
 
-def _out_of_memory(cap: int | None) -> str:
+def _out_of_memory(cap: int | None, gpu: bool = False) -> str:
     from deploygate.probe.measure import out_of_memory_error
 
-    return out_of_memory_error(cap).message
+    return out_of_memory_error(cap, gpu).message
 
 
-def _crash_message(returncode: int | None, stderr: str, cap: int | None) -> str:
+def _crash_message(returncode: int | None, stderr: str, cap: int | None,
+                   gpu: bool = False) -> str:
     from deploygate.probe.diagnose import first_error_line, looks_like_out_of_memory
 
     if looks_like_out_of_memory(stderr):
-        return _out_of_memory(cap)
+        return _out_of_memory(cap, gpu)
     line = first_error_line(stderr)
     if returncode is not None and returncode < 0:
         try:
@@ -199,7 +205,7 @@ def _crash_message(returncode: int | None, stderr: str, cap: int | None) -> str:
             how = f"was killed by signal {-returncode}"
         if returncode == -signal.SIGKILL and not line:
             # Outside our own timeout, SIGKILL is almost always the kernel's out-of-memory killer.
-            return _out_of_memory(cap) + " (the system killed the probe)"
+            return _out_of_memory(cap, gpu) + " (the system killed the probe)"
     else:
         how = f"exited with status {returncode} without a result"
     return f"the probe's child process {how}" + (f": {line}" if line else "")

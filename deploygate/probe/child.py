@@ -24,17 +24,21 @@ def _protocol_stream() -> TextIO:
     return os.fdopen(private, "w", encoding="utf-8", buffering=1)
 
 
-def _cap_memory(cap_bytes: int | None) -> None:
+def _cap_memory(cap_bytes: int | None, kind: str = "address-space") -> None:
+    """Cap this process's memory at ``cap_bytes``: its address space (RLIMIT_AS), or for a GPU
+    execution provider its data segment (RLIMIT_DATA), since a GPU driver maps address space
+    for the device's whole memory and cannot start under an address-space cap."""
     if not cap_bytes:
         return
     try:
         import resource
     except ImportError:  # not POSIX: no cap (documented)
         return
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = resource.RLIMIT_DATA if kind == "data" else resource.RLIMIT_AS
+    soft, hard = resource.getrlimit(limit)
     if hard != resource.RLIM_INFINITY:
         cap_bytes = min(cap_bytes, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap_bytes, hard))
+    resource.setrlimit(limit, (cap_bytes, hard))
     # A crash under the cap must not write a core file the size of the cap.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -90,7 +94,7 @@ def main() -> int:
         out.flush()
 
     cap = request.get("memory_cap")
-    _cap_memory(cap)
+    _cap_memory(cap, str(request.get("memory_cap_kind", "address-space")))
 
     from deploygate.errors import ProbeError, ProbeNeedsValues
     from deploygate.probe.measure import OutOfMemory, out_of_memory_error, run_probe

@@ -250,10 +250,13 @@ class OutOfMemory(ProbeError):
     """The model exhausted the probe's memory cap."""
 
 
-def out_of_memory_error(cap_bytes: int | None) -> OutOfMemory:
-    """The one message for a model that exhausts the probe's memory."""
+def out_of_memory_error(cap_bytes: int | None, gpu: bool = False) -> OutOfMemory:
+    """The one message for a model that exhausts the probe's memory (``gpu``: it ran on a GPU
+    provider, whose own memory may be what ran out)."""
     cap = f" of {cap_bytes / 2**30:g} GiB" if cap_bytes else ""
-    return OutOfMemory(f"the model ran out of memory under the probe's cap{cap}; its weights and "
+    where = f"on the GPU or under the probe's host-memory cap{cap}" if gpu \
+        else f"under the probe's cap{cap}"
+    return OutOfMemory(f"the model ran out of memory {where}; its weights and "
                       "activations at the pinned shapes must fit (smaller latency.dims or "
                       "latency.inputs shapes need less)", path="latency")
 

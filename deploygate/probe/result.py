@@ -8,6 +8,14 @@ from typing import Any
 
 from deploygate.manifest.model import PERCENTILES
 
+CPU_PROVIDER = "CPUExecutionProvider"
+"""onnxruntime's CPU execution provider, its default."""
+
+
+def gpu_providers(providers: tuple[str, ...] | list[str]) -> list[str]:
+    """The onnxruntime execution providers among ``providers`` that are not the CPU's."""
+    return [p for p in providers if p != CPU_PROVIDER]
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -83,6 +91,12 @@ class LatencyResult:
     """Percentiles with fewer than 5 runs above them (max_time_s ran out): estimates."""
     defaulted_dims: tuple[dict[str, Any], ...] = ()
     """Batch-like dims nothing pinned, set to 1: ``{input, axis, dim, size}`` each."""
+
+    @property
+    def on_cpu(self) -> bool:
+        """Whether the runs ran on this host's CPU (no GPU execution provider): only such a
+        measurement tells how fast this host's processor runs the model."""
+        return not gpu_providers(self.providers)
 
     @classmethod
     def from_description(cls, description: dict[str, Any], **facts: Any) -> LatencyResult:

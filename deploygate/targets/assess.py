@@ -6,7 +6,7 @@ judge them and the reports show them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.base import ArtifactInfo
@@ -120,7 +120,9 @@ def device_estimate(device: Device, workload: Workload | None, latency: LatencyR
     from deploygate.targets.estimate import estimate_target
 
     measured_ms = None
-    if latency is not None and not is_accelerator(device):
+    # Only a run on this host's CPU says how fast its processor runs the model: a run on a GPU
+    # provider calibrates no CPU device.
+    if latency is not None and latency.on_cpu and not is_accelerator(device):
         from deploygate.targets.calibrate import host_peaks_for
 
         measured_ms = latency.p50_ms
@@ -130,9 +132,15 @@ def device_estimate(device: Device, workload: Workload | None, latency: LatencyR
     # The threads the model will run with there: what was asked for, even when this host
     # measured with fewer (the estimate scales, the measurement does not).
     asked = (latency.target_threads or latency.threads) if latency else None
-    return estimate_target(workload, device, measured_ms=measured_ms if host else None, host=host,
-                           threads=latency.threads if latency else 1, int8_weights=int8_weights,
-                           runtime=runtime, precision=precision, target_threads=asked)
+    estimate = estimate_target(workload, device, measured_ms=measured_ms if host else None,
+                               host=host, threads=latency.threads if latency else 1,
+                               int8_weights=int8_weights, runtime=runtime, precision=precision,
+                               target_threads=asked)
+    if estimate is not None and latency is not None and not latency.on_cpu \
+            and not is_accelerator(device):
+        estimate = replace(estimate, method=f"{estimate.method}; not calibrated on this host, "
+                           f"which measured on {', '.join(latency.providers)}, not its CPU")
+    return estimate
 
 
 def cost_for(spec: ModelSpec, device: Device | None, artifact: ArtifactInfo,

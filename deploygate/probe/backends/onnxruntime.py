@@ -2,7 +2,9 @@
 
 Session: ``intra_op_num_threads = threads``, ``inter_op_num_threads = 1``, sequential execution,
 ``ORT_ENABLE_ALL`` graph optimizations, ``log_severity_level = 3`` (errors only). Execution
-providers are ``latency.providers`` in that order, else the CPU provider alone. A requested
+providers are ``latency.providers`` in that order, else the CPU provider alone; for a GPU
+provider the CUDA and cuDNN libraries of the installed ``nvidia-*`` packages are preloaded
+first (``onnxruntime.preload_dlls``). A requested
 provider this onnxruntime build lacks is refused before a session is made, naming what it has;
 after the session is made, every requested provider must be among ``session.get_providers()``
 (onnxruntime otherwise falls back to CPU with only a log line), and the providers in use are
@@ -23,11 +25,12 @@ from deploygate.artifacts.onnx import STANDARD_DOMAINS
 from deploygate.errors import ProbeError
 from deploygate.probe.backends.plan import Emit, RunPlan, TimedRuns
 from deploygate.probe.diagnose import clean_ort_message
+from deploygate.probe.result import CPU_PROVIDER, gpu_providers
 
 if TYPE_CHECKING:
     import onnx
 
-CPU = "CPUExecutionProvider"
+CPU = CPU_PROVIDER
 
 
 def custom_domains(model: onnx.ModelProto) -> list[str]:
@@ -76,6 +79,21 @@ def check_session_providers(requested: tuple[str, ...], used: list[str]) -> None
                          path="latency.providers")
 
 
+def preload_gpu_libraries(ort: Any) -> None:
+    """Load the CUDA and cuDNN libraries of the ``nvidia-*`` pip packages that
+    ``onnxruntime-gpu[cuda,cudnn]`` installs, as onnxruntime's documentation asks of a program
+    that does not import torch first; without this the CUDA provider finds them only on
+    ``LD_LIBRARY_PATH``. Libraries already on the library path are loaded from there.
+    These are this environment's installed packages, never a file from the repository."""
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu >= 1.21
+    if preload is None:
+        return
+    try:
+        preload()  # prints what it cannot load; the child's stdout is stderr
+    except (OSError, RuntimeError):
+        pass  # the session's provider check then says which provider did not start
+
+
 def make_session(model: Path | bytes, threads: int, providers: list[str] | None = None) -> Any:
     """An onnxruntime session configured as this module's docstring says."""
     import onnxruntime as ort
@@ -105,6 +123,8 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
     ort.set_default_logger_severity(3)
     emit({"event": "phase", "phase": "load"})
     providers = check_providers(spec.providers, ort.get_available_providers(), ort.__version__)
+    if gpu_providers(providers):
+        preload_gpu_libraries(ort)
     try:
         model = onnx.load(str(plan.model), load_external_data=False)
     except Exception as e:  # protobuf raises DecodeError, onnx its own types, OSError on I/O

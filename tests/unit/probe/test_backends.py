@@ -100,3 +100,53 @@ def test_the_providers_that_ran_are_reported(repo: Path) -> None:
     assert result.runtime == "onnxruntime" and result.runtime_version == ort.__version__
     assert result.to_json()["providers"] == ["CPUExecutionProvider"]
     assert result.ttft is None and "ttft_ms" not in result.to_json()
+
+
+def test_a_gpu_provider_child_caps_its_data_segment_not_its_address_space() -> None:
+    # A GPU driver maps address space for the device's whole memory: under RLIMIT_AS it cannot
+    # start (benchmarks/provider_check.py caps shows it on a GPU), so the cap moves to RLIMIT_DATA.
+    import subprocess
+    import sys
+
+    code = ("import resource\nfrom deploygate.probe.child import _cap_memory\n"
+            "_cap_memory(3 << 30, {kind!r})\n"
+            "print(resource.getrlimit(resource.RLIMIT_AS)[0], "
+            "resource.getrlimit(resource.RLIMIT_DATA)[0])")
+    caps = {}
+    for kind in ("address-space", "data"):
+        done = subprocess.run([sys.executable, "-c", code.format(kind=kind)], capture_output=True,
+                              text=True, timeout=60, check=True)
+        caps[kind] = tuple(int(v) for v in done.stdout.split())
+    assert caps["address-space"][0] == 3 << 30 != caps["address-space"][1]
+    assert caps["data"][1] == 3 << 30 != caps["data"][0]
+
+
+def _gpu_here() -> bool:
+    return "CUDAExecutionProvider" in ort.get_available_providers() and \
+        Path("/dev/nvidia0").exists()
+
+
+@pytest.mark.skipif(not _gpu_here(), reason="needs onnxruntime-gpu and an NVIDIA GPU")
+def test_cuda_measures_on_the_gpu_under_the_probe_memory_cap(repo: Path) -> None:
+    model = models.image_model(repo / "models" / "m.onnx")
+    spec = LatencySpec(dims={"batch": 1, "h": 32, "w": 32}, providers=("CUDAExecutionProvider",),
+                       **QUICK)  # type: ignore[arg-type]
+    result = probe_latency(model, spec, threads=1, root=repo, base_dir=repo, display="m.onnx")
+    assert result.providers[0] == "CUDAExecutionProvider" and not result.on_cpu
+    assert result.runs > 0
+
+
+@pytest.mark.skipif(not _gpu_here(), reason="needs onnxruntime-gpu and an NVIDIA GPU")
+def test_tensorrt_runs_or_is_refused_never_a_silent_fall_back(repo: Path) -> None:
+    # TensorRT's libraries are their own install: where they are missing, onnxruntime falls
+    # back to the next provider with a log line, and the probe must refuse instead.
+    model = models.image_model(repo / "models" / "m.onnx")
+    spec = LatencySpec(dims={"batch": 1, "h": 32, "w": 32},
+                       providers=("TensorrtExecutionProvider", "CUDAExecutionProvider"),
+                       **QUICK)  # type: ignore[arg-type]
+    try:
+        result = probe_latency(model, spec, threads=1, root=repo, base_dir=repo, display="m.onnx")
+    except ProbeError as e:
+        assert "could not start TensorrtExecutionProvider" in e.message, e.message
+    else:
+        assert result.providers[0] == "TensorrtExecutionProvider"
