@@ -139,11 +139,15 @@ def advise_model(spec: ModelSpec, artifact: ArtifactInfo, memory: MemoryEstimate
               for d in devices.values()]
     if workload is None:
         calibration = "no workload could be counted: latency and cost unknown"
-    elif latency is not None and host is not None:
+    elif latency is not None and latency.on_cpu and host is not None:
         calibration = (f"CPU devices calibrated on this host's measurement "
                        f"(its median run, {latency.p50_ms:.3g} ms, "
                        f"{latency.threads} threads); other runtime paths fitted to published "
                        "measurements")
+    elif latency is not None and not latency.on_cpu:
+        calibration = ("every runtime path fitted to published measurements; none calibrated on "
+                       f"this host, which measured on {', '.join(latency.providers)}, not its "
+                       "CPU")
     else:
         calibration = ("every runtime path fitted to published measurements; none calibrated on "
                        "this host (nothing was measured here)")

@@ -51,3 +51,19 @@ def test_out_of_memory_on_a_gpu_provider_names_both_memories() -> None:
     assert "under the probe's cap of 8 GiB;" in out_of_memory_error(8 << 30).message
     assert "on the GPU or under the probe's host-memory cap of 8 GiB;" in \
         out_of_memory_error(8 << 30, gpu=True).message
+
+
+def test_advise_says_why_a_gpu_run_calibrated_nothing(tmp_path: Path) -> None:
+    from deploygate.targets.advise import advise_model
+    from deploygate.targets.memory import estimate_memory
+    from tests.fixtures.factories import small_onnx, spec
+
+    path = onnx_models.save(onnx_models.conv(batch=1, size=64), tmp_path / "c.onnx")
+    work = onnx_workload(path)
+    art = small_onnx(str(path), weights=work.weights_bytes)
+    advice = advise_model(spec("edge", "raspberry-pi-5", budget_ms=50), art,
+                          estimate_memory(art, workload=work), work, CATALOG, ON_GPU)
+    assert advice.calibration.endswith("none calibrated on this host, which measured on "
+                                       "CUDAExecutionProvider, CPUExecutionProvider, not its CPU")
+    pi5 = next(d for d in advice.devices if d.device.id == "raspberry-pi-5")
+    assert pi5.estimate is not None and pi5.estimate.host_calibration is None
