@@ -59,7 +59,8 @@ which separates the precision from the architecture and the harness. Without suc
 per-precision figure learns the harness, not the engine: with TensorRT int8 seen only in
 MLPerf's tuned runs, it put TensorRT int8 YOLO 2-3x too fast."""
 UNCALIBRATED_BAND = [0.25, 4.0]
-"""The band of a runtime or precision without published measurements."""
+"""The band where no published row measures the assumed figures' error: an LLM decode step, and
+a measured runtime at a precision it was not measured at (see ``new_runtime_band``)."""
 UNCALIBRATED = {"compute_efficiency": 0.25, "memory_efficiency": 0.5, "launch_us": 5.0,
                 "floor_ms": 0.1, "band": UNCALIBRATED_BAND}
 """Assumed figures for a runtime or precision without published measurements."""
@@ -212,8 +213,18 @@ def paired(group: list[Row]) -> bool:
 
 def calibration(runtimes: dict[str, Any], dataset: str = "published rows") -> dict[str, Any]:
     """A calibration document (the shape of calibration.json) from fitted runtimes."""
-    return {"dataset": dataset, "uncalibrated": UNCALIBRATED,
+    return {"dataset": dataset, "uncalibrated": dict(UNCALIBRATED),
             "runtimes": {k: {"band": UNCALIBRATED["band"], **v} for k, v in runtimes.items()}}
+
+
+def new_runtime_band(rows: list[Row]) -> list[float]:
+    """The band of a runtime without published measurements, from measured errors: every row
+    estimated with the assumed figures alone (nothing fitted, so no row sets its own figures),
+    the 5th-95th percentile of published / estimated. How far the assumed figures were from
+    three runtimes' measurements (a CPU, an NPU and GPUs) is what a fourth meets; a runtime
+    left out of the rows gets the band of the others (estimate_accuracy.py, ``runtime``)."""
+    assumed = calibration({})
+    return band([r.published_ms / predict_ms(r, assumed) for r in rows])
 
 
 def predict_ms(row: Row, data: dict[str, Any]) -> float:

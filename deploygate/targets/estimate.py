@@ -19,8 +19,10 @@ traffic, and a launch:
   when all of them fit in it.
 * the efficiencies, the launch cost and the floor of each path are fitted to published
   measurements (``calibration.json``, refitted by ``benchmarks/refit_calibration.py``); the
-  band of each runtime is the spread of that fit's leave-one-out errors. A path without
-  measurements gets assumed figures and a x0.25-x4 band, and says so.
+  band of each runtime is the spread of that fit's leave-one-out errors. A runtime without
+  measurements gets assumed figures, in the band of those figures' errors on every published
+  row (other runtimes'), and says so; an LLM decode step and an unmeasured precision of a
+  measured runtime, which no row measures, get the wide x0.25-x4 band.
 * CPU targets on onnxruntime with a host measurement are calibrated on the host instead: the
   probe's latency against the host's own peak (``calibrate.py``) gives the fraction of peak
   the model reaches, assumed on the target's CPU (band x0.5-x2). A CPU target whose peak is no

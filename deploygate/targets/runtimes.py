@@ -12,7 +12,8 @@ quantized graph when the runtime has an int8 path, else at the runtime's first l
 ``calibration.json`` holds, per runtime, the launch cost of one kernel and the per-inference
 floor, and per precision the fractions of peak compute and memory bandwidth a fused engine
 reaches, fitted to published measurements by ``benchmarks/refit_calibration.py``; the band of
-each runtime comes from that fit's leave-one-out errors.
+each runtime comes from that fit's leave-one-out errors, and a runtime without measurements gets
+assumed figures in the band their errors on every published row give.
 """
 
 from __future__ import annotations
@@ -170,12 +171,21 @@ def calibration_for(path: RuntimePath, data: dict[str, Any] | None = None,
     runtime = data["runtimes"].get(path.runtime)
     if runtime is None or not runtime["precisions"] or per == "token":
         what = "LLM decode" if per == "token" else ""
+        assumed = (f"uncalibrated: no published {what + ' ' if what else ''}measurements on "
+                   f"{path.runtime}; assumed {default['compute_efficiency']:.0%} of peak "
+                   f"compute, {default['memory_efficiency']:.0%} of bandwidth")
+        measured = default.get("new_runtime_band") if per == "inference" else None
+        if measured is not None:
+            # How far these assumed figures were from every published row, on three other
+            # runtimes: the error a runtime without rows meets (benchmarks.md).
+            band = _band(measured)
+            assumed += (f"; band from their errors on {default['new_runtime_rows']} published "
+                        "rows of other runtimes")
+        else:
+            band = _band(default["band"])
         return PathCalibration(
             default["compute_efficiency"], default["memory_efficiency"],
-            default["launch_us"] * 1e-6, default["floor_ms"] * 1e-3, _band(default["band"]),
-            f"uncalibrated: no published {what + ' ' if what else ''}measurements on "
-            f"{path.runtime}; assumed {default['compute_efficiency']:.0%} of peak compute, "
-            f"{default['memory_efficiency']:.0%} of bandwidth", False)
+            default["launch_us"] * 1e-6, default["floor_ms"] * 1e-3, band, assumed, False)
     fitted = runtime["precisions"].get(path.precision)
     launch, floor = runtime["launch_us"] * 1e-6, runtime["floor_ms"] * 1e-3
     if fitted is None:
