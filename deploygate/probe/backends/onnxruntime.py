@@ -30,8 +30,6 @@ from deploygate.probe.result import CPU_PROVIDER, gpu_providers
 if TYPE_CHECKING:
     import onnx
 
-CPU = CPU_PROVIDER
-
 
 def custom_domains(model: onnx.ModelProto) -> list[str]:
     """Operator domains used by the model (subgraphs and functions too) that need a library."""
@@ -57,7 +55,7 @@ def custom_domains(model: onnx.ModelProto) -> list[str]:
 def check_providers(requested: tuple[str, ...], available: list[str], version: str) -> list[str]:
     """The providers to ask for: ``requested`` (CPU when empty); ProbeError when one is missing."""
     if not requested:
-        return [CPU]
+        return [CPU_PROVIDER]
     missing = [p for p in requested if p not in available]
     if missing:
         names = ", ".join(missing)
@@ -82,8 +80,9 @@ def check_session_providers(requested: tuple[str, ...], used: list[str]) -> None
 def preload_gpu_libraries(ort: Any) -> None:
     """Load the CUDA and cuDNN libraries of the ``nvidia-*`` pip packages that
     ``onnxruntime-gpu[cuda,cudnn]`` installs, as onnxruntime's documentation asks of a program
-    that does not import torch first; without this the CUDA provider finds them only on
-    ``LD_LIBRARY_PATH``. Libraries already on the library path are loaded from there.
+    that does not import torch first; without this the CUDA provider finds only the libraries
+    on the system's library path (where an H200 run found them; a pip-only install is not
+    checked here, see docs/latency.md).
     These are this environment's installed packages, never a file from the repository."""
     preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu >= 1.21
     if preload is None:
@@ -105,7 +104,7 @@ def make_session(model: Path | bytes, threads: int, providers: list[str] | None 
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
     source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, options, providers=providers or [CPU])
+    return ort.InferenceSession(source, options, providers=providers or [CPU_PROVIDER])
 
 
 def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
