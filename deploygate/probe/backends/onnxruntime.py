@@ -81,8 +81,7 @@ def preload_gpu_libraries(ort: Any) -> None:
     """Load the CUDA and cuDNN libraries of the ``nvidia-*`` pip packages that
     ``onnxruntime-gpu[cuda,cudnn]`` installs, as onnxruntime's documentation asks of a program
     that does not import torch first; without this the CUDA provider finds only the libraries
-    on the system's library path (where an H200 run found them; a pip-only install is not
-    checked here, see docs/latency.md).
+    on the system's library path (benchmarks/provider_preload_check.sh shows the difference).
     These are this environment's installed packages, never a file from the repository."""
     preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu >= 1.21
     if preload is None:
