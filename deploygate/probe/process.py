@@ -59,6 +59,10 @@ def child_environment() -> dict[str, str]:
                                       OMP_NUM_THREADS="1")
 
 
+SIGNAL_POLL_S = 0.2
+"""Longest wait for the child's next line before this thread looks for a signal again."""
+
+
 def run_child(request: dict[str, Any], *, timeout_s: float,
               progress: Callable[[str], None] | None = None) -> ChildOutcome:
     """Run one probe request in a fresh child; kill its process group at ``timeout_s``."""
@@ -106,10 +110,12 @@ def _supervise(proc: subprocess.Popen[bytes], request: dict[str, Any], started: 
                 timed_out = True
                 break
             try:
-                item = lines.get(timeout=remaining)
+                # Short waits: a signal the kernel hands to one of the reader threads sets
+                # Python's flag but does not wake a wait in this thread, so a long wait would
+                # hold a Ctrl-C or a cancelled job's SIGTERM until the child's next line.
+                item = lines.get(timeout=min(remaining, SIGNAL_POLL_S))
             except queue.Empty:
-                timed_out = True
-                break
+                continue
             if item is _EOF:
                 break
             event = _parse(item)

@@ -95,6 +95,36 @@ def test_signal_during_probe_kills_the_child_and_exits_2(
     assert list(tmp.iterdir()) == [], "a temporary file or folder was left behind"
 
 
+_TGKILL = {"x86_64": 234, "aarch64": 131}.get(os.uname().machine)
+
+
+@pytest.mark.skipif(_TGKILL is None, reason="tgkill's syscall number is known for x86_64 and "
+                                            "aarch64 only")
+def test_a_signal_taken_by_a_helper_thread_still_ends_the_run(
+        repo: HostileRepo, tmp_path: Path) -> None:
+    """The kernel may hand a process's SIGINT to any of its threads: here, on purpose, to one of
+    the threads reading the child's pipes. Python only sets a flag there, so a main thread that
+    waited for the child's next line for the whole timeout (120 s here) ignored the Ctrl-C."""
+    import ctypes
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc, child = _start(repo, tmp)
+    helpers = [int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir()
+               if int(t.name) != proc.pid]
+    assert helpers, "the probe's pipe readers are threads"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(_TGKILL, proc.pid, helpers[0], int(signal.SIGINT)) == 0
+    try:
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err.decode()
+    assert b"interrupted" in err, err.decode()
+    assert _wait(lambda: not _alive(child), 10), "the probe's child outlived deploygate"
+
+
 def test_parent_killed_outright_takes_the_child_with_it(repo: HostileRepo, tmp_path: Path) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
