@@ -10,7 +10,8 @@ its clock) and a per-inference floor (on a grid), and per precision the fraction
 compute and of memory bandwidth (on a grid) that minimize the
 squared log error of estimated against published latency. The band of a runtime is the 5th to
 95th percentile of published / estimated over its held-out predictions (leaving out the row,
-or its device).
+or its device), and no narrower than the assumed figures' error band while those predictions
+are too few to span 90% (``MIN_BAND_PREDICTIONS``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ HOST_GHZ = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 CPU and some fitted device states its CPU clock (``cpu_ghz``): what the datacenter GPU servers,
 whose host clocks the rows do not give, launch like."""
 BAND_QUANTILES = (0.05, 0.95)
+MIN_BAND_PREDICTIONS = 19
+"""Held-out predictions a runtime's band needs to stand on its own: a new value falls between
+the least and the greatest of n earlier ones with probability (n - 1) / (n + 1), which reaches
+the 90% the band is for at n = 19. With fewer (onnxruntime: 4 rows, 8 predictions), the band is
+widened to at least the assumed figures' error band (``new_runtime_band``), measured on every
+row."""
 SHARED_COMPUTE = True
 """One compute efficiency per runtime (the same fraction of each precision's peak) rather than
 one per precision, unless the runtime's precisions were measured on the same models and devices
@@ -264,7 +271,20 @@ def bands(rows: list[Row]) -> dict[str, list[float]]:
     for key in HELD_OUT:
         for row, ms in held_out(rows, key):
             ratios.setdefault(row.runtime, []).append(row.published_ms / ms)
-    return {runtime: band(values) for runtime, values in ratios.items()}
+    out = {}
+    for runtime, values in ratios.items():
+        out[runtime] = band(values)
+        if too_few_predictions(rows, runtime):
+            # Too few to span 90%: at least the spread of the assumed figures' errors.
+            assumed = new_runtime_band(rows)
+            out[runtime] = [min(out[runtime][0], assumed[0]), max(out[runtime][1], assumed[1])]
+    return out
+
+
+def too_few_predictions(rows: list[Row], runtime: str) -> bool:
+    """Whether ``runtime``'s band rests on fewer held-out predictions than can span 90%
+    (each held-out fit of ``HELD_OUT`` predicts each of its rows once)."""
+    return len(HELD_OUT) * sum(r.runtime == runtime for r in rows) < MIN_BAND_PREDICTIONS
 
 
 def log_error(ratio: float) -> float:

@@ -203,7 +203,9 @@ def calibration_for(path: RuntimePath, data: dict[str, Any] | None = None,
         _band(runtime["band"]),
         f"fitted to {fitted['rows']} published {path.runtime}/{path.precision} measurements "
         f"({data['dataset']}); band from held-out errors over {runtime['rows']} "
-        f"{path.runtime} rows", True, runtime.get("host_ghz"))
+        f"{path.runtime} rows" + (", widened to the assumed figures' band (too few held-out "
+                                  "predictions to span 90%)" if runtime.get("band_widened")
+                                  else ""), True, runtime.get("host_ghz"))
 
 
 def _band(pair: list[float]) -> tuple[float, float]:
