@@ -13,8 +13,9 @@ into DIR, for a GPU machine that cannot reach the package index.
 a child process creates a CUDA session on a one-node model and runs it once, under no cap,
 under ``RLIMIT_AS`` and under ``RLIMIT_DATA`` at the probe's cap, and says what happened.
 
-``memory`` probes two models on the GPU provider: one whose 16 GiB output is copied back
-past the host cap, one whose 256 GiB tensor no GPU holds; each must be one refusal line.
+``memory`` probes two models on the GPU provider, one whose 16 GiB output would be copied back
+past the host cap and one whose 256 GiB tensor no GPU holds, and prints what the probe said of
+each (one line, exit 2, no hang and no traceback).
 
 ``run`` probes each model with ``deploygate probe MODEL --format json`` (the real command, in a
 subprocess) on the CPU provider and then on ``--provider`` (default CUDAExecutionProvider), and
@@ -41,9 +42,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from corpus_cache import Pin, cached  # noqa: E402
 from onnx_corpus import PINS  # noqa: E402
 
+from deploygate.probe.result import CPU_PROVIDER  # noqa: E402
+
 PROBE_TIMEOUT_S = 600
 CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
+CPU = CPU_PROVIDER
 TENSORRT = "TensorrtExecutionProvider"
 
 # Of the real exports that run with no flags (tests/corpus/test_onnx_corpus.py), one of each
