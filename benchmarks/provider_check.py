@@ -46,7 +46,6 @@ from deploygate.probe.result import CPU_PROVIDER  # noqa: E402
 
 PROBE_TIMEOUT_S = 600
 CUDA = "CUDAExecutionProvider"
-CPU = CPU_PROVIDER
 TENSORRT = "TensorrtExecutionProvider"
 
 # Of the real exports that run with no flags (tests/corpus/test_onnx_corpus.py), one of each
@@ -216,7 +215,7 @@ def run(folder: Path | None, provider: str) -> int:
     print(f"{'model':52} {'cpu p50':>9} {provider[:4].lower() + ' p50':>9} {'cpu/gpu':>8}  "
           "providers used")
     for name, path in models:
-        rc_cpu, cpu, msg_cpu = _probe(path, [CPU])
+        rc_cpu, cpu, msg_cpu = _probe(path, [CPU_PROVIDER])
         rc_gpu, gpu, msg_gpu = _probe(path, [provider])
         if rc_cpu or rc_gpu:
             failed += bool(rc_gpu)
