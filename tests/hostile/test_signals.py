@@ -52,6 +52,13 @@ def _wait(predicate: object, seconds: float) -> bool:
     return False
 
 
+def _default_sigint() -> None:
+    # A shell starts a background job with SIGINT ignored, and an ignored SIGINT stays ignored
+    # in every program it starts: the deploygate a test runs must get Ctrl-C as a terminal's
+    # foreground job does, however the suite itself was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(repo: HostileRepo, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
     """deploygate check probing an endless Loop; returns it and its probe child's pid."""
     (repo.root / "models").mkdir()
@@ -63,7 +70,7 @@ def _start(repo: HostileRepo, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
            "DEPLOYGATE_HOST_PEAKS": "100,10"}
     proc = subprocess.Popen([sys.executable, "-m", "deploygate", "check", "--format", "json"],
                             cwd=repo.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint)
     children: list[int] = []
 
     def probing() -> bool:
