@@ -382,7 +382,6 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
     from deploygate.engine import ProbeOptions, run_probe
     from deploygate.manifest.model import LatencySpec
     from deploygate.probe import parse_dim_option, parse_input_option
-    from deploygate.errors import UsageError
     from deploygate.probe.verdict import judge, judge_rate
 
     parsed = dict(parse_input_option(text) for text in inputs)
@@ -399,9 +398,6 @@ def probe(path: Path, dims: tuple[str, ...], inputs: tuple[str, ...], threads: i
     except ProbeError as e:
         raise _with_probe_flag(e) from e
     verdict = judge(result, percentile, budget_ms) if budget_ms else None
-    if (ttft_ms or tokens_per_s) and result.ttft is None:
-        raise UsageError(f"--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; "
-                         f"{result.runtime} measured {artifact.path}")
     llm = {"ttft_verdict": judge(result.ttft, percentile, ttft_ms)
            if ttft_ms and result.ttft else None,
            "tokens_per_s_verdict": judge_rate(result.tokens_per_s_runs, tokens_per_s)

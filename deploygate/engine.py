@@ -449,6 +449,16 @@ def run_probe(options: ProbeOptions) -> tuple[ArtifactInfo, LatencyResult]:
     artifact = inspect_artifact(options.model, display=shown)
     if not artifact.runnable:
         raise ProbeError(_not_runnable(artifact), file=shown)
+    spec = options.spec
+    if spec.ttft_ms is not None or spec.tokens_per_s is not None:
+        # Said before measuring: only llama.cpp times a first token or a decode rate.
+        from deploygate.errors import UsageError
+        from deploygate.probe import choose_backend
+
+        backend = choose_backend(artifact.format, spec, shown)
+        if backend.name != "llama.cpp":
+            raise UsageError(f"--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; "
+                             f"{backend.name} measures {shown}")
     cwd = Path.cwd()
     result = probe_latency(options.model, options.spec,
                            threads=options.threads or usable_cores(),

@@ -94,3 +94,15 @@ def test_probe_backend_refusals_name_the_flag_that_fixes_them() -> None:
     assert "(with `deploygate probe`: --provider NAME)" in result.output
     result = CliRunner().invoke(cli, ["probe", str(MODEL), "--runtime", "litert"])
     assert result.exit_code == 2 and "(with `deploygate probe`: --runtime)" in result.output
+
+
+def test_ttft_on_a_model_no_llm_runtime_measures_is_refused_before_measuring(
+        tmp_path: Path) -> None:
+    # An endless Loop: measuring it would run into the 60 s timeout, and name the timeout.
+    model = probe_models.endless_loop_model(tmp_path / "loop.onnx")
+    result = CliRunner().invoke(cli, ["probe", str(model), "--ttft-ms", "50", "--timeout-s", "60",
+                                      "--format", "json"])
+    assert result.exit_code == 2, result.output
+    assert "--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; onnxruntime " \
+        "measures" in result.output
+    assert "timeout" not in result.output
