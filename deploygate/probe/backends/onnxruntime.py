@@ -52,19 +52,49 @@ def custom_domains(model: onnx.ModelProto) -> list[str]:
     return sorted(found)
 
 
-def check_providers(requested: tuple[str, ...], available: list[str], version: str) -> list[str]:
-    """The providers to ask for: ``requested`` (CPU when empty); ProbeError when one is missing."""
+def check_providers(requested: tuple[str, ...], available: list[str], version: str,
+                    installed: frozenset[str] = frozenset()) -> list[str]:
+    """The providers to ask for: ``requested`` (CPU when empty); ProbeError when one is missing.
+    ``installed``: the onnxruntime distributions installed (``installed_builds``), which say
+    how to get a missing GPU provider."""
     if not requested:
         return [CPU_PROVIDER]
     missing = [p for p in requested if p not in available]
     if missing:
         names = ", ".join(missing)
+        if "onnxruntime-gpu" in installed and "onnxruntime" in installed:
+            # Both write the same package: whichever was installed last is the one in use.
+            fix = ("onnxruntime and onnxruntime-gpu are both installed, and the CPU build's "
+                   "files are in use: pip uninstall -y onnxruntime onnxruntime-gpu, then pip "
+                   "install 'onnxruntime-gpu[cuda,cudnn]'")
+        elif gpu_providers(missing) and "onnxruntime-gpu" not in installed:
+            fix = ("install the onnxruntime build that has it in place of this one (for "
+                   "CUDAExecutionProvider: pip uninstall -y onnxruntime, then pip install "
+                   "'onnxruntime-gpu[cuda,cudnn]'; docs/latency.md)")
+        else:
+            fix = "install the onnxruntime build that has it"
         raise ProbeError(f"latency.providers: {names} {'is' if len(missing) == 1 else 'are'} not "
                          f"available in this onnxruntime {version} (available: "
-                         f"{', '.join(available)}); install the onnxruntime build that has it "
-                         "(e.g. onnxruntime-gpu for CUDAExecutionProvider) or remove it",
+                         f"{', '.join(available)}); {fix}, or remove it",
                          path="latency.providers")
     return list(requested)
+
+
+def installed_builds() -> frozenset[str]:
+    """Which onnxruntime distributions are installed (``onnxruntime``, ``onnxruntime-gpu``, ...):
+    they share one Python package, so more than one means the last installed is in use."""
+    from importlib import metadata
+
+    names = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml",
+             "onnxruntime-qnn")
+    found = set()
+    for name in names:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.add(name)
+    return frozenset(found)
 
 
 def check_session_providers(requested: tuple[str, ...], used: list[str]) -> None:
@@ -120,7 +150,8 @@ def measure(plan: RunPlan, emit: Emit) -> TimedRuns:
     # Session options only quiet the session; environment-level warnings need this too.
     ort.set_default_logger_severity(3)
     emit({"event": "phase", "phase": "load"})
-    providers = check_providers(spec.providers, ort.get_available_providers(), ort.__version__)
+    providers = check_providers(spec.providers, ort.get_available_providers(), ort.__version__,
+                                installed_builds() if spec.providers else frozenset())
     if gpu_providers(providers):
         preload_gpu_libraries(ort)
     try:

@@ -15,7 +15,11 @@ from deploygate.errors import ProbeError
 from deploygate.manifest.model import RUNTIMES, LatencySpec
 from deploygate.probe import BACKEND_MISSING, choose_backend, probe_latency
 from deploygate.probe.backends import BACKENDS, Backend, backend_for
-from deploygate.probe.backends.onnxruntime import check_providers, check_session_providers
+from deploygate.probe.backends.onnxruntime import (
+    check_providers,
+    check_session_providers,
+    installed_builds,
+)
 
 from tests.fixtures import probe_models as models
 
@@ -74,6 +78,24 @@ def test_provider_lists() -> None:
     with pytest.raises(ProbeError) as fell_back:
         check_session_providers(("CUDAExecutionProvider",), ["CPUExecutionProvider"])
     assert "never falls back silently" in fell_back.value.message
+
+
+def test_a_missing_gpu_provider_says_which_build_to_install_in_place_of_which() -> None:
+    cpu_only = ["CPUExecutionProvider"]
+
+    def message(installed: frozenset[str], requested: str = "CUDAExecutionProvider") -> str:
+        with pytest.raises(ProbeError) as caught:
+            check_providers((requested,), cpu_only, "1.0", installed)
+        return caught.value.message
+
+    assert "pip uninstall -y onnxruntime, then pip install 'onnxruntime-gpu[cuda,cudnn]'" in \
+        message(frozenset({"onnxruntime"}))
+    # Both builds write one package: the CPU one's files are the ones in use.
+    assert "onnxruntime and onnxruntime-gpu are both installed" in \
+        message(frozenset({"onnxruntime", "onnxruntime-gpu"}))
+    assert message(frozenset({"onnxruntime-gpu"})).endswith(
+        "install the onnxruntime build that has it, or remove it")
+    assert installed_builds() & {"onnxruntime", "onnxruntime-gpu"}  # the build imported here
 
 
 @pytest.mark.skipif("CUDAExecutionProvider" in ort.get_available_providers(),
