@@ -21,7 +21,7 @@ _ORT_LOG = re.compile(r"^\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (?:\S+ )?\[([EWI
                       r"[^\]]*\]\s*")
 _NODE = re.compile(r"Non-zero status code returned while running (\S+) node\. Name:'([^']*)' "
                    r"Status Message:\s*")
-_SOURCE = re.compile(r"(?:\S+/)?\S+\.(?:h|hpp|cc|cpp|cu):\d+ ")
+_SOURCE = re.compile(r"(?:[^\s:]*/)?[^\s:/]+\.(?:h|hpp|cc|cpp|cu):\d+ ")
 _OOM_MARKS = ("bad_alloc", "MemoryError", "Failed to allocate memory", "out of memory",
               "Cannot allocate memory", "std::length_error",
               # what an import reports when the address-space cap leaves no room to map a library
@@ -43,17 +43,37 @@ def clean_ort_message(text: str) -> str:
         prefix = f"{node.group(1)} node {node.group(2)!r}: " if node.group(2) else \
             f"{node.group(1)} node: "
         line = line[node.end():]
-    source = _SOURCE.match(line)
+    source = _SOURCE.search(line)
     if source:
-        rest = line[source.end():]
-        # ORT_ENFORCE messages read "file.h:91 Func(args) condition was false. Explanation";
-        # the explanation is what a user can act on.
+        # "[head:]file.cc:256 Namespace::Func(args...) explanation", or for ORT_ENFORCE
+        # "file.h:91 Func(args) condition was false. Explanation": the explanation is what a
+        # user can act on, and the head ("Load model from X failed:") what it was doing.
+        head = line[:source.start()].strip()
+        rest = _after_signature(line[source.end():])
         _, sep, after = rest.partition(" was false.")
-        line = after.strip() if sep and after.strip() else rest
+        rest = after.strip() if sep and after.strip() else rest
+        line = f"{head.rstrip(':')}: {rest}" if head else rest
     line = " ".join((prefix + line).split())
     if len(line) > MAX_LINE:
         line = line[:MAX_LINE - 1] + "…"
     return line
+
+
+_SIGNATURE = re.compile(r"[\w:~<>]+\(")
+
+
+def _after_signature(text: str) -> str:
+    """``text`` without the C++ function signature it starts with (``ns::Func(args...)``,
+    parentheses balanced), when it starts with one."""
+    start = _SIGNATURE.match(text)
+    if not start:
+        return text
+    depth = 0
+    for i in range(start.end() - 1, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[i + 1:].strip()
+    return text
 
 
 def first_error_line(stderr: str) -> str:

@@ -22,6 +22,7 @@ well inside ``timeout_s``; the verdict is taken again after each.
 from __future__ import annotations
 
 import gc
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -239,10 +240,21 @@ def result_json(runs: TimedRuns, threads: int) -> dict[str, Any]:
     return result
 
 
+_IR_VERSION = re.compile(r"Unsupported model IR version: (\d+), max supported IR version: (\d+)")
+
+
 def runtime_error(what: str, raw: str) -> ProbeError:
-    """A runtime's load failure as one line (out of memory recognized)."""
+    """A runtime's load failure as one line (out of memory and a too-new ONNX IR recognized)."""
     if looks_like_out_of_memory(raw):
         return out_of_memory_error(None)
+    newer = _IR_VERSION.search(raw)
+    if newer:
+        import onnxruntime
+
+        return ProbeError(f"{what}: the model is ONNX IR version {newer.group(1)}, and this "
+                          f"onnxruntime ({onnxruntime.__version__}) reads up to IR version "
+                          f"{newer.group(2)}; upgrade onnxruntime, or export the model with an "
+                          "onnx release that writes that IR version", path="latency")
     return ProbeError(f"{what}: {clean_ort_message(raw)}", path="latency")
 
 

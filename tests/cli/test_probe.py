@@ -106,3 +106,16 @@ def test_ttft_on_a_model_no_llm_runtime_measures_is_refused_before_measuring(
     assert "--ttft-ms and --tokens-per-s judge LLMs measured with llama.cpp; onnxruntime " \
         "measures" in result.output
     assert "timeout" not in result.output
+
+
+def test_a_model_newer_than_this_onnxruntime_says_so(tmp_path: Path) -> None:
+    import onnx
+
+    model = onnx.load(str(MODEL))
+    model.ir_version = 99  # what no onnxruntime reads yet: onnxruntime itself refuses it
+    onnx.save(model, str(tmp_path / "future.onnx"))
+    result = CliRunner().invoke(cli, ["probe", str(tmp_path / "future.onnx"), "--dim",
+                                      "batch=1", "--max-time-s", "0.2"])
+    assert result.exit_code == 2, result.output
+    assert "the model is ONNX IR version 99, and this onnxruntime" in result.output
+    assert "upgrade onnxruntime" in result.output and "onnxruntime::" not in result.output

@@ -29,6 +29,24 @@ def test_status_prefix_nesting_and_source_location_are_stripped() -> None:
         "Input shape:{4}, requested shape:{3}")
 
 
+# What onnxruntime 1.31 said of a model one IR version newer than it reads (its signature, a
+# C++ one with nested parentheses, used to be kept, and the cut at 300 characters fell before
+# the explanation).
+NEWER_IR = (
+    "[ONNXRuntimeError] : 1 : FAIL : Load model from models/detector.onnx failed:/onnxruntime_src/"
+    "onnxruntime/core/graph/model.cc:256 onnxruntime::Model::Model(onnx::ModelProto&&, const "
+    "onnxruntime::PathString&, const onnxruntime::IOnnxRuntimeOpSchemaRegistryList*, const "
+    "onnxruntime::logging::Logger&, const onnxruntime::ModelOptions&) Unsupported model IR "
+    "version: 14, max supported IR version: 13\n"
+)
+
+
+def test_a_source_location_after_a_head_and_its_signature_are_stripped() -> None:
+    assert clean_ort_message(NEWER_IR) == (
+        "Load model from models/detector.onnx failed: Unsupported model IR version: 14, max "
+        "supported IR version: 13")
+
+
 def test_plain_status_prefix() -> None:
     text = ("[ONNXRuntimeError] : 2 : INVALID_ARGUMENT : Unexpected input data type. "
             "Actual: (tensor(int64)) , expected: (tensor(float))")
