@@ -47,8 +47,10 @@ def make_detector(path: Path) -> None:
         nodes, "detector",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 224, 224])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 10])])
+    # IR version 8 (opset 17's own), not the newest this onnx writes: every onnxruntime
+    # deploygate supports (1.17 on) reads it, onnxruntime-gpu releases included.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="deploygate-examples")
+                              producer_name="deploygate-examples", ir_version=8)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(model, str(path))
