@@ -278,4 +278,14 @@ def input_error(raw: str, spec: LatencySpec, signature: Sequence[TensorSpec],
     """A failed first run as one line, naming what to pin (out of memory recognized)."""
     if looks_like_out_of_memory(raw):
         return out_of_memory_error(None)
+    if _GPU_FAULT.search(raw):
+        # A kernel's own limit (a grid too large) reads the same as a bad index: say both.
+        return ProbeError(f"the model failed on the GPU: {clean_ort_message(raw)}; the execution "
+                          "provider's own limits or the inputs' values may cause that: run it "
+                          "without latency.providers to compare on the CPU, and pin "
+                          "latency.inputs if it fails there too", path="latency.providers")
     return failed_run_error(raw, spec, signature, feeds, facts)
+
+
+_GPU_FAULT = re.compile(r"CUDA error|CUDA failure|CUDNN failure|CUBLAS failure|cudaError")
+"""How onnxruntime's CUDA provider reports a failed kernel or library call."""

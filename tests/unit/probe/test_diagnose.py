@@ -98,3 +98,22 @@ def test_failing_node_is_the_innermost() -> None:
 ])
 def test_shape_errors_are_told_from_value_errors(text: str, shape: bool) -> None:
     assert is_shape_error(text) is shape
+
+
+def test_a_cuda_kernel_failure_is_not_blamed_on_the_inputs_alone() -> None:
+    # The shape of what onnxruntime's CUDA provider said on an H200 of an Expand past 2^31
+    # elements (benchmarks/provider_check.py memory): a kernel's own limit, which pinning the
+    # inputs' values cannot fix.
+    import numpy as np
+
+    from deploygate.artifacts.base import TensorSpec
+    from deploygate.manifest.model import LatencySpec
+    from deploygate.probe.measure import input_error
+
+    raw = ("[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Expand "
+           "node. Name:'' Status Message: CUDA error cudaErrorInvalidValue:invalid argument")
+    error = input_error(raw, LatencySpec(), [TensorSpec("x", "float32", (1,))],
+                        {"x": np.zeros(1, np.float32)}, None)
+    assert error.message.startswith("the model failed on the GPU: Expand node: CUDA error "
+                                    "cudaErrorInvalidValue:invalid argument;")
+    assert "without latency.providers" in error.message and error.path == "latency.providers"
