@@ -90,6 +90,11 @@ class ProbeNeedsValues(ProbeError):
     manifest keys and as ``deploygate probe`` flags, for everything missing at once."""
 
 
+class ProviderNotStarted(ProbeError):
+    """onnxruntime could not start a requested execution provider and fell back; its own log,
+    in the probe child's stderr, says why."""
+
+
 class BaselineError(DeploygateError):
     """The baseline ref cannot be resolved or read from git."""
 

@@ -117,6 +117,11 @@ def probe_latency(model: Path, spec: LatencySpec, *, threads: int, root: Path, b
         message = str(outcome.error.get("message", "the probe failed"))
         if outcome.error.get("memory"):
             message = _out_of_memory(cap, gpu)
+        elif outcome.error.get("provider_not_started"):
+            from deploygate.probe.diagnose import runtime_log_error
+
+            said = runtime_log_error(outcome.stderr)
+            message += f"; onnxruntime's log: {said}" if said else ""
         kind = ProbeNeedsValues if outcome.error.get("needs_values") else ProbeError
         raise kind(message, file=display, path=outcome.error.get("path") or "latency")
     if outcome.timed_out:

@@ -96,7 +96,7 @@ def main() -> int:
     cap = request.get("memory_cap")
     _cap_memory(cap, str(request.get("memory_cap_kind", "address-space")))
 
-    from deploygate.errors import ProbeError, ProbeNeedsValues
+    from deploygate.errors import ProbeError, ProbeNeedsValues, ProviderNotStarted
     from deploygate.probe.measure import OutOfMemory, out_of_memory_error, run_probe
 
     try:
@@ -110,7 +110,8 @@ def main() -> int:
     except ProbeError as e:
         emit({"event": "error", "message": e.message, "path": e.path,
               "memory": isinstance(e, OutOfMemory),
-              "needs_values": isinstance(e, ProbeNeedsValues)})
+              "needs_values": isinstance(e, ProbeNeedsValues),
+              "provider_not_started": isinstance(e, ProviderNotStarted)})
         return 0
     emit({"event": "result", "result": result})
     return 0

@@ -49,7 +49,7 @@ def clean_ort_message(text: str) -> str:
         # "file.h:91 Func(args) condition was false. Explanation": the explanation is what a
         # user can act on, and the head ("Load model from X failed:") what it was doing.
         head = line[:source.start()].strip()
-        rest = _after_signature(line[source.end():])
+        rest = _ORT_STATUS.sub("", _after_signature(line[source.end():]))
         _, sep, after = rest.partition(" was false.")
         rest = after.strip() if sep and after.strip() else rest
         line = f"{head.rstrip(':')}: {rest}" if head else rest
@@ -59,7 +59,8 @@ def clean_ort_message(text: str) -> str:
     return line
 
 
-_SIGNATURE = re.compile(r"[\w:~<>]+\(")
+_SIGNATURE = re.compile(r"(?:[\w:~<>]+[&*]*\s+)?[\w:~<>]+\(")
+"""A C++ function signature's start: ``ns::Class::Func(``, after a return type or not."""
 
 
 def _after_signature(text: str) -> str:
@@ -74,6 +75,16 @@ def _after_signature(text: str) -> str:
         if depth == 0:
             return text[i + 1:].strip()
     return text
+
+
+def runtime_log_error(stderr: str) -> str:
+    """The first error onnxruntime logged (``[E:onnxruntime:...]``) in ``stderr``, cleaned;
+    empty when it logged none."""
+    for line in stderr.splitlines():
+        found = _ORT_LOG.match(_ANSI.sub("", line))
+        if found and found.group(1) == "E":
+            return clean_ort_message(line)
+    return ""
 
 
 def first_error_line(stderr: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deploygate.artifacts.onnx import STANDARD_DOMAINS
-from deploygate.errors import ProbeError
+from deploygate.errors import ProbeError, ProviderNotStarted
 from deploygate.probe.backends.plan import Emit, RunPlan, TimedRuns
 from deploygate.probe.diagnose import clean_ort_message
 from deploygate.probe.result import CPU_PROVIDER, gpu_providers
@@ -101,10 +101,10 @@ def check_session_providers(requested: tuple[str, ...], used: list[str]) -> None
     """ProbeError when a requested provider failed to start and the session fell back."""
     dropped = [p for p in requested if p not in used]
     if dropped:
-        raise ProbeError(f"latency.providers: onnxruntime could not start {', '.join(dropped)} "
-                         f"(the session runs on {', '.join(used)}); deploygate never falls back "
-                         "silently: fix the provider's libraries or drivers, or remove it",
-                         path="latency.providers")
+        raise ProviderNotStarted(
+            f"latency.providers: onnxruntime could not start {', '.join(dropped)} (the session "
+            f"runs on {', '.join(used)}); deploygate never falls back silently: fix the "
+            "provider's libraries or drivers, or remove it", path="latency.providers")
 
 
 def preload_gpu_libraries(ort: Any) -> None:

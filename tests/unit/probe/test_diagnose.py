@@ -117,3 +117,29 @@ def test_a_cuda_kernel_failure_is_not_blamed_on_the_inputs_alone() -> None:
     assert error.message.startswith("the model failed on the GPU: Expand node: CUDA error "
                                     "cudaErrorInvalidValue:invalid argument;")
     assert "without latency.providers" in error.message and error.path == "latency.providers"
+
+
+# What onnxruntime-gpu 1.31.1 wrote to stderr when asked for CUDA on a machine without CUDA's
+# libraries (its error line, then the warning it falls back with).
+NO_CUDA_LOG = (
+    "Failed to load libcublasLt.so.13: libcublasLt.so.13: cannot open shared object file: No "
+    "such file or directory\n"
+    "\x1b[1;31m2026-12-01 00:50:16.085251731 [E:onnxruntime:Default, provider_bridge_ort.cc:2458 "
+    "operator()] /onnxruntime_src/onnxruntime/core/session/provider_bridge_ort.cc:2043 "
+    "onnxruntime::Provider& onnxruntime::ProviderLibrary::Get() [ONNXRuntimeError] : 1 : FAIL : "
+    "Failed to load library /venv/lib/python3.11/site-packages/onnxruntime/capi/"
+    "libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared object "
+    "file: No such file or directory\n\x1b[m\n"
+    "\x1b[0;93m2026-12-01 00:50:16.085590283 [W:onnxruntime:Default, onnxruntime_pybind_state.cc:"
+    "1295 CreateExecutionProviderFactoryInstance] Failed to create CUDAExecutionProvider.\x1b[m\n"
+)
+
+
+def test_the_reason_a_provider_did_not_start_is_onnxruntimes_first_logged_error() -> None:
+    from deploygate.probe.diagnose import runtime_log_error
+
+    assert runtime_log_error(NO_CUDA_LOG) == (
+        "Failed to load library /venv/lib/python3.11/site-packages/onnxruntime/capi/"
+        "libonnxruntime_providers_cuda.so with error: libcublasLt.so.13: cannot open shared "
+        "object file: No such file or directory")
+    assert runtime_log_error("Failed to load libcublasLt.so.13: not found\n") == ""
