@@ -253,8 +253,8 @@ def runtime_error(what: str, raw: str) -> ProbeError:
 
         return ProbeError(f"{what}: the model is ONNX IR version {newer.group(1)}, and this "
                           f"onnxruntime ({onnxruntime.__version__}) reads up to IR version "
-                          f"{newer.group(2)}; upgrade onnxruntime, or export the model with an "
-                          "onnx release that writes that IR version", path="latency")
+                          f"{newer.group(2)}; upgrade onnxruntime, or export the model at IR "
+                          f"version {newer.group(2)} or lower", path="latency")
     return ProbeError(f"{what}: {clean_ort_message(raw)}", path="latency")
 
 
