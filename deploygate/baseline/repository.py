@@ -206,15 +206,9 @@ def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], t
         while chunk := proc.stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
             total += len(chunk)
             if head and total >= cap:
-                chunk = chunk[:len(chunk) - (total - cap)]
-                if sink is not None:
-                    sink.write(chunk)
-                else:
-                    kept.append(chunk)
+                chunk = chunk[:len(chunk) - (total - cap)]  # the first ``cap`` bytes: done
                 enough.set()
-                kill_group(proc)
-                break
-            if total > cap:
+            elif total > cap:
                 over.set()
                 kill_group(proc)
                 break
@@ -222,6 +216,9 @@ def _bounded(command: list[str], what: str, *, cwd: Path, env: dict[str, str], t
                 sink.write(chunk)
             else:
                 kept.append(chunk)
+            if enough.is_set():
+                kill_group(proc)
+                break
 
     def read_stderr() -> None:
         assert proc.stderr is not None
@@ -664,7 +661,6 @@ class _Writer:
             return True
         self.pointer_reason = "`git lfs smudge` could not fetch the object"
         return False
-
 
     def _verified(self, oid: str, dest: Path) -> bool:
         """Whether the smudged file hashes to the pointer's oid. git-lfs checks what it
