@@ -98,6 +98,11 @@ class LatencyResult:
         measurement tells how fast this host's processor runs the model."""
         return not gpu_providers(self.providers)
 
+    def off_cpu(self) -> str:
+        """Why this run says nothing of the host's CPU, for messages: ``which measured on
+        CUDAExecutionProvider, CPUExecutionProvider, not its CPU``."""
+        return f"which measured on {', '.join(self.providers)}, not its CPU"
+
     @classmethod
     def from_description(cls, description: dict[str, Any], **facts: Any) -> LatencyResult:
         """A result from ``stats.describe``'s figures (as JSON) and the other fields' values."""

@@ -146,8 +146,7 @@ def advise_model(spec: ModelSpec, artifact: ArtifactInfo, memory: MemoryEstimate
                        "measurements")
     elif latency is not None and not latency.on_cpu:
         calibration = ("every runtime path fitted to published measurements; none calibrated on "
-                       f"this host, which measured on {', '.join(latency.providers)}, not its "
-                       "CPU")
+                       f"this host, {latency.off_cpu()}")
     else:
         calibration = ("every runtime path fitted to published measurements; none calibrated on "
                        "this host (nothing was measured here)")

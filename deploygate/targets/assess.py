@@ -139,7 +139,7 @@ def device_estimate(device: Device, workload: Workload | None, latency: LatencyR
     if estimate is not None and latency is not None and not latency.on_cpu \
             and not is_accelerator(device):
         estimate = replace(estimate, method=f"{estimate.method}; not calibrated on this host, "
-                           f"which measured on {', '.join(latency.providers)}, not its CPU")
+                           f"{latency.off_cpu()}")
     return estimate
 
 

@@ -175,7 +175,7 @@ def llm_workload(artifact: ArtifactInfo, shape: LlmShape, context: int | None = 
         why = "the model's maximum; set serving.context_tokens to the context you serve"
     else:
         why = (f"the model does not say its maximum, {UNKNOWN_CONTEXT_TOKENS} assumed; set "
-               f"serving.context_tokens")
+               "serving.context_tokens")
     kv_cache = shape.kv_bytes_per_token * ctx
     # Each new token attends over the whole context: q.k and p.v in every layer and head.
     attention = 4.0 * shape.layers * shape.heads * shape.head_dim * ctx
