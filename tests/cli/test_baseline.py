@@ -506,16 +506,26 @@ def test_head_four_times_slower_fails_on_the_ab_ratio(tmp_path: Path) -> None:
     assert "alternating probes" in message and "max_latency_increase 50%" in message
 
 
-def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
-    repo = init_repo(tmp_path / "repo")
+def _two_shards(repo: Path, second: bytes | None = None) -> Path:
+    """A checkpoint folder of two safetensors shards and a config.json (its second shard's
+    bytes ``second`` when given), and a manifest with size and params limits, not committed."""
     ckpt = repo / "ckpt"
     ckpt.mkdir()
     save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
-    (ckpt / "model-00002-of-00002.safetensors").write_bytes(pointer_for(b"\0" * 1000))
+    if second is None:
+        save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
+    else:
+        (ckpt / "model-00002-of-00002.safetensors").write_bytes(second)
     (ckpt / "config.json").write_text('{"model_type": "tiny"}')
     (repo / "deploy-constraints.yaml").write_text(
         "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
         "    baseline: {max_params_increase: 10%, max_size_increase: 10%}\n")
+    return ckpt
+
+
+def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    ckpt = _two_shards(repo, pointer_for(b"\0" * 1000))
     commit_all(repo, "one shard in LFS")
     save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
 
@@ -531,16 +541,9 @@ def test_base_shard_as_lfs_pointer(tmp_path: Path) -> None:
 def _checkpoint_with_extras(repo: Path) -> Path:
     """A sharded safetensors folder, with weights in another format (an LFS pointer, as a
     model hub's repository keeps them) and a README beside its shards, committed."""
-    ckpt = repo / "ckpt"
-    ckpt.mkdir()
-    save_file({"a": np.ones((4, 4), np.float32)}, str(ckpt / "model-00001-of-00002.safetensors"))
-    save_file({"b": np.ones(4, np.float32)}, str(ckpt / "model-00002-of-00002.safetensors"))
-    (ckpt / "config.json").write_text('{"model_type": "tiny"}')
+    ckpt = _two_shards(repo)
     (ckpt / "pytorch_model.bin").write_bytes(pointer_for(b"\0" * 5000))
     (ckpt / "README.md").write_text("not read\n")
-    (repo / "deploy-constraints.yaml").write_text(
-        "version: 1\nmodels:\n  - name: llm\n    path: ckpt\n    target: {kind: cloud}\n"
-        "    baseline: {max_params_increase: 10%, max_size_increase: 10%}\n")
     commit_all(repo, "checkpoint")
     return ckpt
 
