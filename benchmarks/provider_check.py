@@ -3,6 +3,7 @@ cannot start? Real ONNX exports, on a machine with an NVIDIA GPU and onnxruntime
 
     python benchmarks/provider_check.py export DIR   # copy the models out of the corpus cache
     python benchmarks/provider_check.py caps         # a CUDA session under each memory cap
+    python benchmarks/provider_check.py session [--cap KIND] [--preload]   # one such session
     python benchmarks/provider_check.py memory       # models that outgrow the host, the GPU
     python benchmarks/provider_check.py run [--models DIR] [--provider NAME]
 
@@ -10,8 +11,9 @@ cannot start? Real ONNX exports, on a machine with an NVIDIA GPU and onnxruntime
 into DIR, for a GPU machine that cannot reach the package index.
 
 ``caps`` is why a GPU provider's probe child caps its data segment and not its address space:
-a child process creates a CUDA session on a one-node model and runs it once, under no cap,
-under ``RLIMIT_AS`` and under ``RLIMIT_DATA`` at the probe's cap, and says what happened.
+a child process (``session``) creates a CUDA session on a one-node model and runs it once,
+under no cap, under ``RLIMIT_AS`` and under ``RLIMIT_DATA`` at the probe's cap, and says what
+happened.
 
 ``memory`` probes two models on the GPU provider, one whose 16 GiB output would be copied back
 past the host cap and one whose 256 GiB tensor no GPU holds, and prints what the probe said of
@@ -84,41 +86,52 @@ def export(folder: Path) -> int:
     return 1 if missing else 0
 
 
-_CAP_CHILD = """
-import resource, sys
-kind, cap = sys.argv[1], int(sys.argv[2])
-if kind != "none":
-    limit = resource.RLIMIT_AS if kind == "address-space" else resource.RLIMIT_DATA
-    resource.setrlimit(limit, (cap, resource.getrlimit(limit)[1]))
-import numpy as np
-import onnx
-from onnx import TensorProto, helper
-import onnxruntime as ort
-ort.preload_dlls()
-x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 64])
-y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 64])
-graph = helper.make_graph([helper.make_node("MatMul", ["x", "x"], ["y"])], "g", [x], [y])
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-session = ort.InferenceSession(model.SerializeToString(), providers=[sys.argv[3], "CPUExecutionProvider"])
-session.run(None, {"x": np.ones((64, 64), np.float32)})
-print("providers", ",".join(session.get_providers()))
-"""
+CAPS = ("none", "address-space", "data")
+
+
+def session(provider: str, cap: str = "none", preload: bool = False) -> int:
+    """In this process: ``cap`` the memory at the probe's cap (before onnxruntime is imported),
+    optionally ``preload`` the nvidia-* libraries, make a session on a one-node model asking for
+    ``provider``, run it once, and print the providers it ran on."""
+    import resource
+
+    from deploygate.probe import DEFAULT_MEMORY_CAP
+
+    if cap != "none":
+        limit = resource.RLIMIT_AS if cap == "address-space" else resource.RLIMIT_DATA
+        resource.setrlimit(limit, (DEFAULT_MEMORY_CAP, resource.getrlimit(limit)[1]))
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    if preload:
+        ort.preload_dlls()
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 64])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "x"], ["y"])], "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    made = ort.InferenceSession(model.SerializeToString(),
+                                providers=list(dict.fromkeys([provider, CPU_PROVIDER])))
+    made.run(None, {"x": np.ones((64, 64), np.float32)})
+    print("session providers:", ", ".join(made.get_providers()))
+    return 0
 
 
 def caps(provider: str) -> int:
     """A session on ``provider`` under each cap, in a child process each."""
     from deploygate.probe import DEFAULT_MEMORY_CAP
+    from deploygate.probe.diagnose import first_error_line, runtime_log_error
 
-    for kind in ("none", "address-space", "data"):
-        done = subprocess.run([sys.executable, "-c", _CAP_CHILD, kind, str(DEFAULT_MEMORY_CAP),
-                               provider], capture_output=True, text=True, timeout=300,
-                              check=False)
-        used = next((ln.split(" ", 1)[1] for ln in done.stdout.splitlines()
-                     if ln.startswith("providers ")), "")
-        errors = [ln for ln in done.stderr.splitlines() if "rror" in ln or "ailed" in ln]
+    for kind in CAPS:
+        done = subprocess.run([sys.executable, __file__, "session", "--provider", provider,
+                               "--cap", kind, "--preload"], capture_output=True, text=True,
+                              timeout=300, check=False)
+        used = next((ln.split(": ", 1)[1] for ln in done.stdout.splitlines()
+                     if ln.startswith("session providers: ")), "")
+        said = runtime_log_error(done.stderr) or first_error_line(done.stderr)
         state = "ran on " + used if done.returncode == 0 and used else f"exit {done.returncode}"
         print(f"cap {kind:13} ({DEFAULT_MEMORY_CAP >> 30} GiB): {state}"
-              + (f" | {errors[0][:240]}" if errors else ""))
+              + (f" | {said}" if said else ""))
     return 0
 
 
@@ -242,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("export").add_argument("folder", type=Path)
     caps_parser = sub.add_parser("caps")
     caps_parser.add_argument("--provider", default=CUDA)
+    session_parser = sub.add_parser("session")
+    session_parser.add_argument("--provider", default=CUDA)
+    session_parser.add_argument("--cap", choices=CAPS, default="none")
+    session_parser.add_argument("--preload", action="store_true")
     memory_parser = sub.add_parser("memory")
     memory_parser.add_argument("--provider", default=CUDA)
     run_parser = sub.add_parser("run")
@@ -250,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "export":
         return export(args.folder)
+    if args.command == "session":
+        return session(args.provider, args.cap, args.preload)
     if args.command == "caps":
         return caps(args.provider)
     if args.command == "memory":

@@ -13,24 +13,8 @@
 set -euo pipefail
 model="${1:?usage: provider_preload_check.sh MODEL.onnx}"
 python="${PYTHON:-python3}"
-session=$(mktemp)
-trap 'rm -f "$session"' EXIT
-cat > "$session" <<'PY'
-import sys
-import numpy as np
-import onnxruntime as ort
-from onnx import TensorProto, helper
-if sys.argv[1:] == ["preload"]:
-    ort.preload_dlls()
-x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 64])
-y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 64])
-graph = helper.make_graph([helper.make_node("MatMul", ["x", "x"], ["y"])], "g", [x], [y])
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider"])
-session.run(None, {"x": np.ones((64, 64), np.float32)})
-print("session providers:", ", ".join(session.get_providers()))
-PY
-export SESSION="$session" MODEL="$model" PYTHON="$python"
+check="$(cd "$(dirname "$0")" && pwd)/provider_check.py"
+export MODEL="$model" PYTHON="$python" CHECK="$check"
 unshare -m bash -euo pipefail -c '
 for listed in $(ldconfig -p | grep -E "libcublas|libcudart|libcudnn|libcurand|libcufft|libnvrtc" \
                 | sed "s/.*=> //"); do
@@ -38,8 +22,8 @@ for listed in $(ldconfig -p | grep -E "libcublas|libcudart|libcudnn|libcurand|li
   case "$real" in */site-packages/*) continue;; esac  # the pip packages under test stay
   mount --bind /dev/null "$real"
 done
-echo "onnxruntime alone:        $("$PYTHON" "$SESSION" 2>/dev/null | tail -1)"
-echo "with preload_dlls():      $("$PYTHON" "$SESSION" preload 2>/dev/null | tail -1)"
+echo "onnxruntime alone:        $("$PYTHON" "$CHECK" session 2>/dev/null | tail -1)"
+echo "with preload_dlls():      $("$PYTHON" "$CHECK" session --preload 2>/dev/null | tail -1)"
 out=$("$PYTHON" -m deploygate probe "$MODEL" --provider CUDAExecutionProvider --max-time-s 1 \
       --format json 2>&1) || { echo "deploygate probe: ${out##*deploygate: }"; exit 1; }
 echo "deploygate probe:         $("$PYTHON" -c "import json, sys
