@@ -10,7 +10,7 @@ from deploygate.engine import measured_on_target
 from deploygate.probe.measure import out_of_memory_error
 from deploygate.targets.assess import device_estimate
 from deploygate.targets.catalog import load_catalog
-from deploygate.targets.workload import onnx_workload
+from deploygate.targets.workload import Workload, onnx_workload
 from tests.fixtures import workload_models as onnx_models
 from tests.fixtures.factories import latency_result
 
@@ -20,8 +20,13 @@ ON_CPU = replace(latency_result(1.0), providers=("CPUExecutionProvider",))
 ON_GPU = replace(latency_result(0.05), providers=("CUDAExecutionProvider", "CPUExecutionProvider"))
 
 
+def _conv(tmp_path: Path) -> tuple[Path, Workload]:
+    path = onnx_models.save(onnx_models.conv(batch=1, size=64), tmp_path / "c.onnx")
+    return path, onnx_workload(path)
+
+
 def test_only_a_cpu_run_calibrates_a_cpu_device(tmp_path: Path) -> None:
-    work = onnx_workload(onnx_models.save(onnx_models.conv(batch=1, size=64), tmp_path / "c.onnx"))
+    _, work = _conv(tmp_path)
     assert ON_CPU.on_cpu and latency_result(1.0).on_cpu and not ON_GPU.on_cpu
     from_cpu = device_estimate(PI, work, ON_CPU, int8_weights=False)
     from_gpu = device_estimate(PI, work, ON_GPU, int8_weights=False)
@@ -58,8 +63,7 @@ def test_advise_says_why_a_gpu_run_calibrated_nothing(tmp_path: Path) -> None:
     from deploygate.targets.memory import estimate_memory
     from tests.fixtures.factories import small_onnx, spec
 
-    path = onnx_models.save(onnx_models.conv(batch=1, size=64), tmp_path / "c.onnx")
-    work = onnx_workload(path)
+    path, work = _conv(tmp_path)
     art = small_onnx(str(path), weights=work.weights_bytes)
     advice = advise_model(spec("edge", "raspberry-pi-5", budget_ms=50), art,
                           estimate_memory(art, workload=work), work, CATALOG, ON_GPU)
